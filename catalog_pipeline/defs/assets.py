@@ -1,0 +1,335 @@
+"""The catalog assets: live provider catalogs, the `models` table and their reconciliation."""
+
+from collections import Counter
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from catalog_pipeline.defs.partitions import PROVIDER_PARTITIONS
+from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS
+from catalog_pipeline.reconciliation import (
+    HEALTHY,
+    OUT_OF_SYNC,
+    SKIPPED,
+    UNKNOWN,
+    ParityReport,
+    build_report,
+    record_report,
+    stored_state,
+)
+from catalog_pipeline.sync import SUCCESS, ProviderOutcome, SyncOptions, fetch_live_counts, sync_providers
+
+PROVIDER_CATALOG = dg.AssetKey("provider_catalog")
+MODELS = dg.AssetKey("models")
+CATALOG_RECONCILIATION = dg.AssetKey("catalog_reconciliation")
+GROUP = "catalog"
+CATALOG_DATABASE_POOL = "catalog_database"
+TOTAL_PARITY_CHECK = "total_parity"
+UNEXPLAINED_GAP_CHECK = "unexplained_gap"
+
+
+def provider_parity_check_name(slug: str) -> str:
+    return "parity_" + slug.replace("-", "_")
+
+
+class ProviderSyncConfig(dg.Config):
+    """Run options for syncing provider partitions."""
+
+    skip_unconfigured: bool = Field(
+        default=False,
+        description="Report providers without a key as skipped instead of failing them (scheduled syncs do).",
+    )
+    allow_mass_deactivation: bool = Field(
+        default=False,
+        description="Accept a live list that shrank beyond max_deactivation_share (a real shrink, checked by a person).",
+    )
+    max_deactivation_share: float = Field(
+        default=0.5, description="Largest share of a provider's active models one sync may deactivate."
+    )
+
+
+@dg.multi_asset(
+    name="sync_provider_catalogs",
+    specs=[
+        dg.AssetSpec(
+            PROVIDER_CATALOG,
+            description=(
+                "The provider's live list-models response: fetched over HTTP (retries on 429/5xx, all pages), "
+                "checked to be a list, and kept as a raw snapshot in the catalog database. "
+                "One partition per provider."
+            ),
+            group_name=GROUP,
+            kinds={"python", "api"},
+            partitions_def=PROVIDER_PARTITIONS,
+            skippable=True,
+        ),
+        dg.AssetSpec(
+            MODELS,
+            description=(
+                "Normalized models of one provider in the catalog database: upserted in one transaction, "
+                "unchanged rows left alone, vanished models marked is_active = false (never deleted), "
+                "unreadable entries recorded in rejected_models with a reason."
+            ),
+            deps=[PROVIDER_CATALOG],
+            group_name=GROUP,
+            kinds={"python", "sql"},
+            partitions_def=PROVIDER_PARTITIONS,
+            skippable=True,
+        ),
+    ],
+    partitions_def=PROVIDER_PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=True,
+    pool=CATALOG_DATABASE_POOL,
+)
+def sync_provider_catalogs(
+    context: dg.AssetExecutionContext,
+    config: ProviderSyncConfig,
+    provider_api: ProviderApiResource,
+    catalog_database: CatalogDatabaseResource,
+) -> Iterator[dg.AssetMaterialization]:
+    """Sync every provider partition of this run in one process: fetches run concurrently,
+    each provider is written in its own transaction and materialized on its own, and a
+    failing provider fails alone (the run fails at the end, naming it)."""
+    selected = context.selected_asset_keys
+    options = SyncOptions(
+        fetch_live=PROVIDER_CATALOG in selected,
+        write_models=MODELS in selected,
+        skip_unconfigured=config.skip_unconfigured,
+        max_deactivation_share=config.max_deactivation_share,
+        allow_mass_deactivation=config.allow_mass_deactivation,
+        max_workers=provider_api.max_concurrent_fetches,
+    )
+    http = provider_api.http_engine()
+    failures: list[ProviderOutcome] = []
+    try:
+        for outcome in sync_providers(context.partition_keys, http, catalog_database.writer, options, context.run_id):
+            if outcome.status == SUCCESS:
+                yield from _materializations(outcome, options)
+            elif outcome.status == SKIPPED:
+                context.log.warning(outcome.error)
+            else:
+                context.log.error(outcome.error)
+                failures.append(outcome)
+    finally:
+        http.close()
+    if failures:
+        raise dg.Failure(
+            description=f"{len(failures)} provider(s) failed; the others were synced: "
+            + "; ".join(f"{f.error}" for f in failures),
+            metadata={"failed_providers": ", ".join(f.provider for f in failures)},
+        )
+
+
+def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterator[dg.AssetMaterialization]:
+    fetched, catalog = outcome.fetched, outcome.catalog
+    assert fetched is not None and catalog is not None
+    if options.fetch_live:
+        yield dg.AssetMaterialization(
+            asset_key=PROVIDER_CATALOG,
+            partition=outcome.provider,
+            metadata={
+                "live_count": len(fetched.entries),
+                "pages": fetched.pages,
+                "bytes": fetched.bytes,
+                "latency_ms": fetched.latency_ms,
+                "http_status": fetched.http_status,
+                "attempts": fetched.attempts,
+                "url": dg.MetadataValue.url(fetched.url) if fetched.url.startswith("http") else fetched.url,
+            },
+        )
+    if options.write_models and outcome.counts:
+        counts = outcome.counts
+        reasons = Counter(r.reason for r in catalog.rejections)
+        yield dg.AssetMaterialization(
+            asset_key=MODELS,
+            partition=outcome.provider,
+            metadata={
+                "fetched": counts.fetched,
+                "inserted": counts.inserted,
+                "updated": counts.updated,
+                "unchanged": counts.unchanged,
+                "deactivated": counts.deactivated,
+                "rejected": counts.rejected,
+                "rows_written": counts.rows_written,
+                "price_changes": len(counts.price_changes),
+                "rejection_reasons": dict(reasons) or "none",
+                "preview": dg.MetadataValue.md(_preview(catalog.models[:10])),
+                "largest_price_changes": dg.MetadataValue.md(_price_change_preview(counts)),
+            },
+        )
+
+
+def _preview(models: list) -> str:
+    if not models:
+        return "_no models_"
+    frame = pd.DataFrame(
+        [
+            {
+                "provider_model_id": m.provider_model_id,
+                "canonical_slug": m.canonical_slug,
+                "context_length": m.context_length,
+                "input $/M": m.input_price.amount if m.input_price else None,
+                "output $/M": m.output_price.amount if m.output_price else None,
+            }
+            for m in models
+        ]
+    )
+    return frame.to_markdown(index=False)
+
+
+def _price_change_preview(counts) -> str:  # type: ignore[no-untyped-def]
+    if not counts.price_changes:
+        return "_no price changes_"
+    largest = sorted(counts.price_changes, key=lambda c: c.magnitude, reverse=True)[:10]
+    frame = pd.DataFrame(
+        [
+            {"model": c.provider_model_id, "price": c.price_type, "old": c.old_amount, "new": c.new_amount}
+            for c in largest
+        ]
+    )
+    return frame.to_markdown(index=False)
+
+
+@dg.asset(
+    key=CATALOG_RECONCILIATION,
+    deps=[MODELS],
+    group_name=GROUP,
+    kinds={"python", "sql"},
+    description=(
+        "Parity between live provider catalogs and the catalog database, per provider and in total: "
+        "fresh live counts against stored active plus rejected models. History kept in "
+        "catalog_reconciliation_history. Unconfigured providers are listed as skipped and left out of totals."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            TOTAL_PARITY_CHECK, asset=CATALOG_RECONCILIATION, description="Total missing models within thresholds."
+        ),
+        dg.AssetCheckSpec(
+            UNEXPLAINED_GAP_CHECK,
+            asset=CATALOG_RECONCILIATION,
+            description="Every live model is stored active or rejected with a reason (live = stored + rejected).",
+        ),
+        *[
+            dg.AssetCheckSpec(
+                provider_parity_check_name(slug), asset=CATALOG_RECONCILIATION, description=f"Parity of {slug}."
+            )
+            for slug in PROVIDER_SLUGS
+        ],
+    ],
+)
+def catalog_reconciliation(
+    context: dg.AssetExecutionContext,
+    provider_api: ProviderApiResource,
+    catalog_database: CatalogDatabaseResource,
+    parity_settings: ParitySettingsResource,
+) -> dg.MaterializeResult:
+    http = provider_api.http_engine()
+    try:
+        counts = fetch_live_counts(PROVIDER_SLUGS, http, provider_api.max_concurrent_fetches)
+    finally:
+        http.close()
+    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
+    report = build_report(
+        PROVIDER_SLUGS,
+        counts.live,
+        stored_state(catalog_database.engine),
+        parity_settings.thresholds,
+        skipped=counts.skipped,
+        errors=counts.errors,
+    )
+    record_report(catalog_database.engine, report, context.run_id)
+    return dg.MaterializeResult(
+        metadata=_report_metadata(report),
+        check_results=[_total_check(report), _gap_check(report), *_provider_checks(report)],
+    )
+
+
+def _report_metadata(report: ParityReport) -> dict:
+    frame = pd.DataFrame(
+        [
+            {
+                "provider": p.slug,
+                "live": p.live,
+                "db_active": p.db_active,
+                "rejected": p.rejected,
+                "missing": p.missing,
+                "parity %": p.parity_pct,
+                "status": p.status,
+            }
+            for p in report.providers
+        ]
+    )
+    return {
+        "status": report.status,
+        "parity_pct": report.parity_pct,
+        "live_models": report.live_models,
+        "db_active_models": report.db_active_models,
+        "rejected_models": report.rejected_models,
+        "missing": report.missing,
+        "providers_out_of_sync": ", ".join(p.slug for p in report.providers if p.status == OUT_OF_SYNC) or "none",
+        "providers_skipped": ", ".join(p.slug for p in report.providers if p.status == SKIPPED) or "none",
+        "providers_unreachable": ", ".join(p.slug for p in report.providers if p.status == UNKNOWN) or "none",
+        "by_provider": dg.MetadataValue.md(frame.to_markdown(index=False)),
+    }
+
+
+def _severity(status: str) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.ERROR if status == OUT_OF_SYNC else dg.AssetCheckSeverity.WARN
+
+
+def _total_check(report: ParityReport) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=TOTAL_PARITY_CHECK,
+        passed=report.status == HEALTHY,
+        severity=_severity(report.status),
+        metadata={
+            "status": report.status,
+            "parity_pct": report.parity_pct,
+            "live_models": report.live_models,
+            "db_active_models": report.db_active_models,
+            "rejected_models": report.rejected_models,
+            "missing": report.missing,
+            "warn_threshold": report.thresholds.warn,
+            "error_threshold": report.thresholds.error,
+        },
+    )
+
+
+def _gap_check(report: ParityReport) -> dg.AssetCheckResult:
+    gaps = {p.slug: p.missing for p in report.counted if p.missing}
+    return dg.AssetCheckResult(
+        check_name=UNEXPLAINED_GAP_CHECK,
+        passed=not gaps,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "unexplained_models": report.unexplained,
+            "providers_with_gap": ", ".join(f"{slug} ({missing:+d})" for slug, missing in gaps.items()) or "none",
+        },
+    )
+
+
+def _provider_checks(report: ParityReport) -> list[dg.AssetCheckResult]:
+    results = []
+    for p in report.providers:
+        results.append(
+            dg.AssetCheckResult(
+                check_name=provider_parity_check_name(p.slug),
+                passed=p.status in (HEALTHY, SKIPPED),
+                severity=_severity(p.status),
+                metadata={
+                    "provider": p.slug,
+                    "status": p.status,
+                    "live": p.live if p.live is not None else "n/a",
+                    "db_active": p.db_active,
+                    "rejected": p.rejected,
+                    "missing": p.missing if p.missing is not None else "n/a",
+                    "parity_pct": p.parity_pct if p.parity_pct is not None else "n/a",
+                    "detail": p.detail or "",
+                },
+            )
+        )
+    return results

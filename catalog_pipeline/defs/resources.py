@@ -1,0 +1,70 @@
+"""Resources: the provider APIs and the catalog database, configured at the Definitions boundary."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import PrivateAttr
+from sqlalchemy.engine import Engine
+
+from catalog_pipeline.http_engine import CatalogHttpEngine
+from catalog_pipeline.reconciliation import ParityThresholds
+from catalog_pipeline.storage.database import create_catalog_engine
+from catalog_pipeline.storage.writer import CatalogWriter
+
+
+class ProviderApiResource(dg.ConfigurableResource):
+    """HTTP access to every provider's list-models endpoint.
+
+    Provider keys (``<SLUG>_API_KEY``) and extra ids are read from the run's process
+    environment when a request is made and are never part of the resource's config,
+    so they cannot show up in the UI, in run config or in event logs.
+    """
+
+    replay_url: str | None = None
+    timeout_seconds: float = 30.0
+    max_attempts: int = 4
+    max_retry_wait_seconds: float = 30.0
+    max_concurrent_fetches: int = 8
+
+    def http_engine(self) -> CatalogHttpEngine:
+        return CatalogHttpEngine(
+            environment=os.environ,
+            replay_url=self.replay_url,
+            timeout_seconds=self.timeout_seconds,
+            max_attempts=self.max_attempts,
+            max_retry_wait_seconds=self.max_retry_wait_seconds,
+        )
+
+
+class CatalogDatabaseResource(dg.ConfigurableResource):
+    """The catalog database (SQLite file or PostgreSQL), at a SQLAlchemy URL."""
+
+    url: str
+    _engine: Engine | None = PrivateAttr(default=None)
+    _writer: CatalogWriter | None = PrivateAttr(default=None)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_catalog_engine(self.url)
+        return self._engine
+
+    @property
+    def writer(self) -> CatalogWriter:
+        """The writer; creating it brings the schema to the latest migration."""
+        if self._writer is None:
+            self._writer = CatalogWriter(self.engine)
+        return self._writer
+
+
+class ParitySettingsResource(dg.ConfigurableResource):
+    """Missing-model counts at which parity turns `warning` and `out_of_sync`."""
+
+    warn_threshold: int = 100
+    error_threshold: int = 1000
+
+    @property
+    def thresholds(self) -> ParityThresholds:
+        return ParityThresholds(warn=self.warn_threshold, error=self.error_threshold)

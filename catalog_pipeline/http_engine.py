@@ -1,0 +1,314 @@
+"""The one HTTP engine every provider goes through.
+
+It owns timeouts, retries (429 and 5xx, honouring ``Retry-After``), pagination,
+the ``CATALOG_REPLAY_URL`` rewrite and secret hygiene: keys travel only in headers,
+and every error message is scrubbed of key values before it leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+import tenacity
+
+from catalog_pipeline.providers.normalize import dig
+from catalog_pipeline.providers.spec import AuthStyle, PaginationStyle, ProviderSpec
+
+USER_AGENT = "catalog-pipeline/0.1 (+model catalog sync)"
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_SECRET_QUERY_NAMES = frozenset({"key", "api_key", "apikey", "token", "access_token", "signature"})
+
+
+class ProviderError(Exception):
+    """A provider's list could not be fetched or read; names provider, URL and cause, never a key."""
+
+    def __init__(self, provider: str, url: str, cause: str, status: int | None = None):
+        self.provider = provider
+        self.url = url
+        self.cause = cause
+        self.status = status
+        super().__init__(f"provider {provider!r}: GET {url}: {cause}")
+
+
+class ProviderNotConfigured(ProviderError):
+    """A provider whose key or extra variables are not set."""
+
+    def __init__(self, provider: str, url: str, missing: list[str]):
+        self.missing = missing
+        super().__init__(provider, url, "not configured: set " + ", ".join(missing))
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One provider's complete live list and how fetching it went."""
+
+    provider: str
+    url: str
+    entries: list[Any]
+    pages: int
+    bytes: int
+    latency_ms: float
+    http_status: int
+    attempts: int
+
+
+class _RetryableResponse(Exception):
+    def __init__(self, status: int, retry_after: float | None):
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+def mask_url(url: str) -> str:
+    """The URL with credentials and secret-looking query values replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = [
+        (k, "***" if k.lower() in _SECRET_QUERY_NAMES else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="{}*"), ""))
+
+
+def replay_rewrite(url: str, slug: str, replay_url: str) -> str:
+    """``https://host/path?q`` becomes ``{replay_url}/{slug}/path?q``."""
+    parts = urlsplit(url)
+    target = f"{replay_url.rstrip('/')}/{slug}{parts.path}"
+    return target + (f"?{parts.query}" if parts.query else "")
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class CatalogHttpEngine:
+    """Fetches providers' list-models endpoints.
+
+    Args:
+        environment: variables to read keys and extra ids from (the process environment
+            in production, a plain dict in tests).
+        replay_url: when set, every request goes to this local server instead.
+        timeout_seconds: connect/read timeout per request.
+        max_attempts: attempts per request, the first included.
+        max_retry_wait_seconds: the longest ``Retry-After`` honoured; longer waits are capped.
+        client: an httpx client to reuse (tests inject one with a transport).
+    """
+
+    def __init__(
+        self,
+        environment: Mapping[str, str],
+        replay_url: str | None = None,
+        timeout_seconds: float = 30.0,
+        max_attempts: int = 4,
+        max_retry_wait_seconds: float = 30.0,
+        backoff_seconds: float = 0.5,
+        client: httpx.Client | None = None,
+    ):
+        self.environment = environment
+        self.replay_url = replay_url or None
+        self.max_attempts = max_attempts
+        self.max_retry_wait_seconds = max_retry_wait_seconds
+        self.backoff_seconds = backoff_seconds
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout_seconds),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def missing_variables(self, spec: ProviderSpec) -> list[str]:
+        """Variables a live sync of `spec` still needs; none in replay mode."""
+        if self.replay_url:
+            return []
+        return [name for name in spec.required_env if not self.environment.get(name)]
+
+    def is_configured(self, spec: ProviderSpec) -> bool:
+        return not self.missing_variables(spec)
+
+    def fetch(self, spec: ProviderSpec) -> FetchResult:
+        """Fetch every page of `spec`'s list.
+
+        Raises:
+            ProviderNotConfigured: a needed variable is not set.
+            ProviderError: the endpoint failed after retries, or answered something
+                that is not the expected list.
+        """
+        real_url = spec.list_url(self.environment)
+        shown_url = mask_url(real_url)
+        missing = self.missing_variables(spec)
+        if missing:
+            raise ProviderNotConfigured(spec.slug, shown_url, missing)
+        url = replay_rewrite(real_url, spec.slug, self.replay_url) if self.replay_url else real_url
+        headers = self._auth_headers(spec)
+        pagination = spec.pagination
+        params: dict[str, Any] = dict(spec.query)
+        if pagination.size_param:
+            params[pagination.size_param] = pagination.page_size
+        if pagination.style is PaginationStyle.PAGE_NUMBER and pagination.page_param:
+            params[pagination.page_param] = pagination.first_page
+
+        entries: list[Any] = []
+        pages = total_bytes = attempts = 0
+        status = 0
+        seen_cursors: set[str] = set()
+        started = time.perf_counter()
+        try:
+            while True:
+                response, used = self._get(spec, url, shown_url, params, headers)
+                attempts += used
+                pages += 1
+                total_bytes += len(response.content)
+                status = response.status_code
+                body = self._json(spec, shown_url, response)
+                page_entries = self._records(spec, shown_url, body)
+                entries.extend(page_entries)
+                cursor = self._next_cursor(spec, shown_url, body, page_entries, params)
+                if cursor is None:
+                    break
+                if str(cursor) in seen_cursors:
+                    raise ProviderError(spec.slug, shown_url, f"pagination repeats cursor {str(cursor)[:40]!r}")
+                seen_cursors.add(str(cursor))
+                params[pagination.page_param] = cursor
+                if pages >= pagination.max_pages:
+                    raise ProviderError(spec.slug, shown_url, f"more than {pagination.max_pages} pages; stopped")
+        except ProviderError as error:
+            raise self._scrubbed(error) from None
+        return FetchResult(
+            provider=spec.slug,
+            url=shown_url,
+            entries=entries,
+            pages=pages,
+            bytes=total_bytes,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            http_status=status,
+            attempts=attempts,
+        )
+
+    def _auth_headers(self, spec: ProviderSpec) -> dict[str, str]:
+        headers = dict(spec.extra_headers)
+        key = self.environment.get(spec.key_env)
+        if not key or spec.auth is AuthStyle.NONE:
+            return headers
+        if spec.auth is AuthStyle.BEARER:
+            headers["Authorization"] = f"Bearer {key}"
+        elif spec.auth is AuthStyle.KEY:
+            headers["Authorization"] = f"Key {key}"
+        elif spec.auth is AuthStyle.X_API_KEY:
+            headers["x-api-key"] = key
+        return headers
+
+    def _get(
+        self, spec: ProviderSpec, url: str, shown_url: str, params: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> tuple[httpx.Response, int]:
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type((_RetryableResponse, httpx.TransportError)),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self._client.get(url, params=params, headers=headers)
+                    if response.status_code in RETRY_STATUSES:
+                        raise _RetryableResponse(
+                            response.status_code, _retry_after_seconds(response.headers.get("Retry-After"))
+                        )
+                    if response.status_code >= 400:
+                        raise ProviderError(
+                            spec.slug,
+                            shown_url,
+                            f"HTTP {response.status_code} {_short_body(response)}",
+                            response.status_code,
+                        )
+                    return response, attempt.retry_state.attempt_number
+        except _RetryableResponse as error:
+            raise ProviderError(
+                spec.slug, shown_url, f"HTTP {error.status} after {self.max_attempts} attempts", error.status
+            ) from None
+        except httpx.TransportError as error:
+            raise ProviderError(
+                spec.slug, shown_url, f"{type(error).__name__} after {self.max_attempts} attempts: {error}"
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(error, _RetryableResponse) and error.retry_after is not None:
+            return min(error.retry_after, self.max_retry_wait_seconds)
+        return min(self.backoff_seconds * 2 ** (retry_state.attempt_number - 1), self.max_retry_wait_seconds)
+
+    @staticmethod
+    def _json(spec: ProviderSpec, shown_url: str, response: httpx.Response) -> Any:
+        try:
+            return json.loads(response.content, parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ProviderError(
+                spec.slug,
+                shown_url,
+                f"response is not valid JSON ({error}); {len(response.content)} bytes received",
+                response.status_code,
+            ) from None
+
+    @staticmethod
+    def _records(spec: ProviderSpec, shown_url: str, body: Any) -> list[Any]:
+        records = dig(body, spec.records_path) if spec.records_path else body
+        if not isinstance(records, list):
+            where = f"field {spec.records_path!r}" if spec.records_path else "the body"
+            found = type(records).__name__ if records is not None else "nothing"
+            raise ProviderError(spec.slug, shown_url, f"expected a list in {where}, found {found}")
+        return records
+
+    @staticmethod
+    def _next_cursor(
+        spec: ProviderSpec, shown_url: str, body: Any, page_entries: list[Any], params: Mapping[str, Any]
+    ) -> Any:
+        pagination = spec.pagination
+        if pagination.style is PaginationStyle.NONE:
+            return None
+        if pagination.style is PaginationStyle.PAGE_NUMBER:
+            if len(page_entries) < pagination.page_size or not page_entries:
+                return None
+            return int(params[pagination.page_param]) + 1
+        if pagination.style is PaginationStyle.AFTER_ID:
+            if not dig(body, pagination.has_more_path):
+                return None
+            cursor = dig(body, pagination.cursor_path)
+            if not cursor:
+                raise ProviderError(spec.slug, shown_url, f"has_more is true but {pagination.cursor_path!r} is empty")
+            return cursor
+        token = dig(body, pagination.cursor_path)
+        return token or None
+
+    def _scrubbed(self, error: ProviderError) -> ProviderError:
+        secrets = [value for name, value in self.environment.items() if name.endswith("_API_KEY") and value]
+        message = error.cause
+        for secret in secrets:
+            message = message.replace(secret, "***")
+        if message == error.cause:
+            return error
+        return ProviderError(error.provider, error.url, message, error.status)
+
+
+def _short_body(response: httpx.Response) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return f"({text[:200]})" if text else ""

@@ -1,0 +1,42 @@
+"""One slug for one open model, whichever provider lists it and however it is spelled.
+
+``meta-llama/Meta-Llama-3.1-70B-Instruct`` (Together), ``meta-llama/llama-3.1-70b-instruct``
+(OpenRouter), ``accounts/fireworks/models/llama-v3p1-70b-instruct`` (Fireworks) and
+``@cf/meta/llama-3.1-70b-instruct`` (Cloudflare) all map to ``llama-3.1-70b-instruct``.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Suffixes that name a serving variant, not a different model.
+_VARIANT_SUFFIXES = re.compile(
+    r"(:(free|beta|extended|nitro|floor|online|thinking|exacto))+$"
+    r"|-(turbo|fp8|fp16|bf16|int4|int8|awq|gptq|fast|hf|tee|maas)$"
+)
+_VERSION_P = re.compile(r"(?<=\d)p(?=\d)")  # Fireworks writes 3.1 as 3p1
+_SEPARATORS = re.compile(r"[\s_]+|-{2,}")
+
+
+def canonical_slug(model_id: str) -> str:
+    """The provider-independent slug of a model id.
+
+    Args:
+        model_id: the id exactly as a provider lists it.
+
+    Returns:
+        A lower-case slug of the model name without organisation prefixes or serving
+        variants; never empty (falls back to the lower-cased id).
+    """
+    text = model_id.strip().lower()
+    name = text.rsplit("/", 1)[-1] or text
+    previous = None
+    while previous != name:
+        previous = name
+        name = _VARIANT_SUFFIXES.sub("", name)
+    name = name.removeprefix("meta-")
+    name = _VERSION_P.sub(".", name)
+    name = re.sub(r"^llama-?v(?=\d)", "llama-", name)
+    name = re.sub(r"^(llama|qwen|gemma|mistral|phi|mixtral|deepseek-v|glm)(?=\d)", r"\1-", name)
+    name = _SEPARATORS.sub("-", name).strip("-")
+    return name or text

@@ -1,0 +1,327 @@
+"""Turn one provider's raw list entries into validated model rows, or explained rejections.
+
+Every entry a provider lists ends up in exactly one of two places: a `ModelRecord`
+(stored) or a `Rejection` with a reason code. That is what lets the reconciliation
+say ``live = stored + rejected`` for every provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from catalog_pipeline.providers.canonical import canonical_slug
+from catalog_pipeline.providers.spec import PriceField, ProviderSpec
+
+MAX_ID_LENGTH = 512
+MAX_NAME_LENGTH = 512
+MAX_CONTEXT_LENGTH = 1_000_000_000
+#: Largest accepted price in the stored unit; beyond it a value is a unit mix-up.
+MAX_PRICE = Decimal(1_000_000)
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class RejectReason:
+    """Reason codes stored in `rejected_models.reason`."""
+
+    NOT_A_MODEL = "not_a_model"
+    MISSING_ID = "missing_id"
+    INVALID_ID = "invalid_id"
+    DUPLICATE_ID = "duplicate_id"
+    INVALID_PRICE = "invalid_price"
+    INVALID_CONTEXT_LENGTH = "invalid_context_length"
+
+
+class PriceState:
+    """What a stored price means; an unknown price is never written as 0."""
+
+    KNOWN = "known"
+    FREE = "free"
+    VARIABLE = "variable"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Price:
+    """One normalized price: an exact amount in `unit`, or a state saying why there is none."""
+
+    amount: Decimal | None
+    state: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One validated model as it is stored in `models` and `model_pricing`."""
+
+    provider_model_id: str
+    name: str | None
+    canonical_slug: str
+    context_length: int | None
+    max_output_tokens: int | None
+    input_modalities: str | None
+    output_modalities: str | None
+    prices: Mapping[str, Price] = field(default_factory=dict)
+
+    @property
+    def input_price(self) -> Price | None:
+        return self.prices.get("input")
+
+    @property
+    def output_price(self) -> Price | None:
+        return self.prices.get("output")
+
+    @property
+    def content_hash(self) -> str:
+        """Digest of every stored field: equal hashes mean nothing to write."""
+        payload = [
+            self.provider_model_id,
+            self.name,
+            self.canonical_slug,
+            self.context_length,
+            self.max_output_tokens,
+            self.input_modalities,
+            self.output_modalities,
+            sorted((kind, str(p.amount), p.state, p.unit) for kind, p in self.prices.items()),
+        ]
+        return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A listed entry that is not stored, and why."""
+
+    reason: str
+    detail: str
+    provider_model_id: str | None = None
+    excerpt: str = ""
+
+
+class RejectedEntry(Exception):
+    """Raised by a normalize hook (or the generic path) to reject one entry."""
+
+    def __init__(self, reason: str, detail: str, provider_model_id: str | None = None):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.provider_model_id = provider_model_id
+
+
+@dataclass
+class NormalizedCatalog:
+    """The outcome of normalizing one provider's list."""
+
+    models: list[ModelRecord]
+    rejections: list[Rejection]
+
+    @property
+    def live_count(self) -> int:
+        return len(self.models) + len(self.rejections)
+
+
+def dig(entry: Mapping[str, Any] | Any, path: str | None) -> Any:
+    """Read a dotted path from nested mappings; a missing step gives None, ``""`` the entry itself."""
+    if path is None:
+        return None
+    if path == "":
+        return entry
+    value: Any = entry
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def normalize_catalog(spec: ProviderSpec, entries: Iterable[Any]) -> NormalizedCatalog:
+    """Normalize every entry of one provider's list.
+
+    The first occurrence of an id is kept; later ones are rejected as
+    ``duplicate_id``, so a provider listing a model twice stores it once.
+    """
+    models: list[ModelRecord] = []
+    rejections: list[Rejection] = []
+    seen: set[str] = set()
+    for entry in entries:
+        try:
+            record = normalize_entry(spec, entry)
+        except RejectedEntry as rejected:
+            rejections.append(
+                Rejection(
+                    reason=rejected.reason,
+                    detail=rejected.detail,
+                    provider_model_id=_storable_id(rejected.provider_model_id),
+                    excerpt=_excerpt(entry),
+                )
+            )
+            continue
+        if record.provider_model_id in seen:
+            rejections.append(
+                Rejection(
+                    reason=RejectReason.DUPLICATE_ID,
+                    detail=f"{spec.slug}: id {record.provider_model_id!r} is listed more than once",
+                    provider_model_id=record.provider_model_id,
+                    excerpt=_excerpt(entry),
+                )
+            )
+            continue
+        seen.add(record.provider_model_id)
+        models.append(record)
+    return NormalizedCatalog(models=models, rejections=rejections)
+
+
+def normalize_entry(spec: ProviderSpec, entry: Any) -> ModelRecord:
+    """Validate and convert one raw entry.
+
+    Raises:
+        RejectedEntry: with a reason code and a message naming the provider and the id.
+    """
+    if not isinstance(entry, Mapping):
+        raise RejectedEntry(
+            RejectReason.NOT_A_MODEL, f"{spec.slug}: list entry is {type(entry).__name__}, not an object"
+        )
+    fields: Mapping[str, Any] = spec.normalize(entry) if spec.normalize else _fields_from_paths(spec, entry)
+    model_id = _validated_id(spec, fields.get("id"))
+    prices: dict[str, Price] = {}
+    for kind, price_field in spec.prices.items():
+        raw = fields["prices"].get(kind) if "prices" in fields else dig(entry, price_field.path)
+        prices[kind] = _price(spec, model_id, kind, raw, price_field)
+    return ModelRecord(
+        provider_model_id=model_id,
+        name=_text(fields.get("name"), MAX_NAME_LENGTH),
+        canonical_slug=fields.get("canonical_slug") or canonical_slug(model_id),
+        context_length=_token_count(spec, model_id, "context length", fields.get("context_length")),
+        max_output_tokens=_token_count(spec, model_id, "max output tokens", fields.get("max_output_tokens")),
+        input_modalities=_modalities(fields.get("input_modalities")),
+        output_modalities=_modalities(fields.get("output_modalities")),
+        prices=prices,
+    )
+
+
+def _fields_from_paths(spec: ProviderSpec, entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": dig(entry, spec.id_path),
+        "name": dig(entry, spec.name_path),
+        "context_length": dig(entry, spec.context_path),
+        "max_output_tokens": dig(entry, spec.max_output_path),
+        "input_modalities": dig(entry, spec.input_modalities_path),
+        "output_modalities": dig(entry, spec.output_modalities_path),
+    }
+
+
+def _validated_id(spec: ProviderSpec, raw: Any) -> str:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise RejectedEntry(RejectReason.MISSING_ID, f"{spec.slug}: entry has no id ({spec.id_path!r})")
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        raise RejectedEntry(
+            RejectReason.INVALID_ID, f"{spec.slug}: id is {type(raw).__name__}, expected text", _storable_id(str(raw))
+        )
+    model_id = str(raw).strip()
+    if len(model_id) > MAX_ID_LENGTH:
+        raise RejectedEntry(
+            RejectReason.INVALID_ID,
+            f"{spec.slug}: id is {len(model_id)} characters long (limit {MAX_ID_LENGTH})",
+            _storable_id(model_id),
+        )
+    if _CONTROL_CHARACTERS.search(model_id):
+        raise RejectedEntry(
+            RejectReason.INVALID_ID, f"{spec.slug}: id {model_id!r} contains control characters", _storable_id(model_id)
+        )
+    return model_id
+
+
+def _price(spec: ProviderSpec, model_id: str, kind: str, raw: Any, price_field: PriceField) -> Price:
+    unit = price_field.unit.stored_unit
+    if raw is None or raw == "":
+        return Price(None, PriceState.UNKNOWN, unit)
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal, float)):
+        raise _invalid_price(spec, model_id, kind, raw)
+    try:
+        value = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(str(raw))
+    except InvalidOperation:
+        raise _invalid_price(spec, model_id, kind, raw) from None
+    if not value.is_finite():
+        raise _invalid_price(spec, model_id, kind, raw)
+    if value < 0:
+        if price_field.negative_means_variable:
+            return Price(None, PriceState.VARIABLE, unit)
+        raise _invalid_price(spec, model_id, kind, raw)
+    if value == 0:
+        return Price(Decimal(0), PriceState.FREE, unit)
+    amount = (value * price_field.unit.factor).normalize()
+    if amount > MAX_PRICE:
+        raise _invalid_price(spec, model_id, kind, raw)
+    return Price(amount, PriceState.KNOWN, unit)
+
+
+def _invalid_price(spec: ProviderSpec, model_id: str, kind: str, raw: Any) -> RejectedEntry:
+    shown = repr(raw)[:80]
+    return RejectedEntry(
+        RejectReason.INVALID_PRICE, f"{spec.slug}: model {model_id!r} has an unreadable {kind} price {shown}", model_id
+    )
+
+
+def _token_count(spec: ProviderSpec, model_id: str, what: str, raw: Any) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        value = Decimal(str(raw).strip())
+        if value != value.to_integral_value():
+            raise ValueError
+        count = int(value)
+    except (ValueError, InvalidOperation):
+        raise RejectedEntry(
+            RejectReason.INVALID_CONTEXT_LENGTH,
+            f"{spec.slug}: model {model_id!r} has an unreadable {what} {raw!r:.80}",
+            model_id,
+        ) from None
+    if count < 0 or count > MAX_CONTEXT_LENGTH:
+        raise RejectedEntry(
+            RejectReason.INVALID_CONTEXT_LENGTH,
+            f"{spec.slug}: model {model_id!r} has an implausible {what} {count}",
+            model_id,
+        )
+    return count or None
+
+
+def _modalities(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        items = [part.strip() for part in re.split(r"[,+]|->", raw)]
+    elif isinstance(raw, (list, tuple)):
+        items = [str(item).strip() for item in raw if item is not None]
+    else:
+        return None
+    cleaned = sorted({item.lower()[:32] for item in items if item})
+    return ",".join(cleaned) or None
+
+
+def _text(raw: Any, limit: int) -> str | None:
+    if raw is None:
+        return None
+    text = _CONTROL_CHARACTERS.sub(" ", str(raw)).strip()
+    return text[:limit] or None
+
+
+def _storable_id(model_id: str | None) -> str | None:
+    return None if model_id is None else model_id[:MAX_ID_LENGTH]
+
+
+def _json_number(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else str(value)
+
+
+def _excerpt(entry: Any) -> str:
+    try:
+        text = json.dumps(entry, default=_json_number, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(entry)
+    return text[:500]

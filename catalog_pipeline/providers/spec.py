@@ -1,0 +1,200 @@
+"""The typed description of one provider's list-models endpoint.
+
+A provider is data: where its list lives, how to authenticate, how to page, which
+fields hold the id, limits and prices, and in which unit each price is quoted. The
+shared HTTP engine (`catalog_pipeline.http_engine`) and the normalizer
+(`catalog_pipeline.providers.normalize`) interpret it; only unusual payloads add a
+small `normalize` (and, for the replay server, `render`) function.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+class AuthStyle(enum.StrEnum):
+    """How the key travels: `Authorization: Bearer`, `x-api-key`, `Authorization: Key` or not at all."""
+
+    NONE = "none"
+    BEARER = "bearer"
+    X_API_KEY = "x-api-key"
+    KEY = "key"
+
+
+class PaginationStyle(enum.StrEnum):
+    """How a provider splits its list across responses."""
+
+    NONE = "none"
+    PAGE_NUMBER = "page_number"  # ?page=N&per_page=M, stop on a short or empty page
+    AFTER_ID = "after_id"  # has_more + last_id, next request ?after_id=<last_id>
+    PAGE_TOKEN = "page_token"  # next token in the body, sent back as a query parameter
+
+
+class PriceUnit(enum.StrEnum):
+    """The unit a provider quotes a price in; `factor` converts it to the stored unit."""
+
+    USD_PER_TOKEN = "usd_per_token"
+    USD_PER_THOUSAND_TOKENS = "usd_per_thousand_tokens"
+    USD_PER_MILLION_TOKENS = "usd_per_million_tokens"
+    CENTS_PER_TOKEN = "cents_per_token"
+    TEN_THOUSANDTH_USD_PER_MILLION_TOKENS = "ten_thousandth_usd_per_million_tokens"
+    USD_PER_REQUEST = "usd_per_request"
+    USD_PER_IMAGE = "usd_per_image"
+
+    @property
+    def stored_unit(self) -> str:
+        """The unit of the stored amount: per million tokens, per request or per image."""
+        if self is PriceUnit.USD_PER_REQUEST:
+            return "usd_per_request"
+        if self is PriceUnit.USD_PER_IMAGE:
+            return "usd_per_image"
+        return "usd_per_million_tokens"
+
+    @property
+    def factor(self) -> Decimal:
+        """Multiplier from this unit to `stored_unit`, exact."""
+        return _FACTORS[self]
+
+
+_FACTORS = {
+    PriceUnit.USD_PER_TOKEN: Decimal(1_000_000),
+    PriceUnit.USD_PER_THOUSAND_TOKENS: Decimal(1_000),
+    PriceUnit.USD_PER_MILLION_TOKENS: Decimal(1),
+    PriceUnit.CENTS_PER_TOKEN: Decimal(10_000),
+    PriceUnit.TEN_THOUSANDTH_USD_PER_MILLION_TOKENS: Decimal("0.0001"),
+    PriceUnit.USD_PER_REQUEST: Decimal(1),
+    PriceUnit.USD_PER_IMAGE: Decimal(1),
+}
+
+
+@dataclass(frozen=True)
+class PriceField:
+    """One price in the payload: its dotted path and unit.
+
+    Attributes:
+        path: dotted path inside one list entry, e.g. ``pricing.prompt``.
+        unit: the unit the provider quotes it in.
+        negative_means_variable: the provider writes a negative number (OpenRouter's
+            ``"-1"``) for a price that depends on the routed model.
+        quoted: the provider writes the number as a JSON string (the replay server
+            copies this; the normalizer accepts both).
+    """
+
+    path: str
+    unit: PriceUnit
+    negative_means_variable: bool = False
+    quoted: bool = False
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """Paging parameters; which ones matter depends on `style`.
+
+    Attributes:
+        style: the paging scheme.
+        page_size: how many entries to ask for per page.
+        size_param: query parameter carrying `page_size`.
+        page_param: query parameter carrying the page number (PAGE_NUMBER) or the
+            cursor/token (AFTER_ID, PAGE_TOKEN).
+        first_page: number of the first page for PAGE_NUMBER.
+        has_more_path: body field that says another page follows (AFTER_ID).
+        cursor_path: body field holding the next cursor (AFTER_ID: ``last_id``;
+            PAGE_TOKEN: e.g. ``nextPageToken``).
+        max_pages: a hard stop, so a provider that never stops paging cannot hang a sync.
+    """
+
+    style: PaginationStyle = PaginationStyle.NONE
+    page_size: int = 100
+    size_param: str | None = None
+    page_param: str | None = None
+    first_page: int = 1
+    has_more_path: str | None = None
+    cursor_path: str | None = None
+    max_pages: int = 1000
+
+
+#: Signature of a provider's own normalize hook: raw entry -> fields for `ModelFields`.
+NormalizeHook = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+#: Signature of a provider's own replay renderer: a demo model -> one raw entry.
+RenderHook = Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """Everything the engine needs to list one provider's models.
+
+    Attributes:
+        slug: partition key and the prefix of the key variable (``<SLUG>_API_KEY``).
+        name: display name.
+        base_url: scheme, host and base path, e.g. ``https://openrouter.ai/api/v1``;
+            may hold ``{VARIABLE}`` placeholders filled from `extra_env`.
+        list_path: path of the list endpoint below `base_url`.
+        query: fixed query parameters.
+        auth: how the key is sent.
+        key_required: whether the list endpoint refuses anonymous requests.
+        extra_headers: fixed headers (e.g. ``anthropic-version``).
+        extra_env: further variables the URL needs (an account id).
+        records_path: dotted path of the list in the body; empty for a bare array.
+        id_path / name_path / context_path / max_output_path: dotted field paths.
+        input_modalities_path / output_modalities_path: lists of modality names.
+        prices: price kind (``input``, ``output``, ``cache_read``, ``request``...) to field.
+        pagination: paging scheme.
+        docs_url: where the endpoint is documented.
+        normalize: optional hook for payloads the paths cannot describe.
+        render: optional hook the replay server uses to write such payloads.
+        demo_size: default number of models the replay server lists.
+        demo_id_template: how this provider spells ids, for the replay server
+            (``{org}``, ``{name}`` and ``{date}`` are filled in).
+        notes: what is unusual about this provider, for the README and the UI.
+    """
+
+    slug: str
+    name: str
+    base_url: str
+    list_path: str
+    auth: AuthStyle = AuthStyle.BEARER
+    key_required: bool = True
+    query: Mapping[str, str] = field(default_factory=dict)
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    extra_env: tuple[str, ...] = ()
+    records_path: str = "data"
+    id_path: str = "id"
+    name_path: str | None = None
+    context_path: str | None = None
+    max_output_path: str | None = None
+    input_modalities_path: str | None = None
+    output_modalities_path: str | None = None
+    prices: Mapping[str, PriceField] = field(default_factory=dict)
+    pagination: Pagination = field(default_factory=Pagination)
+    docs_url: str = ""
+    normalize: NormalizeHook | None = None
+    render: RenderHook | None = None
+    demo_size: int = 50
+    demo_id_template: str = "{org}/{name}"
+    notes: str = ""
+
+    @property
+    def key_env(self) -> str:
+        """Name of the variable holding this provider's key."""
+        return self.slug.upper().replace("-", "_") + "_API_KEY"
+
+    @property
+    def required_env(self) -> tuple[str, ...]:
+        """Variables that must be set before a live (non-replay) sync can run."""
+        key = (self.key_env,) if self.key_required and self.auth is not AuthStyle.NONE else ()
+        return key + self.extra_env
+
+    def list_url(self, env: Mapping[str, str]) -> str:
+        """The real list URL with `extra_env` placeholders filled in.
+
+        Placeholders without a value become ``{NAME}`` literally, so the URL stays
+        printable in an error message without inventing a value.
+        """
+        base = self.base_url
+        for name in self.extra_env:
+            base = base.replace("{" + name + "}", env.get(name) or "{" + name + "}")
+        return base.rstrip("/") + self.list_path

@@ -1,0 +1,219 @@
+"""A local HTTP server that speaks every provider's list-models API.
+
+Paths follow the ``CATALOG_REPLAY_URL`` layout: the real request
+``https://host/base/path?q`` arrives as ``/{slug}/base/path?q``. Faults can be
+injected per provider over HTTP, so tests and demos can drive one provider into
+failure and heal it again:
+
+    POST   /_faults/{slug}   {"status": 500, "times": 2, "retry_after": 1, "delay": 0.5,
+                              "body": "invalid_json" | "truncated" | "not_a_list",
+                              "size": 10, "price_multiplier": "1.5", "duplicates": 3}
+    DELETE /_faults/{slug}   heal one provider; DELETE /_faults heals all
+    GET    /_requests        request counts per provider
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from catalog_pipeline.providers.registry import PROVIDERS
+from catalog_pipeline.providers.spec import ProviderSpec
+from catalog_pipeline.replay.demo_models import demo_models
+from catalog_pipeline.replay.wire import render_entry, render_page
+
+
+@dataclass
+class Fault:
+    """What one provider's endpoint does wrong, and for how many more requests."""
+
+    status: int | None = None
+    times: int | None = None
+    retry_after: str | None = None
+    delay: float = 0.0
+    body: str | None = None
+    size: int | None = None
+    price_multiplier: Decimal = Decimal(1)
+    duplicates: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        return cls(
+            status=data.get("status"),
+            times=data.get("times"),
+            retry_after=None if data.get("retry_after") is None else str(data["retry_after"]),
+            delay=float(data.get("delay") or 0),
+            body=data.get("body"),
+            size=data.get("size"),
+            price_multiplier=Decimal(str(data.get("price_multiplier", "1"))),
+            duplicates=int(data.get("duplicates") or 0),
+        )
+
+
+@dataclass
+class ReplayState:
+    """Scale, faults and request counts, shared by the handler threads."""
+
+    scale: float = 1.0
+    faults: dict[str, Fault] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def size_for(self, spec: ProviderSpec) -> int:
+        fault = self.faults.get(spec.slug)
+        if fault and fault.size is not None:
+            return fault.size
+        return max(1, round(spec.demo_size * self.scale))
+
+
+@lru_cache(maxsize=128)
+def _entries(slug: str, size: int, price_multiplier: Decimal) -> list[Any]:
+    spec = PROVIDERS[slug]
+    return [render_entry(spec, model) for model in demo_models(spec, size, price_multiplier)]
+
+
+def _path_pattern(spec: ProviderSpec) -> re.Pattern[str]:
+    path = urlsplit(spec.base_url.rstrip("/") + spec.list_path).path
+    escaped = re.escape(path)
+    return re.compile("^" + re.sub(r"\\\{[A-Z_]+\\\}", "[^/]+", escaped) + "$")
+
+
+_PATHS = {slug: _path_pattern(spec) for slug, spec in PROVIDERS.items()}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+class ReplayHandler(BaseHTTPRequestHandler):
+    server: ReplayServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        parts = urlsplit(self.path)
+        if parts.path == "/_requests":
+            with self.server.state.lock:
+                self._send(HTTPStatus.OK, dict(self.server.state.requests))
+            return
+        if parts.path in ("/", "/_providers"):
+            self._send(HTTPStatus.OK, {slug: self.server.state.size_for(spec) for slug, spec in PROVIDERS.items()})
+            return
+        slug, _, rest = parts.path.lstrip("/").partition("/")
+        spec = PROVIDERS.get(slug)
+        if spec is None or not _PATHS[slug].match("/" + rest):
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"no provider endpoint at {parts.path}"})
+            return
+        state = self.server.state
+        with state.lock:
+            state.requests[slug] = state.requests.get(slug, 0) + 1
+            fault = state.faults.get(slug)
+            active = fault is not None and (fault.times is None or fault.times > 0)
+            if active and fault.times is not None and (fault.status or fault.body):
+                fault.times -= 1
+            size = state.size_for(spec)
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        if active and fault.status:
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            self._send(fault.status, {"error": {"message": f"injected HTTP {fault.status}"}}, headers)
+            return
+        entries = _entries(slug, size, fault.price_multiplier if fault else Decimal(1))
+        if fault and fault.duplicates:
+            entries = entries + entries[: fault.duplicates]
+        body = render_page(spec, entries, dict(parse_qsl(parts.query)))
+        raw = json.dumps(body, default=_json_default).encode()
+        if active and fault.body == "invalid_json":
+            raw = b"<html><body>502 Bad Gateway</body></html>"
+        elif active and fault.body == "truncated":
+            raw = raw[: max(1, len(raw) // 2)]
+        elif active and fault.body == "not_a_list":
+            raw = json.dumps({"error": "upstream returned no models", "data": None}).encode()
+        self._send_raw(HTTPStatus.OK, raw)
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        slug = self._fault_slug()
+        if slug is None:
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            fault = Fault.from_json(json.loads(self.rfile.read(length) or b"{}"))
+        except (ValueError, TypeError) as error:
+            self._send(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+            return
+        with self.server.state.lock:
+            self.server.state.faults[slug] = fault
+        self._send(HTTPStatus.OK, {"fault": slug})
+
+    def do_DELETE(self) -> None:  # noqa: N802 - stdlib naming
+        if urlsplit(self.path).path == "/_faults":
+            with self.server.state.lock:
+                self.server.state.faults.clear()
+                self.server.state.requests.clear()
+            self._send(HTTPStatus.OK, {"healed": "all"})
+            return
+        slug = self._fault_slug()
+        if slug is None:
+            return
+        with self.server.state.lock:
+            self.server.state.faults.pop(slug, None)
+        self._send(HTTPStatus.OK, {"healed": slug})
+
+    def _fault_slug(self) -> str | None:
+        match = re.fullmatch(r"/_faults/([a-z0-9-]+)", urlsplit(self.path).path)
+        if not match or match.group(1) not in PROVIDERS:
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"unknown fault target {self.path}"})
+            return None
+        return match.group(1)
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self._send_raw(status, json.dumps(body, default=_json_default).encode(), headers)
+
+    def _send_raw(self, status: int, raw: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+class ReplayServer(ThreadingHTTPServer):
+    """The replay server; `url` is what ``CATALOG_REPLAY_URL`` should be set to."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int = 0, scale: float = 1.0, host: str = "127.0.0.1", verbose: bool = False):
+        super().__init__((host, port), ReplayHandler)
+        self.state = ReplayState(scale=scale)
+        self.verbose = verbose
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="replay-server", daemon=True)
+        thread.start()
+        return thread
+
+
+def expected_live_count(slug: str, scale: float = 1.0) -> int:
+    """How many entries the replay server lists for `slug` at `scale` without faults."""
+    return max(1, round(PROVIDERS[slug].demo_size * scale))

@@ -1,0 +1,82 @@
+"""The operator's health report behind ``catalog-pipeline status``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from catalog_pipeline import settings
+from catalog_pipeline.http_engine import CatalogHttpEngine
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS
+from catalog_pipeline.reconciliation import (
+    ParityReport,
+    ParityThresholds,
+    build_report,
+    latest_live_counts,
+    stored_state,
+)
+from catalog_pipeline.storage.database import create_catalog_engine, ensure_schema
+from catalog_pipeline.sync import fetch_live_counts
+
+
+def status_report(database_url: str, live: bool, environment: Mapping[str, str]) -> tuple[ParityReport | None, str]:
+    """Build the report from the last reconciliation's live counts (or fresh ones with `live`).
+
+    Returns:
+        The report, or None and the reason it cannot be told.
+    """
+    engine = create_catalog_engine(database_url)
+    ensure_schema(engine)
+    thresholds = ParityThresholds(
+        warn=settings.env_int(settings.PARITY_WARN, settings.DEFAULT_WARN_THRESHOLD, environment),
+        error=settings.env_int(settings.PARITY_ERROR, settings.DEFAULT_ERROR_THRESHOLD, environment),
+    )
+    if live:
+        http = CatalogHttpEngine(environment, replay_url=environment.get(settings.REPLAY_URL))
+        try:
+            counts = fetch_live_counts(PROVIDER_SLUGS, http)
+        finally:
+            http.close()
+        checked_at, live_counts, skipped, errors = None, counts.live, counts.skipped, counts.errors
+    else:
+        checked_at, live_counts, skipped, errors = latest_live_counts(engine)
+        if checked_at is None:
+            return None, "no reconciliation recorded yet: run `catalog-pipeline sync` (or `status --live`)"
+    report = build_report(
+        PROVIDER_SLUGS,
+        live_counts,
+        stored_state(engine),
+        thresholds,
+        skipped=skipped,
+        errors=errors,
+        checked_at=checked_at,
+    )
+    if not report.counted:
+        return None, "no provider could be counted: none is configured or reachable"
+    return report, ""
+
+
+def format_report(report: ParityReport) -> str:
+    """A fixed-width table an operator can read at a glance."""
+    header = f"{'provider':<24} {'live':>7} {'stored':>7} {'rejected':>8} {'missing':>7} {'parity':>8}  {'status':<11} last sync"
+    lines = [f"catalog status at {report.checked_at}", "", header, "-" * (len(header) + 20)]
+    for p in report.providers:
+        parity = f"{p.parity_pct:.1f}%" if p.parity_pct is not None else "-"
+        last = f"{p.last_sync_at or 'never'} ({p.last_sync_status})" if p.last_sync_status else "never"
+        lines.append(
+            f"{p.slug:<24} {_n(p.live):>7} {p.db_active:>7} {p.rejected:>8} {_n(p.missing):>7} {parity:>8}  {p.status:<11} {last}"
+        )
+    lines += [
+        "-" * (len(header) + 20),
+        f"{'total':<24} {report.live_models:>7} {report.db_active_models:>7} {report.rejected_models:>8} "
+        f"{report.missing:>7} {report.parity_pct:>7.1f}%  {report.status}",
+        "",
+        f"thresholds: warning above {report.thresholds.warn} missing, out_of_sync above {report.thresholds.error}",
+    ]
+    skipped = [p.slug for p in report.providers if p.status == "skipped"]
+    if skipped:
+        lines.append(f"skipped (not configured): {', '.join(skipped)}")
+    return "\n".join(lines)
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else str(value)

@@ -1,0 +1,88 @@
+"""Connecting to the catalog database and keeping its schema current."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_upgraded: set[str] = set()
+_upgrade_lock = threading.Lock()
+
+
+def default_database_url(dagster_home: str | None) -> str:
+    """A SQLite file under ``$DAGSTER_HOME`` (or ``./.catalog``) when no URL is configured."""
+    folder = Path(dagster_home) if dagster_home else Path(".catalog")
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'catalog.db').resolve()}"
+
+
+def create_catalog_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and write-locking transactions."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60}, poolclass=sa.pool.NullPool)
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # Let SQLAlchemy, not the driver, open transactions, so BEGIN IMMEDIATE
+            # takes the single writer lock up front instead of failing mid-write.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to `revision`."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Revert migrations down to `revision` (``base`` drops every table)."""
+    command.downgrade(alembic_config(engine), revision)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring the schema to head once per process and database, before the first write."""
+    key = engine.url.render_as_string(hide_password=True)
+    if key in _upgraded:
+        return
+    with _upgrade_lock:
+        if key in _upgraded:
+            return
+        if current_revision(engine) != head_revision():
+            upgrade(engine)
+        _upgraded.add(key)

@@ -1,0 +1,171 @@
+"""The catalog database's tables (SQLAlchemy Core).
+
+`providers`, `models`, `model_pricing` and `pricing_sync_log` keep the names and
+columns that existing dashboards query; the rest sit beside them. Alembic
+migrations in `catalog_pipeline/storage/migrations` create and change them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: Exact decimals: 12 fractional digits hold USD per million tokens down to 1e-12.
+PRICE = Numeric(24, 12, asdecimal=True)
+TIMESTAMP = DateTime(timezone=True)
+
+providers = Table(
+    "providers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(128), nullable=False),
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("updated_at", TIMESTAMP, nullable=False),
+    Column("last_synced_at", TIMESTAMP),
+    Column("last_sync_status", String(16)),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider_id", Integer, ForeignKey("providers.id"), nullable=False),
+    Column("provider_model_id", String(512), nullable=False),
+    Column("canonical_slug", String(512), nullable=False),
+    Column("name", String(512)),
+    Column("context_length", BigInteger),
+    Column("max_output_tokens", BigInteger),
+    Column("input_modalities", String(256)),
+    Column("output_modalities", String(256)),
+    Column("input_price_per_million", PRICE),
+    Column("output_price_per_million", PRICE),
+    Column("price_status", String(16), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("first_seen_at", TIMESTAMP, nullable=False),
+    Column("last_seen_at", TIMESTAMP, nullable=False),
+    Column("updated_at", TIMESTAMP, nullable=False),
+    Column("deactivated_at", TIMESTAMP),
+    UniqueConstraint("provider_id", "provider_model_id"),
+    Index("ix_models_provider_id_is_active", "provider_id", "is_active"),
+    Index("ix_models_canonical_slug", "canonical_slug"),
+)
+
+model_pricing = Table(
+    "model_pricing",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+    Column("price_type", String(32), primary_key=True),
+    Column("amount", PRICE),
+    Column("state", String(16), nullable=False),
+    Column("unit", String(32), nullable=False),
+    Column("updated_at", TIMESTAMP, nullable=False),
+)
+
+price_history = Table(
+    "price_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("price_type", String(32), nullable=False),
+    Column("old_amount", PRICE),
+    Column("new_amount", PRICE),
+    Column("old_state", String(16)),
+    Column("new_state", String(16), nullable=False),
+    Column("unit", String(32), nullable=False),
+    Column("changed_at", TIMESTAMP, nullable=False),
+    Column("dagster_run_id", String(64)),
+    Index("ix_price_history_model_id_price_type_changed_at", "model_id", "price_type", "changed_at"),
+    Index("ix_price_history_changed_at", "changed_at"),
+)
+
+rejected_models = Table(
+    "rejected_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider_id", Integer, ForeignKey("providers.id"), nullable=False),
+    Column("provider_model_id", String(512)),
+    Column("reason", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("excerpt", Text, nullable=False),
+    Column("rejected_at", TIMESTAMP, nullable=False),
+    Column("dagster_run_id", String(64)),
+    Index("ix_rejected_models_provider_id", "provider_id"),
+)
+
+provider_catalog_snapshots = Table(
+    "provider_catalog_snapshots",
+    metadata,
+    Column("provider_id", Integer, ForeignKey("providers.id"), primary_key=True),
+    Column("fetched_at", TIMESTAMP, nullable=False),
+    Column("dagster_run_id", String(64)),
+    Column("url", Text, nullable=False),
+    Column("live_count", Integer, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("latency_ms", Numeric(12, 1), nullable=False),
+    Column("http_status", Integer, nullable=False),
+    Column("payload_gzip", LargeBinary, nullable=False),
+)
+
+pricing_sync_log = Table(
+    "pricing_sync_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider_slug", String(64), nullable=False),
+    Column("sync_started_at", TIMESTAMP, nullable=False),
+    Column("sync_finished_at", TIMESTAMP),
+    Column("status", String(16), nullable=False),
+    Column("models_fetched", Integer, nullable=False, default=0),
+    Column("models_updated", Integer, nullable=False, default=0),
+    Column("models_inserted", Integer, nullable=False, default=0),
+    Column("models_deactivated", Integer, nullable=False, default=0),
+    Column("models_unchanged", Integer, nullable=False, default=0),
+    Column("models_rejected", Integer, nullable=False, default=0),
+    Column("price_changes", Integer, nullable=False, default=0),
+    Column("error_message", Text),
+    Column("dagster_run_id", String(64)),
+    Index("ix_pricing_sync_log_provider_slug_sync_started_at", "provider_slug", "sync_started_at"),
+)
+
+reconciliation_history = Table(
+    "catalog_reconciliation_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("checked_at", TIMESTAMP, nullable=False),
+    Column("dagster_run_id", String(64)),
+    Column("source", String(16), nullable=False),
+    Column("provider_slug", String(64)),
+    Column("live_models", Integer),
+    Column("db_active_models", Integer, nullable=False),
+    Column("rejected_models", Integer, nullable=False),
+    Column("missing", Integer),
+    Column("parity_pct", Numeric(7, 3)),
+    Column("status", String(16), nullable=False),
+    Column("error_message", Text),
+    Index("ix_catalog_reconciliation_history_checked_at", "checked_at"),
+)

@@ -1,0 +1,179 @@
+"""Sync many providers in one process: fetch concurrently, write one provider at a time.
+
+Each provider succeeds or fails on its own. A failure is logged to
+`pricing_sync_log` with its cause and leaves that provider's stored rows as they
+were; the other providers are unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from catalog_pipeline.http_engine import CatalogHttpEngine, FetchResult, ProviderError, ProviderNotConfigured
+from catalog_pipeline.providers.normalize import NormalizedCatalog, normalize_catalog
+from catalog_pipeline.providers.registry import get_provider
+from catalog_pipeline.providers.spec import ProviderSpec
+from catalog_pipeline.storage.writer import CatalogWriter, MassDeactivationBlocked, SyncCounts
+
+progress_log = logging.getLogger("catalog_pipeline.sync")
+
+SUCCESS, FAILED, SKIPPED, BLOCKED = "success", "failed", "skipped", "blocked"
+
+
+@dataclass
+class ProviderOutcome:
+    """How one provider's sync ended."""
+
+    provider: str
+    status: str
+    fetched: FetchResult | None = None
+    catalog: NormalizedCatalog | None = None
+    counts: SyncCounts | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Knobs of one sync run.
+
+    Attributes:
+        fetch_live: fetch the live list (the `provider_catalog` step); otherwise
+            re-normalize the stored snapshot.
+        write_models: write `models` (the `models` step).
+        skip_unconfigured: report unconfigured providers as skipped instead of failing them.
+        max_deactivation_share: largest share of active models one sync may deactivate.
+        allow_mass_deactivation: accept a larger shrink (an operator's override).
+        max_workers: concurrent fetches.
+    """
+
+    fetch_live: bool = True
+    write_models: bool = True
+    skip_unconfigured: bool = False
+    max_deactivation_share: float = 0.5
+    allow_mass_deactivation: bool = False
+    max_workers: int = 8
+
+
+def sync_providers(
+    slugs: Sequence[str],
+    http: CatalogHttpEngine,
+    writer: CatalogWriter,
+    options: SyncOptions,
+    run_id: str | None = None,
+) -> Iterator[ProviderOutcome]:
+    """Sync `slugs`, yielding each provider's outcome as soon as it is written."""
+    specs = [get_provider(slug) for slug in slugs]
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch"
+    ) as pool:
+        futures = {pool.submit(_obtain, spec, http, writer, options): spec for spec in specs}
+        for future in as_completed(futures):
+            spec = futures[future]
+            started_at, fetched, problem = future.result()
+            outcome = _finish(spec, started_at, fetched, problem, writer, options, run_id)
+            progress_log.info("%s", _progress_line(outcome))
+            yield outcome
+
+
+def _obtain(
+    spec: ProviderSpec, http: CatalogHttpEngine, writer: CatalogWriter, options: SyncOptions
+) -> tuple[datetime, FetchResult | None, Exception | None]:
+    """Runs in a worker thread: everything up to, not including, the database write."""
+    started_at = datetime.now(UTC)
+    try:
+        if options.fetch_live:
+            return started_at, http.fetch(spec), None
+        snapshot = writer.load_snapshot(spec)
+        if snapshot is None:
+            raise ProviderError(spec.slug, spec.list_url({}), "no stored snapshot; materialize provider_catalog first")
+        return started_at, snapshot, None
+    except ProviderError as error:
+        return started_at, None, error
+
+
+def _finish(
+    spec: ProviderSpec,
+    started_at: datetime,
+    fetched: FetchResult | None,
+    problem: Exception | None,
+    writer: CatalogWriter,
+    options: SyncOptions,
+    run_id: str | None,
+) -> ProviderOutcome:
+    def done(status: str, **kwargs: object) -> ProviderOutcome:
+        seconds = (datetime.now(UTC) - started_at).total_seconds()
+        return ProviderOutcome(provider=spec.slug, status=status, seconds=round(seconds, 3), **kwargs)  # type: ignore[arg-type]
+
+    if isinstance(problem, ProviderNotConfigured) and options.skip_unconfigured:
+        writer.log_sync(spec.slug, started_at, SKIPPED, error_message=str(problem), run_id=run_id)
+        return done(SKIPPED, error=str(problem))
+    if problem is not None or fetched is None:
+        writer.log_sync(spec.slug, started_at, FAILED, error_message=str(problem), run_id=run_id)
+        return done(FAILED, error=str(problem))
+    if options.fetch_live:
+        writer.store_snapshot(spec, fetched, run_id)
+    catalog = normalize_catalog(spec, fetched.entries)
+    if not options.write_models:
+        return done(SUCCESS, fetched=fetched, catalog=catalog)
+    try:
+        counts = writer.write_provider(
+            spec,
+            fetched,
+            catalog,
+            run_id=run_id,
+            max_deactivation_share=options.max_deactivation_share,
+            allow_mass_deactivation=options.allow_mass_deactivation,
+        )
+    except MassDeactivationBlocked as blocked:
+        writer.log_sync(spec.slug, started_at, BLOCKED, error_message=str(blocked), run_id=run_id)
+        return done(BLOCKED, fetched=fetched, catalog=catalog, error=str(blocked))
+    except Exception as error:  # a database error fails this provider only; the transaction rolled back
+        message = f"provider {spec.slug!r}: write failed: {type(error).__name__}: {str(error)[:500]}"
+        writer.log_sync(spec.slug, started_at, FAILED, error_message=message, run_id=run_id)
+        return done(FAILED, fetched=fetched, catalog=catalog, error=message)
+    writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id)
+    return done(SUCCESS, fetched=fetched, catalog=catalog, counts=counts)
+
+
+def _progress_line(outcome: ProviderOutcome) -> str:
+    if outcome.status == SUCCESS and outcome.counts:
+        c = outcome.counts
+        return (
+            f"{outcome.provider:<24} ok       {c.fetched:>6} listed  +{c.inserted} ~{c.updated} -{c.deactivated} "
+            f"={c.unchanged} rejected {c.rejected}  ({outcome.seconds:.1f}s)"
+        )
+    if outcome.status == SUCCESS and outcome.fetched:
+        return f"{outcome.provider:<24} fetched  {len(outcome.fetched.entries):>6} listed  ({outcome.seconds:.1f}s)"
+    return f"{outcome.provider:<24} {outcome.status:<8} {outcome.error}"
+
+
+@dataclass
+class LiveCounts:
+    """Fresh live list lengths, and the providers that were skipped or failed."""
+
+    live: dict[str, int | None]
+    skipped: dict[str, str]
+    errors: dict[str, str]
+
+
+def fetch_live_counts(slugs: Sequence[str], http: CatalogHttpEngine, max_workers: int = 8) -> LiveCounts:
+    """Fetch every provider's list concurrently and count its entries."""
+    result = LiveCounts(live={}, skipped={}, errors={})
+
+    def count(slug: str) -> None:
+        try:
+            result.live[slug] = len(http.fetch(get_provider(slug)).entries)
+        except ProviderNotConfigured as error:
+            result.skipped[slug] = str(error)
+        except ProviderError as error:
+            result.live[slug] = None
+            result.errors[slug] = str(error)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(slugs))), thread_name_prefix="count") as pool:
+        list(pool.map(count, slugs))
+    return result
