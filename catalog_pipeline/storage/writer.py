@@ -27,7 +27,7 @@ from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import ensure_schema
 
-_BATCH_ROWS = {"postgresql": 5000, "sqlite": 900}
+_BATCH_ROWS = {"postgresql": 5000, "sqlite": 5000}
 
 
 class MassDeactivationBlocked(Exception):
@@ -221,33 +221,33 @@ class CatalogWriter:
             }
             for model in changed
         ]
+        statement = _insert(connection, table)
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.provider_id, table.c.provider_model_id],
+            set_={
+                name: excluded[name]
+                for name in (
+                    "canonical_slug",
+                    "name",
+                    "context_length",
+                    "max_output_tokens",
+                    "input_modalities",
+                    "output_modalities",
+                    "input_price_per_million",
+                    "output_price_per_million",
+                    "price_status",
+                    "is_active",
+                    "content_hash",
+                    "last_seen_at",
+                    "updated_at",
+                    "deactivated_at",
+                )
+            },
+            where=sa.or_(table.c.content_hash != excluded.content_hash, table.c.is_active == sa.false()),
+        )
         for batch in _batches(rows, _BATCH_ROWS.get(connection.dialect.name, 500)):
-            statement = _insert(connection, table).values(list(batch))
-            excluded = statement.excluded
-            statement = statement.on_conflict_do_update(
-                index_elements=[table.c.provider_id, table.c.provider_model_id],
-                set_={
-                    name: excluded[name]
-                    for name in (
-                        "canonical_slug",
-                        "name",
-                        "context_length",
-                        "max_output_tokens",
-                        "input_modalities",
-                        "output_modalities",
-                        "input_price_per_million",
-                        "output_price_per_million",
-                        "price_status",
-                        "is_active",
-                        "content_hash",
-                        "last_seen_at",
-                        "updated_at",
-                        "deactivated_at",
-                    )
-                },
-                where=sa.or_(table.c.content_hash != excluded.content_hash, table.c.is_active == sa.false()),
-            )
-            connection.execute(statement)
+            connection.execute(statement, list(batch))
 
     def _write_prices(
         self,
@@ -310,21 +310,20 @@ class CatalogWriter:
                     changes.append(
                         PriceChange(model.provider_model_id, price_type, old[0], price.amount, old[1], price.state)
                     )
+        statement = _insert(connection, pricing)
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=[pricing.c.model_id, pricing.c.price_type],
+            set_={
+                "amount": excluded.amount,
+                "state": excluded.state,
+                "unit": excluded.unit,
+                "updated_at": excluded.updated_at,
+            },
+            where=sa.or_(pricing.c.amount.is_distinct_from(excluded.amount), pricing.c.state != excluded.state),
+        )
         for batch in _batches(upserts, _BATCH_ROWS.get(connection.dialect.name, 500)):
-            statement = _insert(connection, pricing).values(list(batch))
-            excluded = statement.excluded
-            connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[pricing.c.model_id, pricing.c.price_type],
-                    set_={
-                        "amount": excluded.amount,
-                        "state": excluded.state,
-                        "unit": excluded.unit,
-                        "updated_at": excluded.updated_at,
-                    },
-                    where=sa.or_(pricing.c.amount.is_distinct_from(excluded.amount), pricing.c.state != excluded.state),
-                )
-            )
+            connection.execute(statement, list(batch))
         for batch in _batches(history, _BATCH_ROWS.get(connection.dialect.name, 500)):
             connection.execute(schema.price_history.insert(), list(batch))
         return changes

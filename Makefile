@@ -1,0 +1,40 @@
+# Everything installs into .venv from the package registry; nothing needs to be installed by hand.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test demo dev lint format bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+lint: install
+	$(BIN)/ruff check catalog_pipeline catalog_pipeline_tests benchmarks
+	$(BIN)/ruff format --check catalog_pipeline catalog_pipeline_tests benchmarks
+
+format: install
+	$(BIN)/ruff format catalog_pipeline catalog_pipeline_tests benchmarks
+	$(BIN)/ruff check --fix catalog_pipeline catalog_pipeline_tests benchmarks
+
+test: install
+	scripts/ensure-postgres.sh
+	$(MAKE) lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: install
+	VENV=$(VENV) scripts/demo.sh
+
+dev: install
+	VENV=$(VENV) scripts/dev.sh
+
+bench: install
+	scripts/ensure-postgres.sh
+	$(BIN)/python -m benchmarks.sync_benchmark
+
+clean:
+	rm -rf .catalog .pytest_cache .ruff_cache

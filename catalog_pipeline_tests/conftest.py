@@ -1,0 +1,92 @@
+"""Shared fixtures: a replay server on a real socket, databases, and the shared snapshots."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from catalog_pipeline.replay.server import ReplayServer
+from catalog_pipeline_tests.postgres_server import create_database, postgres_server
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_SNAPSHOTS = PROJECT_ROOT.parent / "shared" / "provider_snapshots"
+
+
+@pytest.fixture(scope="session")
+def replay_server() -> Iterator[ReplayServer]:
+    """One replay server for the session; faults are healed after every test."""
+    server = ReplayServer(port=0)
+    server.start_in_background()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _heal_replay_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "replay_server" in request.fixturenames:
+        server: ReplayServer = request.getfixturevalue("replay_server")
+        with server.state.lock:
+            server.state.faults.clear()
+            server.state.requests.clear()
+            server.state.scale = 1.0
+
+
+def inject_fault(server: ReplayServer, slug: str, **fault: object) -> None:
+    """Inject a fault over HTTP, as an operator or another process would."""
+    request = urllib.request.Request(
+        f"{server.url}/_faults/{slug}",
+        data=json.dumps(fault).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def heal(server: ReplayServer, slug: str) -> None:
+    request = urllib.request.Request(f"{server.url}/_faults/{slug}", method="DELETE")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    return create_database(postgres_server_url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return create_database(request.getfixturevalue("postgres_server_url"))
+
+
+@pytest.fixture
+def shared_snapshots() -> Path:
+    """`../shared/provider_snapshots`; skipped when absent unless CATALOG_REQUIRE_SHARED=1."""
+    if SHARED_SNAPSHOTS.is_dir():
+        return SHARED_SNAPSHOTS
+    message = f"real provider payloads not found at {SHARED_SNAPSHOTS}"
+    if os.environ.get("CATALOG_REQUIRE_SHARED") == "1":
+        pytest.fail(message + " and CATALOG_REQUIRE_SHARED=1 requires them")
+    pytest.skip(message + " (set CATALOG_REQUIRE_SHARED=1 to make this a failure)")

@@ -1,0 +1,126 @@
+"""In-process materializations of the three assets against the replay server."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, PROVIDER_CATALOG
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS
+from catalog_pipeline.replay.server import expected_live_count
+from catalog_pipeline_tests.conftest import inject_fault
+from catalog_pipeline_tests.helpers import materializations, model_rows, reconcile, sync, sync_log
+
+
+def test_full_sync_materializes_every_provider_partition_and_reconciles_to_full_parity(replay_server, sqlite_url):
+    """One run covers every provider partition; each gets its own materialization with its own counts."""
+    instance = dg.DagsterInstance.ephemeral()
+    result = sync(sqlite_url, replay_server.url, instance=instance)
+    assert result.success
+    catalogs = materializations(instance, PROVIDER_CATALOG, result.run_id)
+    models = materializations(instance, MODELS, result.run_id)
+    assert set(catalogs) == set(PROVIDER_SLUGS) == set(models)
+    for slug in PROVIDER_SLUGS:
+        assert catalogs[slug]["live_count"] == expected_live_count(slug)
+        assert catalogs[slug]["http_status"] == 200
+        assert models[slug]["inserted"] == expected_live_count(slug)
+        assert models[slug]["rejected"] == 0
+
+    check = reconcile(sqlite_url, replay_server.url, instance=instance)
+    assert check.success
+    metadata = {
+        k: v.value for k, v in check.asset_materializations_for_node("catalog_reconciliation")[0].metadata.items()
+    }
+    assert metadata["status"] == "healthy"
+    assert metadata["parity_pct"] == 100.0
+    assert metadata["live_models"] == sum(expected_live_count(s) for s in PROVIDER_SLUGS)
+    evaluations = {e.check_name: e for e in check.get_asset_check_evaluations()}
+    assert evaluations["total_parity"].passed and evaluations["unexplained_gap"].passed
+    assert all(evaluations[f"parity_{s.replace('-', '_')}"].passed for s in PROVIDER_SLUGS)
+    assert [e.asset_key for e in check.get_asset_materialization_events()] == [CATALOG_RECONCILIATION]
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [({"status": 500}, "HTTP 500 after 3 attempts"), ({"body": "invalid_json"}, "not valid JSON")],
+)
+def test_failing_provider_fails_alone_and_keeps_its_rows(replay_server, sqlite_url, fault, cause):
+    """A 500 or an HTML error page fails that provider's partition only; its stored rows stay byte for byte."""
+    first = sync(sqlite_url, replay_server.url)
+    assert first.success
+    before = model_rows(sqlite_url, "groq")
+    assert len(before) == expected_live_count("groq")
+
+    inject_fault(replay_server, "groq", **fault)
+    inject_fault(replay_server, "together", size=expected_live_count("together") - 5)
+    instance = dg.DagsterInstance.ephemeral()
+    second = sync(sqlite_url, replay_server.url, instance=instance)
+
+    assert not second.success
+    failure = second.failure_data_for_node("sync_provider_catalogs").error.message
+    assert "'groq'" in failure and "https://api.groq.com/openai/v1/models" in failure and cause in failure
+    assert model_rows(sqlite_url, "groq") == before
+    landed = materializations(instance, MODELS, second.run_id)
+    assert "groq" not in landed
+    assert set(landed) == set(PROVIDER_SLUGS) - {"groq"}
+    assert landed["together"]["deactivated"] == 5
+    groq_log = [row for row in sync_log(sqlite_url) if row["provider_slug"] == "groq"]
+    assert groq_log[-1]["status"] == "failed" and cause in groq_log[-1]["error_message"]
+
+
+def test_rate_limited_provider_retries_and_lands(replay_server, sqlite_url):
+    """429 with Retry-After twice, then success: the provider lands and the attempts are recorded."""
+    inject_fault(replay_server, "anthropic", status=429, times=2, retry_after="0")
+    instance = dg.DagsterInstance.ephemeral()
+    result = sync(sqlite_url, replay_server.url, slugs=["anthropic"], instance=instance)
+    assert result.success
+    catalog = materializations(instance, PROVIDER_CATALOG, result.run_id)["anthropic"]
+    assert catalog["attempts"] == 3
+    assert len(model_rows(sqlite_url, "anthropic")) == expected_live_count("anthropic")
+
+
+def test_resync_with_nothing_changed_writes_no_rows(replay_server, sqlite_url):
+    """The second identical sync classifies every model as unchanged and leaves updated_at alone."""
+    assert sync(sqlite_url, replay_server.url).success
+    before = {slug: model_rows(sqlite_url, slug) for slug in PROVIDER_SLUGS}
+    instance = dg.DagsterInstance.ephemeral()
+    again = sync(sqlite_url, replay_server.url, instance=instance)
+    assert again.success
+    for slug, metadata in materializations(instance, MODELS, again.run_id).items():
+        assert metadata["rows_written"] == 0, slug
+        assert metadata["unchanged"] == expected_live_count(slug)
+        assert model_rows(sqlite_url, slug) == before[slug]
+
+
+def test_same_model_twice_in_one_payload_is_stored_once(replay_server, sqlite_url):
+    """Duplicated entries are stored once and explained as duplicate_id rejections."""
+    inject_fault(replay_server, "together", duplicates=3)
+    instance = dg.DagsterInstance.ephemeral()
+    result = sync(sqlite_url, replay_server.url, slugs=["together"], instance=instance)
+    assert result.success
+    rows = model_rows(sqlite_url, "together")
+    ids = [row["provider_model_id"] for row in rows]
+    assert len(ids) == len(set(ids)) == expected_live_count("together")
+    metadata = materializations(instance, MODELS, result.run_id)["together"]
+    assert metadata["rejected"] == 3
+    assert metadata["rejection_reasons"] == {"duplicate_id": 3}
+
+
+def test_one_partition_selected_from_the_ui_syncs_only_that_provider(replay_server, sqlite_url):
+    """Materializing a single partition touches only that provider."""
+    instance = dg.DagsterInstance.ephemeral()
+    result = sync(sqlite_url, replay_server.url, slugs=["groq"], instance=instance)
+    assert result.success
+    assert set(materializations(instance, MODELS, result.run_id)) == {"groq"}
+    assert model_rows(sqlite_url, "together") == []
+
+
+def test_models_alone_renormalizes_the_stored_snapshot_without_fetching(replay_server, sqlite_url):
+    """Selecting only `models` re-reads the raw snapshot that provider_catalog kept."""
+    assert sync(sqlite_url, replay_server.url, slugs=["groq"], selection=[PROVIDER_CATALOG]).success
+    assert model_rows(sqlite_url, "groq") == []
+    requests_before = dict(replay_server.state.requests)
+    result = sync(sqlite_url, replay_server.url, slugs=["groq"], selection=[MODELS])
+    assert result.success
+    assert dict(replay_server.state.requests) == requests_before
+    assert len(model_rows(sqlite_url, "groq")) == expected_live_count("groq")

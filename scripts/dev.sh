@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# make dev: the Dagster UI on 127.0.0.1 with the demo catalogs served locally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.catalog/dev/dagster_home}
+mkdir -p "$DAGSTER_HOME"
+[ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
+PORT=${CATALOG_DEMO_PORT:-8765}
+"$VENV/bin/catalog-pipeline" replay-server --port "$PORT" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+export CATALOG_REPLAY_URL=${CATALOG_REPLAY_URL:-http://127.0.0.1:$PORT}
+"$VENV/bin/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "${DAGSTER_PORT:-3000}"
