@@ -1,0 +1,46 @@
+"""The code location loads and exposes what the UI should show."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from catalog_pipeline.definitions import defs
+from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, PROVIDER_CATALOG
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS
+
+
+def test_every_job_schedule_and_sensor_resolves():
+    repository = defs.get_repository_def()
+    for job in repository.get_all_jobs():
+        assert job.name
+    assert {"catalog_sync_job", "catalog_reconciliation_job"} <= {job.name for job in repository.get_all_jobs()}
+    for schedule in repository.schedule_defs:
+        assert schedule.job_name or schedule.target
+    for sensor in repository.sensor_defs:
+        assert sensor.name
+
+
+def test_assets_carry_group_kinds_descriptions_and_provider_partitions():
+    graph = defs.resolve_asset_graph()
+    for key in (PROVIDER_CATALOG, MODELS, CATALOG_RECONCILIATION):
+        node = graph.get(key)
+        assert node.group_name == "catalog"
+        assert node.description and len(node.description) > 40
+        assert node.kinds
+    for key in (PROVIDER_CATALOG, MODELS):
+        assert graph.get(key).partitions_def.get_partition_keys() == list(PROVIDER_SLUGS)
+    assert graph.get(CATALOG_RECONCILIATION).partitions_def is None
+    assert graph.get(MODELS).parent_keys == {PROVIDER_CATALOG}
+
+
+def test_reconciliation_declares_total_gap_and_per_provider_parity_checks():
+    check_names = {
+        key.name for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key == CATALOG_RECONCILIATION
+    }
+    expected = {"total_parity", "unexplained_gap"} | {f"parity_{s.replace('-', '_')}" for s in PROVIDER_SLUGS}
+    assert expected <= check_names
+
+
+def test_sync_job_runs_in_process():
+    job = defs.resolve_job_def("catalog_sync_job")
+    assert job.executor_def is dg.in_process_executor
