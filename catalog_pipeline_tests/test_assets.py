@@ -124,3 +124,28 @@ def test_models_alone_renormalizes_the_stored_snapshot_without_fetching(replay_s
     assert result.success
     assert dict(replay_server.state.requests) == requests_before
     assert len(model_rows(sqlite_url, "groq")) == expected_live_count("groq")
+
+
+def test_manual_materialization_of_an_unconfigured_provider_fails_at_once_naming_the_variable(sqlite_url, monkeypatch):
+    """Outside replay mode, a provider without its key fails before any request, saying what to set."""
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    result = sync(sqlite_url, replay_url=None, slugs=["groq"])
+    assert not result.success
+    message = result.failure_data_for_node("sync_provider_catalogs").error.message
+    assert "provider 'groq'" in message and "not configured: set GROQ_API_KEY" in message
+    assert sync_log(sqlite_url)[-1]["status"] == "failed"
+
+
+def test_scheduled_style_sync_skips_unconfigured_providers_with_the_variable_name(sqlite_url, monkeypatch):
+    for name in ("CLOUDFLARE_WORKERS_AI_API_KEY", "CLOUDFLARE_ACCOUNT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    result = sync(
+        sqlite_url,
+        replay_url=None,
+        slugs=["cloudflare-workers-ai"],
+        run_config={"ops": {"sync_provider_catalogs": {"config": {"skip_unconfigured": True}}}},
+    )
+    assert result.success
+    [row] = sync_log(sqlite_url)
+    assert row["status"] == "skipped"
+    assert "CLOUDFLARE_WORKERS_AI_API_KEY" in row["error_message"] and "CLOUDFLARE_ACCOUNT_ID" in row["error_message"]
