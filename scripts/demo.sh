@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.catalog/demo/dagster_home}
 mkdir -p "$DAGSTER_HOME"
-[ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
+# SQLite allows one writer: the catalog_database pool lets one sync step write at a time.
+[ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n' > "$DAGSTER_HOME/dagster.yaml"
 PORT=${CATALOG_DEMO_PORT:-$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 "$VENV/bin/catalog-pipeline" replay-server --port "$PORT" &
 SERVER=$!

@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.catalog/dev/dagster_home}
 mkdir -p "$DAGSTER_HOME"
-[ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
+# SQLite allows one writer: the catalog_database pool lets one sync step write at a time.
+[ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n' > "$DAGSTER_HOME/dagster.yaml"
 PORT=${CATALOG_DEMO_PORT:-8765}
 "$VENV/bin/catalog-pipeline" replay-server --port "$PORT" &
 SERVER=$!
