@@ -115,12 +115,12 @@ def _finish(
     if problem is not None or fetched is None:
         writer.log_sync(spec.slug, started_at, FAILED, error_message=str(problem), run_id=run_id)
         return done(FAILED, error=str(problem))
-    if options.fetch_live:
-        writer.store_snapshot(spec, fetched, run_id)
     catalog = normalize_catalog(spec, fetched.entries)
-    if not options.write_models:
-        return done(SUCCESS, fetched=fetched, catalog=catalog)
     try:
+        if options.fetch_live:
+            writer.store_snapshot(spec, fetched, run_id)
+        if not options.write_models:
+            return done(SUCCESS, fetched=fetched, catalog=catalog)
         counts = writer.write_provider(
             spec,
             fetched,
