@@ -10,6 +10,8 @@ failure and heal it again:
                               "size": 10, "price_multiplier": "1.5", "duplicates": 3}
     DELETE /_faults/{slug}   heal one provider; DELETE /_faults heals all
     GET    /_requests        request counts per provider
+    GET    /gateway/models?gateway={slug}&limit=N   a model gateway's view: {"data": [...]} of that
+                             provider's current models (its `size` fault applies), at most N
 """
 
 from __future__ import annotations
@@ -109,6 +111,17 @@ class ReplayHandler(BaseHTTPRequestHandler):
         if parts.path == "/_requests":
             with self.server.state.lock:
                 self._send(HTTPStatus.OK, dict(self.server.state.requests))
+            return
+        if parts.path == "/gateway/models":
+            query = dict(parse_qsl(parts.query))
+            spec = PROVIDERS.get(query.get("gateway", ""))
+            if spec is None:
+                self._send(HTTPStatus.NOT_FOUND, {"error": f"unknown gateway {query.get('gateway')!r}"})
+                return
+            with self.server.state.lock:
+                size = self.server.state.size_for(spec)
+            models = demo_models(spec, size)[: int(query.get("limit") or size)]
+            self._send(HTTPStatus.OK, {"data": [{"id": m.model_id, "gateway": spec.slug} for m in models]})
             return
         if parts.path in ("/", "/_providers"):
             self._send(HTTPStatus.OK, {slug: self.server.state.size_for(spec) for slug, spec in PROVIDERS.items()})

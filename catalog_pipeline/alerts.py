@@ -1,0 +1,144 @@
+"""Alert messages and their delivery: Slack incoming webhooks and e-mail through the Resend HTTP API.
+
+The webhook URL and the Resend key are secrets: they travel only in the request
+(URL, ``Authorization`` header). A failed delivery is reported as a short cause
+(an HTTP status or an exception type) with both values masked, so neither can
+reach a message, a log line, the sensor cursor or an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import dagster as dg
+import httpx
+
+from catalog_pipeline.http_engine import USER_AGENT
+
+SLACK, EMAIL = "slack", "email"
+SUBJECT_PREFIX = "[catalog_pipeline]"
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One check, provider or job whose state changed since the last sensor tick.
+
+    Attributes:
+        failing: True when it turned (or got worse while) failing, False when it recovered.
+        name: short name for the subject line (``parity_groq``, ``sync groq``).
+        what: what changed, for the message line (``check parity_groq on catalog_reconciliation (WARN)``).
+        details: the numbers and affected providers.
+        link: where to look in the Dagster UI.
+    """
+
+    failing: bool
+    name: str
+    what: str
+    details: str
+    link: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message, as both channels send it; kept in the sensor cursor until delivered."""
+
+    subject: str
+    text: str
+
+    def as_json(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> Alert:
+        return cls(subject=data["subject"], text=data["text"])
+
+
+def compose_alert(changes: Sequence[StateChange]) -> Alert:
+    """One message for all state changes of a tick: problems first, then recoveries."""
+    failing = [c for c in changes if c.failing]
+    recovered = [c for c in changes if not c.failing]
+    headline = []
+    if failing:
+        headline.append(f"FAILING: {', '.join(c.name for c in failing)}")
+    if recovered:
+        headline.append(f"RECOVERED: {', '.join(c.name for c in recovered)}")
+    lines = []
+    for change in [*failing, *recovered]:
+        lines.append(f"{'FAILING' if change.failing else 'RECOVERED'} {change.what}: {change.details}")
+        lines.append(f"  {change.link}")
+    return Alert(subject=f"{SUBJECT_PREFIX} {'; '.join(headline)}", text="\n".join(lines))
+
+
+class AlertDeliveryError(Exception):
+    """A channel did not take the message; the text is safe to log."""
+
+
+class AlertChannelsResource(dg.ConfigurableResource):
+    """Where alerts go. Slack when ``SLACK_WEBHOOK_URL`` is set; e-mail through Resend when
+    ``RESEND_API_KEY``, ``ALERT_EMAIL`` (comma-separated) and ``ALERT_FROM_EMAIL`` are set.
+    Bind the secrets with ``dg.EnvVar`` so the UI shows the variable's name, not its value."""
+
+    slack_webhook_url: str | None = None
+    resend_api_key: str | None = None
+    alert_email: str | None = None
+    alert_from_email: str | None = None
+    resend_api_url: str = "https://api.resend.com"
+    ui_base_url: str = "http://127.0.0.1:3000"
+    timeout_seconds: float = 10.0
+
+    def channels(self) -> list[str]:
+        """The configured channels, in delivery order."""
+        configured = []
+        if self.slack_webhook_url:
+            configured.append(SLACK)
+        if self.resend_api_key and self.alert_email and self.alert_from_email:
+            configured.append(EMAIL)
+        return configured
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.ui_base_url.rstrip('/')}/runs/{run_id}"
+
+    def asset_checks_url(self, asset_key: dg.AssetKey) -> str:
+        return f"{self.ui_base_url.rstrip('/')}/assets/{'/'.join(asset_key.path)}?view=checks"
+
+    def scrub(self, text: str) -> str:
+        """`text` with the webhook URL and the Resend key masked."""
+        for secret in (self.slack_webhook_url, self.resend_api_key):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def deliver(self, channel: str, alert: Alert) -> None:
+        """Send `alert` on `channel`.
+
+        Raises:
+            AlertDeliveryError: the channel is unreachable or refused the message (safe to log).
+        """
+        if channel == SLACK:
+            url = self.slack_webhook_url or ""
+            request = {"json": {"text": f"*{self.scrub(alert.subject)}*\n{self.scrub(alert.text)}"}}
+        elif channel == EMAIL:
+            url = f"{self.resend_api_url.rstrip('/')}/emails"
+            request = {
+                "json": {
+                    "from": self.alert_from_email,
+                    "to": [address.strip() for address in (self.alert_email or "").split(",") if address.strip()],
+                    "subject": self.scrub(alert.subject),
+                    "text": self.scrub(alert.text),
+                },
+                "headers": {"Authorization": f"Bearer {self.resend_api_key}"},
+            }
+        else:
+            raise AlertDeliveryError(f"unknown alert channel {channel!r}")
+        try:
+            with httpx.Client(
+                timeout=self.timeout_seconds,
+                headers={"User-Agent": USER_AGENT},
+                transport=httpx.HTTPTransport(retries=1),
+            ) as client:
+                response = client.post(url, **request)
+        except httpx.HTTPError as error:
+            raise AlertDeliveryError(f"{channel}: {type(error).__name__} (unreachable)") from None
+        if not 200 <= response.status_code < 300:
+            raise AlertDeliveryError(f"{channel}: HTTP {response.status_code}")

@@ -1,0 +1,327 @@
+"""Asset checks beside the reconciliation's parity checks: freshness and data quality of `models`,
+and parity against a model gateway when one is configured.
+
+Each check queries the catalog database and reports its numbers as metadata, so a
+failed check (and the alert it raises) says how much is wrong and where.
+"""
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS
+from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
+from catalog_pipeline.defs.schedules import SyncScheduleResource
+from catalog_pipeline.gateway import GATEWAY_SOURCE, GatewayResource
+from catalog_pipeline.providers.normalize import PriceState
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS, get_provider
+from catalog_pipeline.reconciliation import (
+    HEALTHY,
+    OUT_OF_SYNC,
+    SKIPPED,
+    UNKNOWN,
+    WARNING,
+    build_report,
+    record_report,
+)
+from catalog_pipeline.reconciliation import stored_state as read_stored_state
+from catalog_pipeline.storage import schema
+
+FRESHNESS_CHECK = "models_freshness"
+UNIQUE_IDS_CHECK = "models_unique_provider_model_id"
+VALID_PRICES_CHECK = "models_valid_prices"
+REQUIRED_FIELDS_CHECK = "models_required_fields"
+GATEWAY_PARITY_CHECK = "gateway_parity"
+PRICE_STATES = (PriceState.KNOWN, PriceState.FREE, PriceState.VARIABLE, PriceState.UNKNOWN)
+EXAMPLES = 10
+
+
+def _hours(seconds: float) -> float:
+    return round(seconds / 3600, 1)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _providers_text(counts: Counter) -> str:
+    return ", ".join(f"{slug} ({count})" for slug, count in sorted(counts.items())) or "none"
+
+
+def _examples(lines: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- `{line}`" for line in lines[:EXAMPLES]) or "_none_")
+
+
+@dg.asset_check(
+    asset=MODELS,
+    name=FRESHNESS_CHECK,
+    description=(
+        "Every configured provider that scheduled syncs cover had a successful sync within twice "
+        "PRICING_SYNC_INTERVAL_HOURS."
+    ),
+)
+def models_freshness(
+    provider_api: ProviderApiResource, catalog_database: CatalogDatabaseResource, sync_schedule: SyncScheduleResource
+) -> dg.AssetCheckResult:
+    http = provider_api.http_engine()
+    try:
+        unconfigured = [
+            slug for slug in sync_schedule.selected_providers() if not http.is_configured(get_provider(slug))
+        ]
+    finally:
+        http.close()
+    checked = [slug for slug in sync_schedule.selected_providers() if slug not in unconfigured]
+    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
+    stored = read_stored_state(catalog_database.engine)
+    window_seconds = 2 * sync_schedule.interval_hours * 3600
+    now = datetime.now(UTC)
+    ages: dict[str, float | None] = {}
+    for slug in checked:
+        last = stored[slug].last_success_at if slug in stored else None
+        ages[slug] = None if last is None else (now - _as_utc(last)).total_seconds()
+    stale = {slug: age for slug, age in ages.items() if age is None or age > window_seconds}
+    known_ages = [age for age in ages.values() if age is not None]
+    return dg.AssetCheckResult(
+        passed=not stale,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "window_hours": 2 * sync_schedule.interval_hours,
+            "providers_checked": len(checked),
+            "stale_count": len(stale),
+            "stale_providers": ", ".join(
+                f"{slug} ({'never' if age is None else f'{_hours(age)} h'})" for slug, age in stale.items()
+            )
+            or "none",
+            "oldest_success_age_hours": _hours(max(known_ages)) if known_ages else "n/a",
+            "not_configured": ", ".join(unconfigured) or "none",
+        },
+    )
+
+
+@dg.asset_check(
+    asset=MODELS,
+    name=UNIQUE_IDS_CHECK,
+    description="No (provider, provider_model_id) pair is stored twice.",
+)
+def models_unique_provider_model_id(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
+    models, providers = schema.models, schema.providers
+    rows_per_id = sa.func.count(models.c.id)
+    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
+    with catalog_database.engine.connect() as connection:
+        total = connection.execute(sa.select(sa.func.count(models.c.id))).scalar_one()
+        duplicates = connection.execute(
+            sa.select(providers.c.slug, models.c.provider_model_id, rows_per_id.label("rows"))
+            .join(providers, providers.c.id == models.c.provider_id)
+            .group_by(providers.c.slug, models.c.provider_model_id)
+            .having(rows_per_id > 1)
+            .order_by(providers.c.slug, models.c.provider_model_id)
+        ).all()
+    return dg.AssetCheckResult(
+        passed=not duplicates,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "models_checked": total,
+            "duplicated_ids": len(duplicates),
+            "extra_rows": sum(row.rows - 1 for row in duplicates),
+            "providers_affected": _providers_text(Counter(row.slug for row in duplicates)),
+            "examples": _examples([f"{row.slug}/{row.provider_model_id} x{row.rows}" for row in duplicates]),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=MODELS,
+    name=VALID_PRICES_CHECK,
+    description=(
+        "Prices of active models are non-negative, and a missing amount is explicitly 'unknown' or "
+        "'variable' (never a 'known' or 'free' price without an amount)."
+    ),
+)
+def models_valid_prices(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
+    models, providers, pricing = schema.models, schema.providers, schema.model_pricing
+    negative_model_price = sa.or_(models.c.input_price_per_million < 0, models.c.output_price_per_million < 0)
+    problems = {
+        "negative": pricing.c.amount < 0,
+        "amount_missing": sa.and_(pricing.c.amount.is_(None), pricing.c.state.in_([PriceState.KNOWN, PriceState.FREE])),
+        "invalid_state": pricing.c.state.not_in(PRICE_STATES),
+    }
+    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
+    found: dict[str, list] = {}
+    with catalog_database.engine.connect() as connection:
+        checked = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(pricing.join(models, models.c.id == pricing.c.model_id))
+            .where(models.c.is_active)
+        ).scalar_one()
+        for name, condition in problems.items():
+            found[name] = connection.execute(
+                sa.select(
+                    providers.c.slug,
+                    models.c.provider_model_id,
+                    pricing.c.price_type,
+                    pricing.c.amount,
+                    pricing.c.state,
+                )
+                .join(models, models.c.id == pricing.c.model_id)
+                .join(providers, providers.c.id == models.c.provider_id)
+                .where(models.c.is_active, condition)
+                .order_by(providers.c.slug, models.c.provider_model_id, pricing.c.price_type)
+            ).all()
+        negative_columns = connection.execute(
+            sa.select(
+                providers.c.slug,
+                models.c.provider_model_id,
+                models.c.input_price_per_million,
+                models.c.output_price_per_million,
+            )
+            .join(providers, providers.c.id == models.c.provider_id)
+            .where(models.c.is_active, negative_model_price)
+            .order_by(providers.c.slug, models.c.provider_model_id)
+        ).all()
+    bad = [row for rows in found.values() for row in rows]
+    affected = {(row.slug, row.provider_model_id) for row in [*bad, *negative_columns]}
+    return dg.AssetCheckResult(
+        passed=not bad and not negative_columns,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "prices_checked": checked,
+            "negative_prices": len(found["negative"]),
+            "negative_model_columns": len(negative_columns),
+            "missing_amount_not_marked_unknown": len(found["amount_missing"]),
+            "invalid_price_state": len(found["invalid_state"]),
+            "providers_affected": _providers_text(Counter(slug for slug, _ in affected)),
+            "examples": _examples(
+                [f"{r.slug}/{r.provider_model_id} {r.price_type}={r.amount} ({r.state})" for r in bad]
+                + [
+                    f"{r.slug}/{r.provider_model_id} input={r.input_price_per_million} "
+                    f"output={r.output_price_per_million}"
+                    for r in negative_columns
+                ]
+            ),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=MODELS,
+    name=REQUIRED_FIELDS_CHECK,
+    description="Active models have a non-blank provider_model_id, canonical_slug and a known price_status.",
+)
+def models_required_fields(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
+    models, providers = schema.models, schema.providers
+
+    def blank(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
+        return sa.or_(column.is_(None), sa.func.trim(column) == "")
+
+    problems = {
+        "provider_model_id": blank(models.c.provider_model_id),
+        "canonical_slug": blank(models.c.canonical_slug),
+        "price_status": sa.or_(models.c.price_status.is_(None), models.c.price_status.not_in(PRICE_STATES)),
+    }
+    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
+    found: dict[str, list] = {}
+    with catalog_database.engine.connect() as connection:
+        checked = connection.execute(sa.select(sa.func.count(models.c.id)).where(models.c.is_active)).scalar_one()
+        for field_name, condition in problems.items():
+            found[field_name] = connection.execute(
+                sa.select(providers.c.slug, models.c.id, models.c.provider_model_id)
+                .join(providers, providers.c.id == models.c.provider_id)
+                .where(models.c.is_active, condition)
+                .order_by(providers.c.slug, models.c.id)
+            ).all()
+    bad = [(field_name, row) for field_name, rows in found.items() for row in rows]
+    return dg.AssetCheckResult(
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "models_checked": checked,
+            **{f"missing_{field_name}": len(rows) for field_name, rows in found.items()},
+            "providers_affected": _providers_text(Counter(slug for slug, _ in {(row.slug, row.id) for _, row in bad})),
+            "examples": _examples([f"{row.slug} models.id={row.id} {field_name} missing" for field_name, row in bad]),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=CATALOG_RECONCILIATION,
+    name=GATEWAY_PARITY_CHECK,
+    description=(
+        "Parity between what the gateway at CATALOG_GATEWAY_MODELS_URL serves per provider and the catalog "
+        "database, per provider and in total; recorded in catalog_reconciliation_history with source 'gateway'."
+    ),
+)
+def gateway_parity(
+    context: dg.AssetCheckExecutionContext,
+    catalog_gateway: GatewayResource,
+    provider_api: ProviderApiResource,
+    catalog_database: CatalogDatabaseResource,
+    parity_settings: ParitySettingsResource,
+) -> dg.AssetCheckResult:
+    if not catalog_gateway.configured:
+        return dg.AssetCheckResult(passed=True, metadata={"gateway": "not configured"})
+    http = provider_api.http_engine()
+    try:
+        skipped = {
+            slug: f"not configured: set {', '.join(http.missing_variables(get_provider(slug)))}"
+            for slug in PROVIDER_SLUGS
+            if not http.is_configured(get_provider(slug))
+        }
+    finally:
+        http.close()
+    counts = catalog_gateway.fetch_counts([slug for slug in PROVIDER_SLUGS if slug not in skipped])
+    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
+    report = build_report(
+        PROVIDER_SLUGS,
+        counts.live,
+        read_stored_state(catalog_database.engine),
+        parity_settings.thresholds,
+        skipped=skipped,
+        errors=counts.errors,
+    )
+    record_report(catalog_database.engine, report, context.run.run_id, source=GATEWAY_SOURCE)
+    by_status = {
+        status: ", ".join(
+            p.slug if p.missing is None else f"{p.slug} ({p.missing:+d})"
+            for p in report.providers
+            if p.status == status
+        )
+        or "none"
+        for status in (OUT_OF_SYNC, WARNING, UNKNOWN, SKIPPED)
+    }
+    frame = pd.DataFrame(
+        [
+            {
+                "provider": p.slug,
+                "gateway": p.live,
+                "db_active": p.db_active,
+                "rejected": p.rejected,
+                "missing": p.missing,
+                "status": p.status,
+            }
+            for p in report.providers
+        ]
+    )
+    return dg.AssetCheckResult(
+        passed=report.status == HEALTHY,
+        severity=dg.AssetCheckSeverity.ERROR if report.status == OUT_OF_SYNC else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "status": report.status,
+            "parity_pct": report.parity_pct,
+            "gateway_models": report.live_models,
+            "db_active_models": report.db_active_models,
+            "rejected_models": report.rejected_models,
+            "missing": report.missing,
+            "providers_out_of_sync": by_status[OUT_OF_SYNC],
+            "providers_warning": by_status[WARNING],
+            "providers_unreachable": by_status[UNKNOWN],
+            "providers_skipped": by_status[SKIPPED],
+            "limit": catalog_gateway.limit,
+            "by_provider": dg.MetadataValue.md(frame.to_markdown(index=False)),
+        },
+    )
+
+
+MODELS_CHECKS = [models_freshness, models_unique_provider_model_id, models_valid_prices, models_required_fields]

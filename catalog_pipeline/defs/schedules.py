@@ -1,0 +1,145 @@
+"""Schedules: the provider sync every ``PRICING_SYNC_INTERVAL_HOURS`` and the hourly monitor.
+
+They replace the crontab: ``0 */6 * * * sync`` and ``30 * * * * monitor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import dagster as dg
+
+from catalog_pipeline.cli import contiguous_ranges
+from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, PROVIDER_CATALOG
+from catalog_pipeline.defs.jobs import catalog_sync_job
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS
+from catalog_pipeline.settings import DEFAULT_SYNC_INTERVAL_HOURS
+
+SYNC_SCHEDULE = "catalog_sync_schedule"
+MONITOR_SCHEDULE = "catalog_monitor_schedule"
+MONITOR_JOB = "catalog_monitor_job"
+MONITOR_CRON = "30 * * * *"  # half past, so the monitor never lands on a scheduled sync's start
+SCHEDULED_SYNC_RUN_CONFIG: Mapping = {"ops": {"sync_provider_catalogs": {"config": {"skip_unconfigured": True}}}}
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+TRIGGER_TAG = "catalog_pipeline/trigger"
+SYNC_ASSET_KEYS = frozenset({PROVIDER_CATALOG, MODELS})
+_UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+class SyncScheduleResource(dg.ConfigurableResource):
+    """Which providers scheduled syncs cover and how often they run (``PRICING_SYNC_*``).
+
+    The freshness check and the drift remediation sensor read it too, so all three
+    agree on what "the providers we keep in sync" and "recently" mean.
+    """
+
+    interval_hours: int = DEFAULT_SYNC_INTERVAL_HOURS
+    providers: str = ""
+
+    def selected_providers(self) -> list[str]:
+        """The ``PRICING_SYNC_PROVIDERS`` selection in partition order; every provider when empty."""
+        return parse_provider_selection(self.providers) or list(PROVIDER_SLUGS)
+
+
+def parse_provider_selection(raw: str | None) -> list[str]:
+    """Comma-separated slugs, validated and in partition order (empty means no selection)."""
+    named = [slug.strip() for slug in (raw or "").split(",") if slug.strip()]
+    unknown = sorted(set(named) - set(PROVIDER_SLUGS))
+    if unknown:
+        raise ValueError(f"PRICING_SYNC_PROVIDERS names unknown provider(s) {', '.join(unknown)}")
+    return sorted(set(named), key=PROVIDER_SLUGS.index)
+
+
+def sync_cron(interval_hours: int) -> str:
+    """The cron line for a sync every `interval_hours`, on the hour, at the same hours every day."""
+    if interval_hours in (1, 2, 3, 4, 6, 8, 12):
+        return f"0 */{interval_hours} * * *"
+    if interval_hours == 24:
+        return "0 0 * * *"
+    raise ValueError(
+        f"PRICING_SYNC_INTERVAL_HOURS must divide a day (1, 2, 3, 4, 6, 8, 12 or 24), got {interval_hours}"
+    )
+
+
+def syncs_in_progress(instance: dg.DagsterInstance) -> list[str]:
+    """Ids of queued or running runs that sync provider partitions, however they were launched."""
+    records = instance.get_run_records(dg.RunsFilter(statuses=_UNFINISHED))
+    return [
+        record.dagster_run.run_id
+        for record in records
+        if record.dagster_run.job_name == catalog_sync_job.name
+        or SYNC_ASSET_KEYS & set(record.dagster_run.asset_selection or ())
+    ]
+
+
+def sync_run_requests(
+    slugs: Sequence[str], run_key_suffix: str, tags: Mapping[str, str] | None = None
+) -> list[dg.RunRequest]:
+    """As few runs as the partition order allows: one per contiguous range of `slugs`.
+
+    Every provider at once is the single full range; unconfigured providers are skipped in the run.
+    """
+    ranges = contiguous_ranges(slugs)
+    return [
+        dg.RunRequest(
+            run_key=f"{start}..{end}@{run_key_suffix}",
+            job_name=catalog_sync_job.name,
+            run_config=SCHEDULED_SYNC_RUN_CONFIG,
+            tags={RANGE_START_TAG: start, RANGE_END_TAG: end, **(tags or {})},
+        )
+        for start, end in ranges
+    ]
+
+
+def build_sync_schedule(interval_hours: int, enabled: bool) -> dg.ScheduleDefinition:
+    """The sync schedule; `enabled` (``PRICING_SYNC_ENABLED``) only sets whether it starts running,
+    so it can still be switched on and off in the UI."""
+
+    @dg.schedule(
+        name=SYNC_SCHEDULE,
+        cron_schedule=sync_cron(interval_hours),
+        job=catalog_sync_job,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING if enabled else dg.DefaultScheduleStatus.STOPPED,
+        description=(
+            f"Sync the providers in PRICING_SYNC_PROVIDERS (all when unset; unconfigured ones are skipped) "
+            f"every {interval_hours} h, in one run per contiguous range of provider partitions. "
+            "A tick while a sync is still queued or running starts nothing."
+        ),
+    )
+    def catalog_sync_schedule(
+        context: dg.ScheduleEvaluationContext, sync_schedule: SyncScheduleResource
+    ) -> Iterable[dg.RunRequest] | dg.SkipReason:
+        running = syncs_in_progress(context.instance)
+        if running:
+            return dg.SkipReason(f"a sync is still in progress (run {', '.join(running)}); not starting another")
+        tick = context.scheduled_execution_time.isoformat()
+        return sync_run_requests(sync_schedule.selected_providers(), tick, {TRIGGER_TAG: SYNC_SCHEDULE})
+
+    return catalog_sync_schedule
+
+
+# The monitor covers the reconciliation with its parity checks and the checks on `models`
+# (freshness, data quality), which only an unpartitioned run evaluates.
+catalog_monitor_job = dg.define_asset_job(
+    MONITOR_JOB,
+    selection=dg.AssetSelection.assets(CATALOG_RECONCILIATION) | dg.AssetSelection.checks_for_assets(MODELS),
+    executor_def=dg.in_process_executor,
+    description="Fresh live counts against stored counts, plus freshness and data-quality checks on models.",
+)
+
+catalog_monitor_schedule = dg.ScheduleDefinition(
+    name=MONITOR_SCHEDULE,
+    cron_schedule=MONITOR_CRON,
+    job=catalog_monitor_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every hour: reconcile fresh live counts with the database and run every catalog check.",
+)
