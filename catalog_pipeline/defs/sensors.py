@@ -211,7 +211,10 @@ def _run_failure_reason(instance: dg.DagsterInstance, run_id: str) -> str:
     ).records:
         event = record.event_log_entry.dagster_event
         if event is not None and event.is_step_failure and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip()
+            error = event.step_failure_data.error
+            while error.cause is not None:  # the user's exception, not Dagster's wrapper around it
+                error = error.cause
+            return error.message.strip()
         if record.event_log_entry.message:
             return record.event_log_entry.message
     return "the run failed"
