@@ -260,7 +260,7 @@ class CatalogHttpEngine:
     @staticmethod
     def _json(spec: ProviderSpec, shown_url: str, response: httpx.Response) -> Any:
         try:
-            return json.loads(response.content, parse_float=Decimal)
+            return json.loads(response.content, parse_float=Decimal, parse_int=_parse_int)
         except (ValueError, UnicodeDecodeError) as error:
             raise ProviderError(
                 spec.slug,
@@ -288,7 +288,11 @@ class CatalogHttpEngine:
         if pagination.style is PaginationStyle.PAGE_NUMBER:
             if len(page_entries) < pagination.page_size or not page_entries:
                 return None
-            return int(params[pagination.page_param]) + 1
+            page = int(params[pagination.page_param])
+            total_pages = [dig(body, path) for path, fact in pagination.page_info.items() if fact == "total_pages"]
+            if total_pages and isinstance(total_pages[0], int) and page >= total_pages[0]:
+                return None
+            return page + 1
         if pagination.style is PaginationStyle.AFTER_ID:
             if not dig(body, pagination.has_more_path):
                 return None
@@ -296,6 +300,8 @@ class CatalogHttpEngine:
             if not cursor:
                 raise ProviderError(spec.slug, shown_url, f"has_more is true but {pagination.cursor_path!r} is empty")
             return cursor
+        if pagination.has_more_path and not dig(body, pagination.has_more_path):
+            return None
         token = dig(body, pagination.cursor_path)
         return token or None
 
@@ -307,6 +313,12 @@ class CatalogHttpEngine:
         if message == error.cause:
             return error
         return ProviderError(error.provider, error.url, message, error.status)
+
+
+def _parse_int(text: str) -> int | Decimal:
+    # Python refuses to build ints of more than 4,300 digits; one absurd number in one entry
+    # must not make the whole list unreadable, so it stays a Decimal for the normalizer to reject.
+    return int(text) if len(text) <= 4000 else Decimal(text)
 
 
 def _short_body(response: httpx.Response) -> str:

@@ -16,14 +16,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from catalog_pipeline.providers.canonical import canonical_slug
-from catalog_pipeline.providers.spec import PriceField, ProviderSpec
+from catalog_pipeline.providers.spec import PriceField, PriceUnit, ProviderSpec
 
 MAX_ID_LENGTH = 512
 MAX_NAME_LENGTH = 512
 MAX_CONTEXT_LENGTH = 1_000_000_000
 #: Largest accepted price in the stored unit; beyond it a value is a unit mix-up.
 MAX_PRICE = Decimal(1_000_000)
+#: Smallest non-zero price that survives the stored precision (12 decimal places).
+MIN_PRICE = Decimal("1e-12")
+#: Largest ``scale`` accepted in an ``{amount, scale}`` price.
+MAX_PRICE_SCALE = 30
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 class RejectReason:
@@ -194,7 +199,7 @@ def normalize_entry(spec: ProviderSpec, entry: Any) -> ModelRecord:
     return ModelRecord(
         provider_model_id=model_id,
         name=_text(fields.get("name"), MAX_NAME_LENGTH),
-        canonical_slug=fields.get("canonical_slug") or canonical_slug(model_id),
+        canonical_slug=(_text(fields.get("canonical_slug"), MAX_ID_LENGTH) or canonical_slug(model_id))[:MAX_ID_LENGTH],
         context_length=_token_count(spec, model_id, "context length", fields.get("context_length")),
         max_output_tokens=_token_count(spec, model_id, "max output tokens", fields.get("max_output_tokens")),
         input_modalities=_modalities(fields.get("input_modalities")),
@@ -219,9 +224,14 @@ def _validated_id(spec: ProviderSpec, raw: Any) -> str:
         raise RejectedEntry(RejectReason.MISSING_ID, f"{spec.slug}: entry has no id ({spec.id_path!r})")
     if isinstance(raw, bool) or not isinstance(raw, (str, int)):
         raise RejectedEntry(
-            RejectReason.INVALID_ID, f"{spec.slug}: id is {type(raw).__name__}, expected text", _storable_id(str(raw))
+            RejectReason.INVALID_ID,
+            f"{spec.slug}: id is {type(raw).__name__}, expected text",
+            _storable_id(_shown(raw)),
         )
-    model_id = str(raw).strip()
+    try:
+        model_id = str(raw).strip()
+    except ValueError:  # an integer too long to print
+        raise RejectedEntry(RejectReason.INVALID_ID, f"{spec.slug}: id is an integer of absurd length") from None
     if len(model_id) > MAX_ID_LENGTH:
         raise RejectedEntry(
             RejectReason.INVALID_ID,
@@ -232,18 +242,29 @@ def _validated_id(spec: ProviderSpec, raw: Any) -> str:
         raise RejectedEntry(
             RejectReason.INVALID_ID, f"{spec.slug}: id {model_id!r} contains control characters", _storable_id(model_id)
         )
+    if _SURROGATES.search(model_id):
+        raise RejectedEntry(
+            RejectReason.INVALID_ID, f"{spec.slug}: id {model_id!r} is not valid Unicode", _storable_id(model_id)
+        )
     return model_id
 
 
 def _price(spec: ProviderSpec, model_id: str, kind: str, raw: Any, price_field: PriceField) -> Price:
     unit = price_field.unit.stored_unit
+    if price_field.unit is PriceUnit.SCALED_USD_PER_TOKEN and raw is not None:
+        raw = _scaled_amount(spec, model_id, kind, raw)
     if raw is None or raw == "":
         return Price(None, PriceState.UNKNOWN, unit)
     if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal, float)):
         raise _invalid_price(spec, model_id, kind, raw)
     try:
-        value = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(str(raw))
-    except InvalidOperation:
+        if isinstance(raw, str):
+            value = Decimal(raw.strip())
+        elif isinstance(raw, float):
+            value = Decimal(repr(raw))
+        else:
+            value = Decimal(raw)
+    except (InvalidOperation, ValueError):
         raise _invalid_price(spec, model_id, kind, raw) from None
     if not value.is_finite():
         raise _invalid_price(spec, model_id, kind, raw)
@@ -253,14 +274,33 @@ def _price(spec: ProviderSpec, model_id: str, kind: str, raw: Any, price_field: 
         raise _invalid_price(spec, model_id, kind, raw)
     if value == 0:
         return Price(Decimal(0), PriceState.FREE, unit)
-    amount = (value * price_field.unit.factor).normalize()
-    if amount > MAX_PRICE:
+    try:
+        amount = (value * price_field.unit.factor).normalize()
+    except ArithmeticError:  # an exponent beyond what any price can mean
+        raise _invalid_price(spec, model_id, kind, raw) from None
+    if amount > MAX_PRICE or amount < MIN_PRICE:
         raise _invalid_price(spec, model_id, kind, raw)
     return Price(amount, PriceState.KNOWN, unit)
 
 
+def _scaled_amount(spec: ProviderSpec, model_id: str, kind: str, raw: Any) -> Decimal | None:
+    """``{"amount": 850, "scale": 9, "currency": "USD"}`` as the exact number amount x 10^-scale."""
+    if not isinstance(raw, Mapping):
+        raise _invalid_price(spec, model_id, kind, raw)
+    amount, scale = raw.get("amount"), raw.get("scale", 0)
+    if amount is None:
+        return None
+    integers = all(isinstance(v, int) and not isinstance(v, bool) for v in (amount, scale))
+    if not integers or not 0 <= scale <= MAX_PRICE_SCALE or raw.get("currency", "USD") != "USD":
+        raise _invalid_price(spec, model_id, kind, raw)
+    try:
+        return Decimal(amount).scaleb(-scale)
+    except ArithmeticError:
+        raise _invalid_price(spec, model_id, kind, raw) from None
+
+
 def _invalid_price(spec: ProviderSpec, model_id: str, kind: str, raw: Any) -> RejectedEntry:
-    shown = repr(raw)[:80]
+    shown = _shown(raw)[:80]
     return RejectedEntry(
         RejectReason.INVALID_PRICE, f"{spec.slug}: model {model_id!r} has an unreadable {kind} price {shown}", model_id
     )
@@ -270,25 +310,24 @@ def _token_count(spec: ProviderSpec, model_id: str, what: str, raw: Any) -> int 
     if raw is None or raw == "":
         return None
     try:
-        if isinstance(raw, bool):
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
             raise ValueError
-        value = Decimal(str(raw).strip())
-        if value != value.to_integral_value():
+        value = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw if isinstance(raw, int) else str(raw))
+        if not value.is_finite() or value != value.to_integral_value():
             raise ValueError
-        count = int(value)
     except (ValueError, InvalidOperation):
         raise RejectedEntry(
             RejectReason.INVALID_CONTEXT_LENGTH,
-            f"{spec.slug}: model {model_id!r} has an unreadable {what} {raw!r:.80}",
+            f"{spec.slug}: model {model_id!r} has an unreadable {what} {_shown(raw)[:80]}",
             model_id,
         ) from None
-    if count < 0 or count > MAX_CONTEXT_LENGTH:
+    if value < 0 or value > MAX_CONTEXT_LENGTH:
         raise RejectedEntry(
             RejectReason.INVALID_CONTEXT_LENGTH,
-            f"{spec.slug}: model {model_id!r} has an implausible {what} {count}",
+            f"{spec.slug}: model {model_id!r} has an implausible {what} {_shown(raw)[:80]}",
             model_id,
         )
-    return count or None
+    return int(value) or None
 
 
 def _modalities(raw: Any) -> str | None:
@@ -297,31 +336,47 @@ def _modalities(raw: Any) -> str | None:
     if isinstance(raw, str):
         items = [part.strip() for part in re.split(r"[,+]|->", raw)]
     elif isinstance(raw, (list, tuple)):
-        items = [str(item).strip() for item in raw if item is not None]
+        items = [item.strip() for item in raw if isinstance(item, str)]
     else:
         return None
-    cleaned = sorted({item.lower()[:32] for item in items if item})
-    return ",".join(cleaned) or None
+    cleaned = sorted({_clean_text(item.lower()[:32]) for item in items if item})
+    return ",".join(cleaned)[:256] or None
 
 
 def _text(raw: Any, limit: int) -> str | None:
-    if raw is None:
+    if raw is None or isinstance(raw, (Mapping, list)):
         return None
-    text = _CONTROL_CHARACTERS.sub(" ", str(raw)).strip()
-    return text[:limit] or None
+    try:
+        text = raw if isinstance(raw, str) else str(raw)
+    except ValueError:  # an integer too long to print is no name
+        return None
+    return _clean_text(text).strip()[:limit] or None
+
+
+def _clean_text(text: str) -> str:
+    """`text` without control characters or lone surrogates, which databases refuse."""
+    return _SURROGATES.sub("\ufffd", _CONTROL_CHARACTERS.sub(" ", text))
+
+
+def _shown(value: Any) -> str:
+    """`repr`-like text for any value, even an integer too long to print."""
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__}>"
 
 
 def _storable_id(model_id: str | None) -> str | None:
-    return None if model_id is None else model_id[:MAX_ID_LENGTH]
+    return None if model_id is None else _clean_text(model_id[:MAX_ID_LENGTH])
 
 
 def _json_number(value: Any) -> Any:
-    return float(value) if isinstance(value, Decimal) else str(value)
+    return float(value) if isinstance(value, Decimal) and value.is_finite() else str(value)
 
 
 def _excerpt(entry: Any) -> str:
     try:
         text = json.dumps(entry, default=_json_number, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(entry)
-    return text[:500]
+    except (TypeError, ValueError, RecursionError, OverflowError):
+        text = _shown(entry)
+    return _clean_text(text[:500])

@@ -19,10 +19,20 @@ from catalog_pipeline.providers.spec import (
 
 _PER_TOKEN = PriceUnit.USD_PER_TOKEN
 _PER_MILLION = PriceUnit.USD_PER_MILLION_TOKENS
+#: The envelope of an OpenAI-compatible list: ``{"object": "list", "data": [...]}``.
+_OPENAI_LIST = {"object": "list"}
 
 
 def _openrouter_price(path: str, unit: PriceUnit = _PER_TOKEN) -> PriceField:
     return PriceField(path, unit, negative_means_variable=True, quoted=True)
+
+
+def _per_token_strings(prompt: str, completion: str) -> dict[str, PriceField]:
+    """OpenRouter-style ``pricing.prompt``/``pricing.completion`` strings in USD per token."""
+    return {
+        "input": PriceField(prompt, _PER_TOKEN, quoted=True),
+        "output": PriceField(completion, _PER_TOKEN, quoted=True),
+    }
 
 
 SPECS: tuple[ProviderSpec, ...] = (
@@ -31,6 +41,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         name="OpenRouter",
         base_url="https://openrouter.ai/api/v1",
         list_path="/models",
+        query={"output_modalities": "all"},
         key_required=False,
         name_path="name",
         context_path="context_length",
@@ -44,11 +55,104 @@ SPECS: tuple[ProviderSpec, ...] = (
             "image": _openrouter_price("pricing.image", PriceUnit.USD_PER_IMAGE),
             "cache_read": _openrouter_price("pricing.input_cache_read"),
             "cache_write": _openrouter_price("pricing.input_cache_write"),
+            "reasoning": _openrouter_price("pricing.internal_reasoning"),
         },
         docs_url="https://openrouter.ai/docs/api-reference/list-available-models",
         demo_size=3500,
-        notes="Public list. Prices are strings in USD per token; '-1' marks a router's variable price. "
-        "Variants such as ':free' are separate ids and separate rows.",
+        demo_id_template="{lorg}/{lname}",
+        demo_free_suffix=":free",
+        notes="Public list; without output_modalities=all it lists text-output models only. Prices are "
+        "strings in USD per token, a key is omitted when it does not apply (unknown, not 0) and '-1' marks "
+        "a router's variable price. Variants such as ':free' are separate ids and separate rows.",
+    ),
+    ProviderSpec(
+        slug="featherless",
+        name="Featherless",
+        base_url="https://api.featherless.ai/v1",
+        list_path="/models",
+        key_required=False,
+        name_path="name",
+        context_path="context_length",
+        max_output_path="max_completion_tokens",
+        pagination=Pagination(
+            style=PaginationStyle.PAGE_NUMBER,
+            page_size=1000,
+            size_param="per_page",
+            page_param="page",
+            page_info={
+                "pagination.current_page": "page",
+                "pagination.total_pages": "total_pages",
+                "pagination.total_items": "total_count",
+                "total": "total_count",
+            },
+        ),
+        docs_url="https://featherless.ai/docs/api-reference-models",
+        demo_size=6500,
+        notes="Public list of Hugging Face repos (tens of thousands). Without per_page it sends the whole "
+        "catalog at once (~8 MB); we page with per_page=1000 until pagination.total_pages. Subscription "
+        "pricing: no per-token prices, stored as unknown.",
+    ),
+    ProviderSpec(
+        slug="deepinfra",
+        name="DeepInfra",
+        base_url="https://api.deepinfra.com",
+        list_path="/models/list",
+        key_required=False,
+        records_path="",
+        id_path="model_name",
+        context_path="max_tokens",
+        prices={
+            "input": PriceField("pricing.cents_per_input_token", PriceUnit.CENTS_PER_TOKEN),
+            "output": PriceField("pricing.cents_per_output_token", PriceUnit.CENTS_PER_TOKEN),
+            "cache_read": PriceField("pricing.rate_per_input_token_cached", PriceUnit.CENTS_PER_TOKEN),
+            "second": PriceField("pricing.cents_per_sec", PriceUnit.CENTS_PER_SECOND),
+        },
+        normalize=hooks.deepinfra_normalize,
+        render=hooks.deepinfra_render,
+        docs_url="https://deepinfra.com/docs/advanced/list-models",
+        demo_size=2000,
+        notes="Public bare array keyed by model_name (an invalid key gets 401, so set the key only if valid). "
+        "Prices in US cents per token; their fields depend on pricing.type (tokens, input_tokens, time in "
+        "cents per second, ...), and the cached-input rate is a multiplier on the input price. Deprecated "
+        "models stay listed with a 'deprecated' timestamp.",
+    ),
+    ProviderSpec(
+        slug="groq",
+        name="Groq",
+        base_url="https://api.groq.com/openai/v1",
+        list_path="/models",
+        envelope=_OPENAI_LIST,
+        context_path="context_window",
+        max_output_path="max_completion_tokens",
+        docs_url="https://console.groq.com/docs/api-reference#models-list",
+        demo_size=100,
+        demo_id_template="{lname}",
+        notes="OpenAI-compatible list plus active, context_window and max_completion_tokens; chat, speech and "
+        "guard models mixed, no type field; no prices in the list.",
+    ),
+    ProviderSpec(
+        slug="fireworks",
+        name="Fireworks AI",
+        base_url="https://api.fireworks.ai/v1",
+        list_path="/accounts/fireworks/models",
+        records_path="models",
+        id_path="name",
+        name_path="displayName",
+        context_path="contextLength",
+        pagination=Pagination(
+            style=PaginationStyle.PAGE_TOKEN,
+            page_size=200,
+            size_param="pageSize",
+            page_param="pageToken",
+            cursor_path="nextPageToken",
+            page_info={"totalSize": "total_count"},
+        ),
+        docs_url="https://docs.fireworks.ai/api-reference/list-models",
+        demo_size=600,
+        demo_id_template="accounts/fireworks/models/{pname}",
+        notes="The control-plane catalog of the public 'fireworks' account (camelCase fields, id in 'name'), "
+        "paged with pageSize (max 200) / pageToken -> nextPageToken. It includes models that need a "
+        "dedicated deployment (filter=supports_serverless=true would list only serverless ones). No prices.",
     ),
     ProviderSpec(
         slug="together",
@@ -62,21 +166,215 @@ SPECS: tuple[ProviderSpec, ...] = (
             "input": PriceField("pricing.input", _PER_MILLION),
             "output": PriceField("pricing.output", _PER_MILLION),
         },
+        normalize=hooks.together_normalize,
+        render=hooks.together_render,
         docs_url="https://docs.together.ai/reference/models-1",
         demo_size=800,
-        notes="A bare JSON array; prices in USD per million tokens.",
+        demo_free_suffix="-Free",
+        notes="A bare JSON array; prices are numbers in USD per million tokens. Zero input and output prices "
+        "on a model not named '-Free' are stored as unknown: Together writes zeros for dedicated-only and "
+        "image models, which are billed otherwise.",
     ),
     ProviderSpec(
-        slug="groq",
-        name="Groq",
-        base_url="https://api.groq.com/openai/v1",
+        slug="cerebras",
+        name="Cerebras",
+        base_url="https://api.cerebras.ai/public/v1",
         list_path="/models",
-        context_path="context_window",
-        max_output_path="max_completion_tokens",
-        docs_url="https://console.groq.com/docs/api-reference#models-list",
-        demo_size=100,
-        demo_id_template="{name}",
-        notes="OpenAI-compatible list plus context_window; no prices in the list.",
+        auth=AuthStyle.NONE,
+        envelope=_OPENAI_LIST,
+        name_path="name",
+        context_path="limits.max_context_length",
+        max_output_path="limits.max_completion_tokens",
+        prices=_per_token_strings("pricing.prompt", "pricing.completion"),
+        docs_url="https://inference-docs.cerebras.ai/api-reference/models/public-models",
+        demo_size=40,
+        demo_id_template="{lname}",
+        notes="The public catalog (no key), richer than the keyed OpenAI-compatible /v1/models: context and "
+        "output limits under limits.*, prices as strings in USD per token.",
+    ),
+    ProviderSpec(
+        slug="nebius",
+        name="Nebius Token Factory",
+        base_url="https://api.tokenfactory.nebius.com/v1",
+        list_path="/models",
+        query={"verbose": "true"},
+        envelope=_OPENAI_LIST,
+        name_path="name",
+        context_path="context_length",
+        prices=_per_token_strings("pricing.prompt", "pricing.completion"),
+        docs_url="https://docs.tokenfactory.nebius.com/api-reference",
+        demo_size=150,
+        notes="Formerly Nebius AI Studio (api.studio.nebius.com). verbose=true adds name, context_length and "
+        "OpenRouter-style pricing in USD per token. A keyless alternative with per-flavor ids is "
+        "tokenfactory.nebius.com/api/public/models_info.",
+    ),
+    ProviderSpec(
+        slug="xai",
+        name="xAI",
+        base_url="https://api.x.ai/v1",
+        list_path="/language-models",
+        records_path="models",
+        input_modalities_path="input_modalities",
+        output_modalities_path="output_modalities",
+        prices={
+            "input": PriceField("prompt_text_token_price", PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS),
+            "output": PriceField("completion_text_token_price", PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS),
+            "cache_read": PriceField("cached_prompt_text_token_price", PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS),
+            "image_input": PriceField("prompt_image_token_price", PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS),
+        },
+        docs_url="https://docs.x.ai/docs/api-reference#list-language-models",
+        demo_size=30,
+        demo_id_template="grok-{lname}",
+        notes="/v1/language-models (not /v1/models) carries prices: integers in US cents per 100 million "
+        "tokens (30000 = $3.00 per million). aliases[] are other names of the same model, not rows. No "
+        "context length in this list; search_price (per search) is not stored.",
+    ),
+    ProviderSpec(
+        slug="novita",
+        name="Novita AI",
+        base_url="https://api.novita.ai/openai/v1",
+        list_path="/models",
+        envelope=_OPENAI_LIST,
+        name_path="title",
+        context_path="context_size",
+        max_output_path="max_output_tokens",
+        prices={
+            "input": PriceField("input_token_price_per_m", PriceUnit.TEN_THOUSANDTH_USD_PER_MILLION_TOKENS),
+            "output": PriceField("output_token_price_per_m", PriceUnit.TEN_THOUSANDTH_USD_PER_MILLION_TOKENS),
+        },
+        docs_url="https://novita.ai/docs/api-reference/model-apis-llm-list-models",
+        demo_size=200,
+        demo_id_template="{lorg}/{lname}",
+        notes="Prices are integers in units of 0.0001 USD per million tokens (3900 = $0.39 per million). "
+        "The legacy path /v3/openai/models answers the same list.",
+    ),
+    ProviderSpec(
+        slug="chutes",
+        name="Chutes",
+        base_url="https://llm.chutes.ai/v1",
+        list_path="/models",
+        key_required=False,
+        envelope=_OPENAI_LIST,
+        context_path="context_length",
+        max_output_path="max_output_length",
+        input_modalities_path="input_modalities",
+        output_modalities_path="output_modalities",
+        prices={
+            "input": PriceField("pricing.prompt", _PER_MILLION),
+            "output": PriceField("pricing.completion", _PER_MILLION),
+            "cache_read": PriceField("pricing.input_cache_read", _PER_MILLION),
+        },
+        docs_url="https://chutes.ai/docs",
+        demo_size=200,
+        demo_id_template="{org}/{name}-TEE",
+        notes="Public list; prices are numbers in USD per million tokens (price.*.tao is the same price in "
+        "TAO and is ignored); context_length, not max_model_len, is the context; owned_by names the "
+        "serving engine.",
+    ),
+    ProviderSpec(
+        slug="aimo",
+        name="AiMo Network",
+        base_url="https://devnet.aimo.network/api/v1",
+        list_path="/models",
+        key_required=False,
+        id_path="name",
+        name_path="display_name",
+        context_path="context_length",
+        input_modalities_path="architecture.input_modalities",
+        output_modalities_path="architecture.output_modalities",
+        docs_url="https://docs.aimo.network/user-guide/api-usage",
+        demo_size=60,
+        demo_id_template="{lorg}/{lname}",
+        notes="A marketplace: each model (id in 'name') lists providers[] with their own pricing, in a unit "
+        "the docs do not state, so prices are stored as unknown until a real payload settles it. Keys look "
+        "like aimo-sk-v2-...; the list answered without one when last checked.",
+    ),
+    ProviderSpec(
+        slug="near",
+        name="NEAR AI Cloud",
+        base_url="https://cloud-api.near.ai/v1",
+        list_path="/model/list",
+        auth=AuthStyle.NONE,
+        records_path="models",
+        id_path="modelId",
+        name_path="metadata.modelDisplayName",
+        context_path="metadata.contextLength",
+        input_modalities_path="metadata.architecture.inputModalities",
+        output_modalities_path="metadata.architecture.outputModalities",
+        prices={
+            "input": PriceField("inputCostPerToken", PriceUnit.SCALED_USD_PER_TOKEN),
+            "output": PriceField("outputCostPerToken", PriceUnit.SCALED_USD_PER_TOKEN),
+        },
+        docs_url="https://docs.near.ai/cloud/models",
+        demo_size=60,
+        notes="The public catalog /v1/model/list (not the OpenAI-compatible /v1/models): camelCase, id in "
+        "modelId, prices as {amount, scale, currency} meaning amount x 10^-scale USD per token.",
+    ),
+    ProviderSpec(
+        slug="fal",
+        name="fal",
+        base_url="https://api.fal.ai/v1",
+        list_path="/models",
+        auth=AuthStyle.KEY,
+        key_required=False,
+        records_path="models",
+        id_path="endpoint_id",
+        name_path="metadata.display_name",
+        pagination=Pagination(
+            style=PaginationStyle.PAGE_TOKEN,
+            page_size=100,
+            size_param="limit",
+            page_param="cursor",
+            cursor_path="next_cursor",
+            has_more_path="has_more",
+        ),
+        docs_url="https://docs.fal.ai/platform-apis/v1/models",
+        demo_size=250,
+        demo_id_template="fal-ai/{lname}",
+        notes="Media-generation endpoints (image, video, audio), active and deprecated; 'Authorization: Key' "
+        "is optional for the list. Cursor paging: next_cursor + has_more. Prices are per output unit "
+        "(image, second, ...) from /v1/models/pricing, 50 ids per call with a key, and are not synced.",
+    ),
+    ProviderSpec(
+        slug="helicone",
+        name="Helicone AI Gateway",
+        base_url="https://api.helicone.ai/v1/public/model-registry",
+        list_path="/models",
+        auth=AuthStyle.NONE,
+        records_path="data.models",
+        envelope={"data": {"filters": {"providers": [], "authors": [], "capabilities": []}}, "error": None},
+        prices={
+            "input": PriceField("endpoints.pricing.prompt", _PER_MILLION),
+            "output": PriceField("endpoints.pricing.completion", _PER_MILLION),
+            "cache_read": PriceField("endpoints.pricing.cacheRead", _PER_MILLION),
+            "cache_write": PriceField("endpoints.pricing.cacheWrite", _PER_MILLION),
+        },
+        pagination=Pagination(page_info={"data.total": "total_count"}),
+        normalize=hooks.helicone_normalize,
+        render=hooks.helicone_render,
+        docs_url="https://docs.helicone.ai/rest/models/get-v1public-model-registry-models",
+        demo_size=200,
+        demo_id_template="{lname}",
+        notes="Public model registry inside Helicone's {data, error} envelope. One row per model id; each "
+        "model has endpoints[] (one per upstream) and is priced by its cheapest endpoint, in USD per "
+        "million tokens.",
+    ),
+    ProviderSpec(
+        slug="anannas",
+        name="Anannas AI",
+        base_url="https://api.anannas.ai/v1",
+        list_path="/models",
+        name_path="name",
+        context_path="context_length",
+        prices={
+            **_per_token_strings("pricing.prompt", "pricing.completion"),
+            "request": PriceField("pricing.request", PriceUnit.USD_PER_REQUEST, quoted=True),
+        },
+        docs_url="https://docs.anannas.ai/models",
+        demo_size=200,
+        demo_id_template="{lorg}/{lname}",
+        notes="OpenRouter-style router: prices are strings in USD per token (request per call, optional); "
+        "capabilities[] instead of modality lists.",
     ),
     ProviderSpec(
         slug="anthropic",
@@ -96,7 +394,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         ),
         docs_url="https://docs.anthropic.com/en/api/models-list",
         demo_size=12,
-        demo_id_template="claude-{name}-{date}",
+        demo_id_template="claude-{lname}-{date}",
         notes="x-api-key plus anthropic-version; cursor pagination with has_more/last_id/after_id; no prices.",
     ),
     ProviderSpec(
@@ -106,18 +404,28 @@ SPECS: tuple[ProviderSpec, ...] = (
         list_path="/ai/models/search",
         extra_env=("CLOUDFLARE_ACCOUNT_ID",),
         records_path="result",
+        envelope={"success": True, "errors": [], "messages": []},
         prices={
             "input": PriceField("properties.price", _PER_MILLION),
             "output": PriceField("properties.price", _PER_MILLION),
         },
         pagination=Pagination(
-            style=PaginationStyle.PAGE_NUMBER, page_size=100, size_param="per_page", page_param="page"
+            style=PaginationStyle.PAGE_NUMBER,
+            page_size=100,
+            size_param="per_page",
+            page_param="page",
+            page_info={
+                "result_info.page": "page",
+                "result_info.per_page": "per_page",
+                "result_info.count": "count",
+                "result_info.total_count": "total_count",
+            },
         ),
         normalize=hooks.cloudflare_normalize,
         render=hooks.cloudflare_render,
         docs_url="https://developers.cloudflare.com/api/resources/ai/subresources/models/methods/list/",
         demo_size=90,
-        demo_id_template="@cf/{org}/{name}",
+        demo_id_template="@cf/{lorg}/{lname}",
         notes="Needs CLOUDFLARE_ACCOUNT_ID. Ids are the '@cf/...' names; context window and prices "
         "(USD per million tokens) sit in properties[] as property_id/value pairs.",
     ),

@@ -29,9 +29,9 @@ class PaginationStyle(enum.StrEnum):
     """How a provider splits its list across responses."""
 
     NONE = "none"
-    PAGE_NUMBER = "page_number"  # ?page=N&per_page=M, stop on a short or empty page
+    PAGE_NUMBER = "page_number"  # ?page=N&per_page=M, stop on a short or empty page or at the total page count
     AFTER_ID = "after_id"  # has_more + last_id, next request ?after_id=<last_id>
-    PAGE_TOKEN = "page_token"  # next token in the body, sent back as a query parameter
+    PAGE_TOKEN = "page_token"  # next token (or cursor) in the body, sent back as a query parameter
 
 
 class PriceUnit(enum.StrEnum):
@@ -42,17 +42,19 @@ class PriceUnit(enum.StrEnum):
     USD_PER_MILLION_TOKENS = "usd_per_million_tokens"
     CENTS_PER_TOKEN = "cents_per_token"
     TEN_THOUSANDTH_USD_PER_MILLION_TOKENS = "ten_thousandth_usd_per_million_tokens"
+    #: xAI: US cents per 100 million tokens, i.e. 1/10,000 USD per million tokens.
+    CENTS_PER_HUNDRED_MILLION_TOKENS = "cents_per_hundred_million_tokens"
+    #: NEAR AI: an object ``{"amount": 850, "scale": 9, "currency": "USD"}`` meaning amount x 10^-scale USD per token.
+    SCALED_USD_PER_TOKEN = "scaled_usd_per_token"
     USD_PER_REQUEST = "usd_per_request"
     USD_PER_IMAGE = "usd_per_image"
+    #: Compute time (DeepInfra's ``pricing.type == "time"``): US cents per second.
+    CENTS_PER_SECOND = "cents_per_second"
 
     @property
     def stored_unit(self) -> str:
-        """The unit of the stored amount: per million tokens, per request or per image."""
-        if self is PriceUnit.USD_PER_REQUEST:
-            return "usd_per_request"
-        if self is PriceUnit.USD_PER_IMAGE:
-            return "usd_per_image"
-        return "usd_per_million_tokens"
+        """The unit of the stored amount: per million tokens, per request, per image or per second."""
+        return _STORED_UNITS.get(self, "usd_per_million_tokens")
 
     @property
     def factor(self) -> Decimal:
@@ -66,8 +68,16 @@ _FACTORS = {
     PriceUnit.USD_PER_MILLION_TOKENS: Decimal(1),
     PriceUnit.CENTS_PER_TOKEN: Decimal(10_000),
     PriceUnit.TEN_THOUSANDTH_USD_PER_MILLION_TOKENS: Decimal("0.0001"),
+    PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS: Decimal("0.0001"),
+    PriceUnit.SCALED_USD_PER_TOKEN: Decimal(1_000_000),
     PriceUnit.USD_PER_REQUEST: Decimal(1),
     PriceUnit.USD_PER_IMAGE: Decimal(1),
+    PriceUnit.CENTS_PER_SECOND: Decimal("0.01"),
+}
+_STORED_UNITS = {
+    PriceUnit.USD_PER_REQUEST: "usd_per_request",
+    PriceUnit.USD_PER_IMAGE: "usd_per_image",
+    PriceUnit.CENTS_PER_SECOND: "usd_per_second",
 }
 
 
@@ -101,9 +111,13 @@ class Pagination:
         page_param: query parameter carrying the page number (PAGE_NUMBER) or the
             cursor/token (AFTER_ID, PAGE_TOKEN).
         first_page: number of the first page for PAGE_NUMBER.
-        has_more_path: body field that says another page follows (AFTER_ID).
+        has_more_path: body field that says another page follows (AFTER_ID; optional for
+            PAGE_TOKEN, e.g. fal's ``has_more`` beside ``next_cursor``).
         cursor_path: body field holding the next cursor (AFTER_ID: ``last_id``;
             PAGE_TOKEN: e.g. ``nextPageToken``).
+        page_info: body fields describing the page (PAGE_NUMBER), dotted path to one of
+            ``page``, ``per_page``, ``count``, ``total_count``, ``total_pages``; the engine
+            stops at ``total_pages`` when the provider reports it, the replay server writes them all.
         max_pages: a hard stop, so a provider that never stops paging cannot hang a sync.
     """
 
@@ -114,6 +128,7 @@ class Pagination:
     first_page: int = 1
     has_more_path: str | None = None
     cursor_path: str | None = None
+    page_info: Mapping[str, str] = field(default_factory=dict)
     max_pages: int = 1000
 
 
@@ -139,6 +154,8 @@ class ProviderSpec:
         extra_headers: fixed headers (e.g. ``anthropic-version``).
         extra_env: further variables the URL needs (an account id).
         records_path: dotted path of the list in the body; empty for a bare array.
+        envelope: fixed fields of the response body beside the list (``{"object": "list"}``
+            for OpenAI-compatible lists); only the replay server writes them.
         id_path / name_path / context_path / max_output_path: dotted field paths.
         input_modalities_path / output_modalities_path: lists of modality names.
         prices: price kind (``input``, ``output``, ``cache_read``, ``request``...) to field.
@@ -147,8 +164,12 @@ class ProviderSpec:
         normalize: optional hook for payloads the paths cannot describe.
         render: optional hook the replay server uses to write such payloads.
         demo_size: default number of models the replay server lists.
-        demo_id_template: how this provider spells ids, for the replay server
-            (``{org}``, ``{name}`` and ``{date}`` are filled in).
+        demo_id_template: how this provider spells ids, for the replay server:
+            ``{org}`` and ``{name}`` as on Hugging Face (``meta-llama``, ``Llama-3.1-8B-Instruct``),
+            ``{lorg}``/``{lname}`` lower-cased, ``{pname}`` lower-cased with dots written
+            as ``p`` (Fireworks' ``llama-v3p1-8b``), ``{date}`` as ``YYYYMMDD``.
+        demo_free_suffix: how this provider marks a free variant in its ids (OpenRouter's
+            ``:free``, Together's ``-Free``); the replay server appends it to its free models.
         notes: what is unusual about this provider, for the README and the UI.
     """
 
@@ -162,6 +183,7 @@ class ProviderSpec:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     extra_env: tuple[str, ...] = ()
     records_path: str = "data"
+    envelope: Mapping[str, Any] = field(default_factory=dict)
     id_path: str = "id"
     name_path: str | None = None
     context_path: str | None = None
@@ -175,6 +197,7 @@ class ProviderSpec:
     render: RenderHook | None = None
     demo_size: int = 50
     demo_id_template: str = "{org}/{name}"
+    demo_free_suffix: str = ""
     notes: str = ""
 
     @property

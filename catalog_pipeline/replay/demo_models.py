@@ -67,6 +67,18 @@ class DemoModel:
         return datetime.fromtimestamp(self.created, UTC).isoformat().replace("+00:00", "Z")
 
 
+def demo_id(template: str, organization: str, name: str, attempt: int) -> str:
+    """One id in a provider's spelling; see `ProviderSpec.demo_id_template` for the placeholders."""
+    return template.format(
+        org=organization,
+        name=name,
+        lorg=organization.lower(),
+        lname=name.lower(),
+        pname=name.lower().replace(".", "p"),
+        date=_EPOCH.date().replace(day=1 + attempt % 28).strftime("%Y%m%d"),
+    )
+
+
 def demo_models(spec: ProviderSpec, size: int, price_multiplier: Decimal = Decimal(1)) -> list[DemoModel]:
     """`size` distinct models for `spec`, identical for identical arguments.
 
@@ -88,14 +100,9 @@ def demo_models(spec: ProviderSpec, size: int, price_multiplier: Decimal = Decim
             # past the well-known models come community fine-tunes, as on Hugging Face
             organization = rng.choice(_FINETUNERS)
             base_name = f"{base_name}-ft{attempt:05d}"
-        model_id = spec.demo_id_template.format(
-            org=organization, name=base_name, date=(_EPOCH.date().replace(day=1 + attempt % 28)).strftime("%Y%m%d")
-        )
-        if spec.demo_id_template.startswith(("@cf/", "{name}", "claude")):
-            model_id = model_id.lower()
+        model_id = demo_id(spec.demo_id_template, organization, base_name, attempt)
         if model_id in seen:
             continue
-        seen.add(model_id)
         context = rng.choice(_CONTEXTS)
         input_price = output_price = None
         if priced:
@@ -103,6 +110,10 @@ def demo_models(spec: ProviderSpec, size: int, price_multiplier: Decimal = Decim
             output_price = input_price * rng.choice((1, 2, 3, 4))
             if rng.random() < 0.03:
                 input_price = output_price = Decimal(0)
+                model_id += spec.demo_free_suffix
+                if model_id in seen:
+                    continue
+        seen.add(model_id)
         models.append(
             DemoModel(
                 model_id=model_id,

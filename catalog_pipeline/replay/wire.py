@@ -7,6 +7,8 @@ reads it with; providers with unusual payloads supply a `render` hook.
 
 from __future__ import annotations
 
+import base64
+import copy
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -22,10 +24,29 @@ def _set(target: dict[str, Any], path: str, value: Any) -> None:
     target[parts[-1]] = value
 
 
-def _wire_price(amount: Decimal, unit: PriceUnit, quoted: bool) -> Any:
+def wire_price(amount: Decimal, unit: PriceUnit, quoted: bool = False) -> Any:
+    """`amount` (in `unit`'s stored unit) written the way a provider quoting in `unit` writes it."""
     raw = (amount / unit.factor).normalize()
+    if unit is PriceUnit.SCALED_USD_PER_TOKEN:
+        scale = max(9, -raw.as_tuple().exponent)
+        return {"amount": int(raw.scaleb(scale)), "scale": scale, "currency": "USD"}
     text = format(raw, "f")
-    return text if quoted else float(text)
+    if quoted:
+        return text
+    return int(raw) if raw == raw.to_integral_value() else float(text)
+
+
+def _extra_price(kind: str, model: DemoModel, unit: PriceUnit) -> Decimal | None:
+    """Demo amounts for prices beyond input/output: cache reads a tenth of input, writes 1.25x, the rest 0."""
+    if model.input_price is None:
+        return None
+    if unit.stored_unit != "usd_per_million_tokens":
+        return Decimal(0)
+    if kind == "cache_read":
+        return model.input_price / 10
+    if kind == "cache_write":
+        return model.input_price * Decimal("1.25")
+    return Decimal(0)
 
 
 def render_entry(spec: ProviderSpec, model: DemoModel) -> dict[str, Any]:
@@ -33,7 +54,7 @@ def render_entry(spec: ProviderSpec, model: DemoModel) -> dict[str, Any]:
     if spec.render:
         return spec.render(model)
     entry: dict[str, Any] = {}
-    if spec.records_path == "data":
+    if spec.envelope.get("object") == "list":
         entry.update({"id": None, "object": "model", "created": model.created, "owned_by": model.organization})
     _set(entry, spec.id_path, model.model_id)
     if spec.name_path:
@@ -49,11 +70,10 @@ def render_entry(spec: ProviderSpec, model: DemoModel) -> dict[str, Any]:
     for kind, price_field in spec.prices.items():
         if kind in ("input", "output"):
             amount = model.input_price if kind == "input" else model.output_price
-            if amount is None:
-                continue
-            _set(entry, price_field.path, _wire_price(amount, price_field.unit, price_field.quoted))
         else:
-            _set(entry, price_field.path, "0" if price_field.quoted else 0)
+            amount = _extra_price(kind, model, price_field.unit)
+        if amount is not None:
+            _set(entry, price_field.path, wire_price(amount, price_field.unit, price_field.quoted))
     return entry
 
 
@@ -66,19 +86,14 @@ def render_page(spec: ProviderSpec, entries: list[Any], query: Mapping[str, str]
         query: the request's query parameters.
     """
     pagination = spec.pagination
-    page_size = _int(query.get(pagination.size_param or ""), pagination.page_size)
+    page_size = max(1, _int(query.get(pagination.size_param or ""), pagination.page_size))
     extra: dict[str, Any] = {}
     selected = entries
+    start = 0
     if pagination.style is PaginationStyle.PAGE_NUMBER:
         page = _int(query.get(pagination.page_param or ""), pagination.first_page)
         start = (page - pagination.first_page) * page_size
         selected = entries[start : start + page_size]
-        extra["result_info"] = {
-            "page": page,
-            "per_page": page_size,
-            "count": len(selected),
-            "total_count": len(entries),
-        }
     elif pagination.style is PaginationStyle.AFTER_ID:
         after = query.get(pagination.page_param or "")
         ids = [_entry_id(spec, entry) for entry in entries]
@@ -88,18 +103,51 @@ def render_page(spec: ProviderSpec, entries: list[Any], query: Mapping[str, str]
         _set(extra, pagination.cursor_path or "last_id", _entry_id(spec, selected[-1]) if selected else None)
         extra["first_id"] = _entry_id(spec, selected[0]) if selected else None
     elif pagination.style is PaginationStyle.PAGE_TOKEN:
-        start = _int(query.get(pagination.page_param or ""), 0)
+        start = _offset(query.get(pagination.page_param or ""))
         selected = entries[start : start + page_size]
-        if start + page_size < len(entries):
-            _set(extra, pagination.cursor_path or "next_page_token", str(start + page_size))
+        more = start + page_size < len(entries)
+        if more or pagination.has_more_path:
+            # token-only providers omit the token on the last page; cursor + has_more ones write null
+            _set(extra, pagination.cursor_path or "next_page_token", _token(start + page_size) if more else None)
+        if pagination.has_more_path:
+            _set(extra, pagination.has_more_path, more)
+    facts = {
+        "page": start // page_size + pagination.first_page,
+        "per_page": page_size,
+        "count": len(selected),
+        "total_count": len(entries),
+        "total_pages": -(-len(entries) // page_size),
+    }
+    for path, fact in pagination.page_info.items():
+        _set(extra, path, facts[fact])
     if not spec.records_path:
         return selected
-    body: dict[str, Any] = {"object": "list"} if spec.records_path == "data" else {}
-    if spec.records_path == "result":
-        body.update({"success": True, "errors": [], "messages": []})
+    body: dict[str, Any] = copy.deepcopy(dict(spec.envelope))
     _set(body, spec.records_path, selected)
-    body.update(extra)
+    _merge(body, extra)
     return body
+
+
+def _merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _token(offset: int) -> str:
+    """An opaque page token, as providers hand them out (the offset, base64-encoded)."""
+    return base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode())
+    except (ValueError, UnicodeDecodeError):
+        return 0
 
 
 def _entry_id(spec: ProviderSpec, entry: Any) -> Any:
