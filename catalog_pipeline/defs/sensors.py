@@ -93,6 +93,7 @@ def _format_value(value: Any) -> str:
 
 
 _FIRST, _LAST = ("provider", "status"), ("detail",)
+_SKIPPED_METADATA = (dg.MarkdownMetadataValue, dg.JsonMetadataValue, dg.TableMetadataValue)
 
 
 def _metadata_text(metadata: dict[str, dg.MetadataValue]) -> str:
@@ -100,7 +101,7 @@ def _metadata_text(metadata: dict[str, dg.MetadataValue]) -> str:
     parts = []
     order = {name: rank for rank, name in enumerate(_FIRST)} | {name: 99 for name in _LAST}
     for name, entry in sorted(metadata.items(), key=lambda item: order.get(item[0], len(_FIRST))):
-        if isinstance(entry, (dg.MarkdownMetadataValue, dg.JsonMetadataValue, dg.TableMetadataValue)):
+        if isinstance(entry, _SKIPPED_METADATA) or entry.value in ("", None):
             continue
         parts.append(f"{name}={_format_value(entry.value)}")
     return _truncate(", ".join(parts))

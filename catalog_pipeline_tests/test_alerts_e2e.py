@@ -1,0 +1,217 @@
+"""End to end: the sync schedule's runs and the monitor's checks against the replay server, the alert
+sensor on the same instance, and real Slack and Resend stand-ins on 127.0.0.1. A provider is driven
+into failure by fault injection, stays broken for another round, and is healed; the exact messages
+received are asserted at every step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from catalog_pipeline.alerts import AlertChannelsResource
+from catalog_pipeline.defs.assets import catalog_reconciliation, sync_provider_catalogs
+from catalog_pipeline.defs.checks import MODELS_CHECKS
+from catalog_pipeline.defs.jobs import catalog_sync_job
+from catalog_pipeline.defs.schedules import (
+    MONITOR_SCHEDULE,
+    SYNC_SCHEDULE,
+    SyncScheduleResource,
+    build_sync_schedule,
+    catalog_monitor_job,
+    catalog_monitor_schedule,
+)
+from catalog_pipeline.defs.sensors import ALERT_SENSOR, catalog_alert_sensor
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS
+from catalog_pipeline.replay.server import expected_live_count
+from catalog_pipeline_tests.alert_receivers import RESEND_KEY, SLACK_PATH, RecordingServer, recording_server
+from catalog_pipeline_tests.conftest import heal, inject_fault
+from catalog_pipeline_tests.helpers import resources, sync_log
+
+SMALL = 0.02
+UI = "http://dagster.internal:3000"
+CHECKS = f"{UI}/assets/catalog_reconciliation?view=checks"
+
+
+@dataclass
+class Pipeline:
+    """The schedules, jobs and alert sensor of one Dagster instance, driven tick by tick."""
+
+    instance: dg.DagsterInstance
+    definitions: dg.Definitions
+    resources: dict
+    slack: RecordingServer
+    resend: RecordingServer
+    database_url: str
+    cursor: str | None = None
+
+    def scheduled_sync(self) -> list[dg.ExecuteInProcessResult]:
+        """What the daemon does on a sync tick: evaluate the schedule, launch its run requests."""
+        context = dg.build_schedule_context(
+            instance=self.instance, scheduled_execution_time=datetime.now(UTC), resources=self.resources
+        )
+        requests = self.definitions.resolve_schedule_def(SYNC_SCHEDULE).evaluate_tick(context).run_requests
+        assert len(requests) == 1  # every provider, one run
+        job = self.definitions.resolve_job_def(catalog_sync_job.name)
+        return [
+            job.execute_in_process(instance=self.instance, run_config=r.run_config, tags=r.tags, raise_on_error=False)
+            for r in requests
+        ]
+
+    def monitor(self) -> dg.ExecuteInProcessResult:
+        context = dg.build_schedule_context(
+            instance=self.instance, scheduled_execution_time=datetime.now(UTC), resources=self.resources
+        )
+        (request,) = self.definitions.resolve_schedule_def(MONITOR_SCHEDULE).evaluate_tick(context).run_requests
+        job = self.definitions.resolve_job_def(catalog_monitor_job.name)
+        return job.execute_in_process(instance=self.instance, run_config=request.run_config, raise_on_error=False)
+
+    def alert_tick(self) -> list[tuple[str, str]]:
+        """One sensor tick; the (subject, text) pairs that reached Slack, checked to equal those e-mailed."""
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursor, definitions=self.definitions, resources=self.resources
+        )
+        result = self.definitions.resolve_sensor_def(ALERT_SENSOR).evaluate_tick(context)
+        self.cursor = result.cursor
+        slack = [request.body["text"] for request in self.slack.take()]
+        emails = [(request.body["subject"], request.body["text"]) for request in self.resend.take()]
+        assert slack == [f"*{subject}*\n{text}" for subject, text in emails]
+        return emails
+
+
+@pytest.fixture
+def pipeline(replay_server, sqlite_url) -> Iterator[Pipeline]:
+    replay_server.state.scale = SMALL
+    with dg.instance_for_test() as instance, recording_server() as slack, recording_server() as resend:
+        bound = {
+            **resources(sqlite_url, replay_server.url, warn=0, error=10),
+            "sync_schedule": SyncScheduleResource(),
+            "alert_channels": AlertChannelsResource(
+                slack_webhook_url=slack.url + SLACK_PATH,
+                resend_api_key=RESEND_KEY,
+                alert_email="oncall@example.com",
+                alert_from_email="catalog@example.com",
+                resend_api_url=resend.url,
+                ui_base_url=UI,
+            ),
+        }
+        definitions = dg.Definitions(
+            assets=[sync_provider_catalogs, catalog_reconciliation],
+            asset_checks=MODELS_CHECKS,
+            jobs=[catalog_sync_job, catalog_monitor_job],
+            schedules=[build_sync_schedule(6, enabled=True), catalog_monitor_schedule],
+            sensors=[catalog_alert_sensor],
+            resources=bound,
+        )
+        yield Pipeline(instance, definitions, bound, slack, resend, sqlite_url)
+
+
+def _healthy_round(pipeline: Pipeline) -> None:
+    (synced,) = pipeline.scheduled_sync()
+    assert synced.success
+    assert pipeline.monitor().success
+
+
+def _total_live(excluding: str | None = None) -> int:
+    return sum(expected_live_count(slug, SMALL) for slug in PROVIDER_SLUGS if slug != excluding)
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [
+        ({"status": 503}, "HTTP 503 after 3 attempts"),
+        ({"body": "truncated", "delay": 0.2}, "response is not valid JSON"),
+    ],
+    ids=["http-503", "slow-truncated-body"],
+)
+def test_failing_provider_alerts_once_and_its_recovery_alerts_once(pipeline, replay_server, capfd, fault, cause):
+    """groq fails: one Slack post and one e-mail name its check and its sync with the numbers and links;
+    a second failing round sends nothing; healing it sends exactly the recovery."""
+    _healthy_round(pipeline)
+    assert pipeline.alert_tick() == []
+
+    inject_fault(replay_server, "groq", **fault)
+    (failed,) = pipeline.scheduled_sync()
+    assert not failed.success
+    assert pipeline.monitor().success
+    groq = expected_live_count("groq", SMALL)
+    error = [row for row in sync_log(pipeline.database_url) if row["provider_slug"] == "groq"][-1]["error_message"]
+    assert error.startswith(f"provider 'groq': GET https://api.groq.com/openai/v1/models: {cause}")
+    assert pipeline.alert_tick() == [
+        (
+            "[catalog_pipeline] FAILING: parity_groq, total_parity, sync groq",
+            f"FAILING check parity_groq on catalog_reconciliation (WARN): provider=groq, status=unknown, "
+            f"db_active={groq}, live=n/a, missing=n/a, parity_pct=n/a, rejected=0, detail={error}\n"
+            f"  {CHECKS}\n"
+            f"FAILING check total_parity on catalog_reconciliation (WARN): status=warning, "
+            f"db_active_models={_total_live('groq')}, error_threshold=10, live_models={_total_live('groq')}, "
+            "missing=0, parity_pct=100, rejected_models=0, warn_threshold=0\n"
+            f"  {CHECKS}\n"
+            f"FAILING sync of groq (failed): {error}\n"
+            f"  {UI}/runs/{failed.run_id}",
+        )
+    ]
+
+    (still_failing,) = pipeline.scheduled_sync()
+    assert not still_failing.success
+    pipeline.monitor()
+    assert pipeline.alert_tick() == []
+
+    heal(replay_server, "groq")
+    (healed,) = pipeline.scheduled_sync()
+    assert healed.success
+    pipeline.monitor()
+    assert pipeline.alert_tick() == [
+        (
+            "[catalog_pipeline] RECOVERED: parity_groq, total_parity, sync groq",
+            f"RECOVERED check parity_groq on catalog_reconciliation: provider=groq, status=healthy, "
+            f"db_active={groq}, live={groq}, missing=0, parity_pct=100, rejected=0\n"
+            f"  {CHECKS}\n"
+            f"RECOVERED check total_parity on catalog_reconciliation: status=healthy, "
+            f"db_active_models={_total_live()}, error_threshold=10, live_models={_total_live()}, missing=0, "
+            "parity_pct=100, rejected_models=0, warn_threshold=0\n"
+            f"  {CHECKS}\n"
+            f"RECOVERED sync of groq: fetched {groq}, rows written 0, rejected 0\n"
+            f"  {UI}/runs/{healed.run_id}",
+        )
+    ]
+    output = capfd.readouterr()
+    for secret in (RESEND_KEY, SLACK_PATH):
+        assert secret not in output.out + output.err
+
+
+def test_shrinking_catalog_is_blocked_and_alerts_with_the_gap_until_it_grows_back(pipeline, replay_server):
+    """together suddenly lists 4 of its 16 models: the mass-deactivation guard blocks the sync and parity is
+    out of sync (ERROR) with the signed gap; when the catalog is back, everything recovers."""
+    _healthy_round(pipeline)
+    assert pipeline.alert_tick() == []
+    stored = expected_live_count("together", SMALL)
+    inject_fault(replay_server, "together", size=4)
+    (blocked,) = pipeline.scheduled_sync()
+    assert not blocked.success
+    pipeline.monitor()
+    gap = 4 - stored
+    (alert,) = pipeline.alert_tick()
+    subject, text = alert
+    assert subject == "[catalog_pipeline] FAILING: parity_together, total_parity, unexplained_gap, sync together"
+    lines = text.split("\n")
+    assert lines[0] == (
+        f"FAILING check parity_together on catalog_reconciliation (ERROR): provider=together, status=out_of_sync, "
+        f"db_active={stored}, live=4, missing={gap}, parity_pct=0, rejected=0"
+    )
+    assert lines[4] == (
+        f"FAILING check unexplained_gap on catalog_reconciliation (ERROR): providers_with_gap=together ({gap:+d}), "
+        f"unexplained_models={-gap}"
+    )
+    assert lines[6].startswith("FAILING sync of together (blocked): ")
+    assert lines[7] == f"  {UI}/runs/{blocked.run_id}"
+
+    heal(replay_server, "together")
+    (healed,) = pipeline.scheduled_sync()
+    assert healed.success
+    pipeline.monitor()
+    (recovery,) = pipeline.alert_tick()
+    assert recovery[0] == "[catalog_pipeline] RECOVERED: parity_together, total_parity, unexplained_gap, sync together"
