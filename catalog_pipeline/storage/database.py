@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,6 +16,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: PostgreSQL advisory lock (session level) held while migrating, so two processes that
+#: start on a fresh database do not both try to create the tables.
+MIGRATION_LOCK_KEY = zlib.crc32(b"catalog_pipeline:migrations")
 _upgraded: set[str] = set()
 _upgrade_lock = threading.Lock()
 
@@ -48,11 +54,11 @@ def create_catalog_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-def alembic_config(engine: Engine | None = None) -> Config:
+def alembic_config(connection: sa.Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    if engine is not None:
-        config.attributes["engine"] = engine
+    if connection is not None:
+        config.attributes["connection"] = connection
     return config
 
 
@@ -66,18 +72,46 @@ def head_revision() -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to `revision`."""
-    command.upgrade(alembic_config(engine), revision)
+    """Apply migrations up to `revision` (a no-op when already there)."""
+    _migrate(engine, lambda config: command.upgrade(config, revision))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Revert migrations down to `revision` (``base`` drops every table)."""
-    command.downgrade(alembic_config(engine), revision)
+    _upgraded.discard(_key(engine))
+    _migrate(engine, lambda config: command.downgrade(config, revision))
+
+
+def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
+    # PostgreSQL runs the whole migration in one transaction (DDL is transactional), so
+    # a process killed half way leaves the schema as it was; SQLite's BEGIN IMMEDIATE
+    # already makes a second migrating process wait for the first.
+    with engine.connect() as connection, _migration_lock(connection):
+        run(alembic_config(connection))
+
+
+@contextmanager
+def _migration_lock(connection: sa.Connection) -> Iterator[None]:
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    connection.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.rollback()
+        connection.execute(sa.select(sa.func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
+        connection.commit()
+
+
+def _key(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 def ensure_schema(engine: Engine) -> None:
     """Bring the schema to head once per process and database, before the first write."""
-    key = engine.url.render_as_string(hide_password=True)
+    key = _key(engine)
     if key in _upgraded:
         return
     with _upgrade_lock:

@@ -149,7 +149,13 @@ pricing_sync_log = Table(
     Column("price_changes", Integer, nullable=False, default=0),
     Column("error_message", Text),
     Column("dagster_run_id", String(64)),
+    # The mass-deactivation guard's inputs (migration 0002): active rows stored when the
+    # write began, and how many of them the live list would deactivate. A blocked sync
+    # keeps models_deactivated at 0 and says here what it refused to do.
+    Column("models_active_before", Integer),
+    Column("models_would_deactivate", Integer),
     Index("ix_pricing_sync_log_provider_slug_sync_started_at", "provider_slug", "sync_started_at"),
+    Index("ix_pricing_sync_log_dagster_run_id", "dagster_run_id"),
 )
 
 reconciliation_history = Table(

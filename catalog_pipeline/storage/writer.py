@@ -8,10 +8,12 @@ keeps a row untouched even if a concurrent writer already stored the same conten
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
+import os
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,24 +29,48 @@ from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import ensure_schema
 
-_BATCH_ROWS = {"postgresql": 5000, "sqlite": 5000}
-
-
-class MassDeactivationBlocked(Exception):
-    """The live list shrank too much to trust; nothing was written."""
-
-    def __init__(self, provider: str, stored_active: int, live: int, would_deactivate: int, max_share: float):
-        self.provider = provider
-        self.stored_active = stored_active
-        self.live = live
-        self.would_deactivate = would_deactivate
-        self.max_share = max_share
-        share = would_deactivate / stored_active if stored_active else 1.0
-        super().__init__(
-            f"provider {provider!r}: sync would deactivate {would_deactivate} of {stored_active} active models "
-            f"({share:.0%}, limit {max_share:.0%}; live list has {live}); nothing was written. "
-            "If the shrink is real, re-run with allow_mass_deactivation: true."
-        )
+#: Rows per statement. Each batch is one INSERT ... SELECT over arrays (PostgreSQL) or a
+#: JSON document (SQLite), so its size bounds memory per statement, not round trips per row.
+BATCH_ROWS = 5000
+#: Ids per ``IN (...)`` list, well below SQLite's and PostgreSQL's bind parameter limits.
+_IDS_PER_QUERY = 5000
+#: Namespace of the per-provider advisory locks (PostgreSQL two-key form: namespace, provider).
+PROVIDER_LOCK_NAMESPACE = int.from_bytes(b"CATG")
+_MODEL_COLUMNS = (
+    "provider_id",
+    "provider_model_id",
+    "canonical_slug",
+    "name",
+    "context_length",
+    "max_output_tokens",
+    "input_modalities",
+    "output_modalities",
+    "input_price_per_million",
+    "output_price_per_million",
+    "price_status",
+    "is_active",
+    "content_hash",
+    "first_seen_at",
+    "last_seen_at",
+    "updated_at",
+    "deactivated_at",
+)
+#: What an upsert of a known model rewrites; `first_seen_at` is kept.
+_MODEL_UPDATED_COLUMNS = tuple(
+    name for name in _MODEL_COLUMNS if name not in ("provider_id", "provider_model_id", "first_seen_at")
+)
+_PRICING_COLUMNS = ("model_id", "price_type", "amount", "state", "unit", "updated_at")
+_HISTORY_COLUMNS = (
+    "model_id",
+    "price_type",
+    "old_amount",
+    "new_amount",
+    "old_state",
+    "new_state",
+    "unit",
+    "changed_at",
+    "dagster_run_id",
+)
 
 
 @dataclass
@@ -63,7 +89,7 @@ class PriceChange:
 
 @dataclass
 class SyncCounts:
-    """What one provider's write did."""
+    """What one provider's write did (or, when blocked, would have done)."""
 
     provider: str
     fetched: int = 0
@@ -73,11 +99,31 @@ class SyncCounts:
     deactivated: int = 0
     rejected: int = 0
     price_changes: list[PriceChange] = field(default_factory=list)
+    active_before: int | None = None
+    would_deactivate: int | None = None
 
     @property
     def rows_written(self) -> int:
         """Rows of `models` written: the `models_updated` column of `pricing_sync_log`."""
         return self.inserted + self.updated + self.deactivated
+
+
+class MassDeactivationBlocked(Exception):
+    """The live list shrank too much to trust; nothing was written."""
+
+    def __init__(self, counts: SyncCounts, live: int, max_share: float):
+        self.counts = counts
+        self.provider = counts.provider
+        self.stored_active = counts.active_before or 0
+        self.live = live
+        self.would_deactivate = counts.would_deactivate or 0
+        self.max_share = max_share
+        self.share = self.would_deactivate / self.stored_active if self.stored_active else 1.0
+        super().__init__(
+            f"provider {self.provider!r}: sync would deactivate {self.would_deactivate} of {self.stored_active} "
+            f"active models ({self.share:.0%}, limit {max_share:.0%}; live list has {live}); nothing was written. "
+            "If the shrink is real, re-run with allow_mass_deactivation: true."
+        )
 
 
 def _now() -> datetime:
@@ -91,6 +137,94 @@ def _insert(connection: Connection, table: sa.Table) -> Any:
 def _batches(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def _row_sources(
+    connection: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple]
+) -> Iterator[tuple[sa.Select, dict[str, str]]]:
+    """SELECTs (with their parameters) that produce `rows` as `table`'s `columns`, for INSERT ... SELECT.
+
+    PostgreSQL: the rows are streamed with COPY into a temporary table dropped at commit,
+    and one SELECT reads them all back, so the upsert is one statement whatever the size.
+    SQLite (in process, no round trips): one JSON document per batch of `BATCH_ROWS`
+    rows, unpacked by ``json_each``, encoded by SQLAlchemy's own bind processors so
+    values are stored exactly as a plain INSERT stores them.
+    """
+    if connection.dialect.name == "postgresql":
+        stage = _staging_table(table, columns)
+        stage.create(connection)
+        _copy_rows(connection, stage, columns, rows)
+        yield sa.select(*stage.c), {}
+        return
+    dialect = connection.dialect
+    encoders = [_memoized(table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns]
+    document = sa.func.json_each(sa.bindparam("rows", type_=sa.Text)).table_valued("value")
+    # The WHERE lets SQLite tell a following ON CONFLICT from a join constraint.
+    select = sa.select(
+        *(sa.func.json_extract(document.c.value, sa.literal_column(f"'$[{i}]'")) for i in range(len(columns)))
+    ).where(sa.true())
+    for batch in _batches(rows, BATCH_ROWS):
+        encoded = [
+            [
+                value if encode is None or value is None else encode(value)
+                for value, encode in zip(row, encoders, strict=True)
+            ]
+            for row in batch
+        ]
+        yield select, {"rows": json.dumps(encoded)}
+
+
+_staging_metadata = sa.MetaData()
+
+
+def _staging_table(table: sa.Table, columns: Sequence[str]) -> sa.Table:
+    """A constraint-free temporary copy of `columns` of `table`, dropped when the transaction ends."""
+    name = f"staging_{table.name}"
+    if name in _staging_metadata.tables:
+        return _staging_metadata.tables[name]
+    return sa.Table(
+        name,
+        _staging_metadata,
+        *(sa.Column(column, table.c[column].type) for column in columns),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
+def _copy_rows(connection: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """COPY `rows` into `table` in binary format, on the connection's own transaction (psycopg 3)."""
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(column) for column in columns)
+    )
+    with connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types([_binary_copy_type(table.c[column].type) for column in columns])
+        for row in rows:
+            copy.write_row(row)
+
+
+def _binary_copy_type(column_type: sa.types.TypeEngine) -> str:
+    """The PostgreSQL type whose binary form COPY must send for a column of `column_type`."""
+    for python_type, name in (
+        (sa.Boolean, "bool"),
+        (sa.BigInteger, "int8"),
+        (sa.Integer, "int4"),
+        (sa.Numeric, "numeric"),
+        (sa.DateTime, "timestamptz"),
+        (sa.String, "text"),  # varchar's binary form is text's
+    ):
+        if isinstance(column_type, python_type):
+            if python_type is sa.DateTime and not column_type.timezone:
+                return "timestamp"
+            return name
+    raise TypeError(f"no binary COPY type for {column_type!r}")
+
+
+def _memoized(encode: Any) -> Any:
+    # Timestamps (one per sync) and prices repeat across rows; encoding each once
+    # keeps SQLAlchemy's pure-Python processors out of the per-row cost.
+    return None if encode is None else functools.lru_cache(maxsize=4096)(encode)
 
 
 class CatalogWriter:
@@ -117,31 +251,23 @@ class CatalogWriter:
         """
         now = _now()
         counts = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
+        hashes = {model.provider_model_id: model.content_hash for model in catalog.models}
         with self.engine.begin() as connection:
             self._lock(connection, spec.slug)
-            provider_id = self._upsert_provider(connection, spec, now)
+            provider_id, last_synced_at = self._upsert_provider(connection, spec, now)
+            models = schema.models
             existing = {
                 row.provider_model_id: row
                 for row in connection.execute(
-                    sa.select(
-                        schema.models.c.id,
-                        schema.models.c.provider_model_id,
-                        schema.models.c.content_hash,
-                        schema.models.c.is_active,
-                    ).where(schema.models.c.provider_id == provider_id)
+                    sa.select(models.c.id, models.c.provider_model_id, models.c.content_hash, models.c.is_active).where(
+                        models.c.provider_id == provider_id
+                    )
                 )
             }
-            live_ids = {model.provider_model_id for model in catalog.models}
-            to_deactivate = [row.id for key, row in existing.items() if row.is_active and key not in live_ids]
-            stored_active = sum(1 for row in existing.values() if row.is_active)
-            self._guard(
-                spec,
-                stored_active,
-                len(catalog.models),
-                len(to_deactivate),
-                max_deactivation_share,
-                allow_mass_deactivation,
-            )
+            to_deactivate = [row.id for key, row in existing.items() if row.is_active and key not in hashes]
+            counts.active_before = sum(1 for row in existing.values() if row.is_active)
+            counts.would_deactivate = len(to_deactivate)
+            self._guard(counts, len(catalog.models), max_deactivation_share, allow_mass_deactivation)
 
             changed: list[ModelRecord] = []
             for model in catalog.models:
@@ -149,16 +275,16 @@ class CatalogWriter:
                 if row is None:
                     counts.inserted += 1
                     changed.append(model)
-                elif row.content_hash != model.content_hash or not row.is_active:
+                elif row.content_hash != hashes[model.provider_model_id] or not row.is_active:
                     counts.updated += 1
                     changed.append(model)
                 else:
                     counts.unchanged += 1
             if changed:
-                self._upsert_models(connection, provider_id, changed, now)
-                counts.price_changes = self._write_prices(connection, provider_id, changed, existing, now, run_id)
+                ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
+                counts.price_changes = self._write_prices(connection, changed, ids, existing, now, run_id)
             if to_deactivate:
-                counts.deactivated = self._deactivate(connection, to_deactivate, now)
+                counts.deactivated = self._deactivate(connection, to_deactivate, now, last_synced_at)
             self._replace_rejections(connection, provider_id, catalog, now, run_id)
             connection.execute(
                 schema.providers.update()
@@ -168,23 +294,28 @@ class CatalogWriter:
         return counts
 
     @staticmethod
-    def _guard(
-        spec: ProviderSpec, stored_active: int, live: int, would_deactivate: int, max_share: float, allow: bool
-    ) -> None:
+    def _guard(counts: SyncCounts, live: int, max_share: float, allow: bool) -> None:
+        stored_active, would_deactivate = counts.active_before or 0, counts.would_deactivate or 0
         if allow or stored_active == 0 or would_deactivate == 0:
             return
+        # Counting deactivations, not just the shrink, also stops a mass rename
+        # (every id changed) from retiring the whole catalog.
         if live == 0 or would_deactivate / stored_active > max_share:
-            raise MassDeactivationBlocked(spec.slug, stored_active, live, would_deactivate, max_share)
+            raise MassDeactivationBlocked(counts, live, max_share)
 
     @staticmethod
     def _lock(connection: Connection, slug: str) -> None:
         # SQLite already holds the database's single write lock (BEGIN IMMEDIATE);
-        # PostgreSQL serializes two syncs of one provider on a transaction-scoped advisory lock.
+        # PostgreSQL serializes two syncs of one provider on a transaction-scoped
+        # advisory lock, released by COMMIT, ROLLBACK or a dead connection.
         if connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(f"catalog:{slug}".encode()))))
+            connection.execute(
+                sa.select(sa.func.pg_advisory_xact_lock(PROVIDER_LOCK_NAMESPACE, provider_lock_key(slug)))
+            )
 
     @staticmethod
-    def _upsert_provider(connection: Connection, spec: ProviderSpec, now: datetime) -> int:
+    def _upsert_provider(connection: Connection, spec: ProviderSpec, now: datetime) -> tuple[int, datetime | None]:
+        """The provider's id and when it last synced successfully (before this sync)."""
         table = schema.providers
         statement = _insert(connection, table).values(slug=spec.slug, name=spec.name, created_at=now, updated_at=now)
         statement = statement.on_conflict_do_update(
@@ -193,150 +324,157 @@ class CatalogWriter:
             where=table.c.name != statement.excluded.name,
         )
         connection.execute(statement)
-        return connection.execute(sa.select(table.c.id).where(table.c.slug == spec.slug)).scalar_one()
+        row = connection.execute(sa.select(table.c.id, table.c.last_synced_at).where(table.c.slug == spec.slug)).one()
+        return row.id, row.last_synced_at
 
+    @staticmethod
     def _upsert_models(
-        self, connection: Connection, provider_id: int, changed: list[ModelRecord], now: datetime
-    ) -> None:
-        table = schema.models
-        rows = [
-            {
-                "provider_id": provider_id,
-                "provider_model_id": model.provider_model_id,
-                "canonical_slug": model.canonical_slug,
-                "name": model.name,
-                "context_length": model.context_length,
-                "max_output_tokens": model.max_output_tokens,
-                "input_modalities": model.input_modalities,
-                "output_modalities": model.output_modalities,
-                "input_price_per_million": _amount(model.input_price),
-                "output_price_per_million": _amount(model.output_price),
-                "price_status": model.input_price.state if model.input_price else PriceState.UNKNOWN,
-                "is_active": True,
-                "content_hash": model.content_hash,
-                "first_seen_at": now,
-                "last_seen_at": now,
-                "updated_at": now,
-                "deactivated_at": None,
-            }
-            for model in changed
-        ]
-        statement = _insert(connection, table)
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.provider_id, table.c.provider_model_id],
-            set_={
-                name: excluded[name]
-                for name in (
-                    "canonical_slug",
-                    "name",
-                    "context_length",
-                    "max_output_tokens",
-                    "input_modalities",
-                    "output_modalities",
-                    "input_price_per_million",
-                    "output_price_per_million",
-                    "price_status",
-                    "is_active",
-                    "content_hash",
-                    "last_seen_at",
-                    "updated_at",
-                    "deactivated_at",
-                )
-            },
-            where=sa.or_(table.c.content_hash != excluded.content_hash, table.c.is_active == sa.false()),
-        )
-        for batch in _batches(rows, _BATCH_ROWS.get(connection.dialect.name, 500)):
-            connection.execute(statement, list(batch))
-
-    def _write_prices(
-        self,
         connection: Connection,
         provider_id: int,
         changed: list[ModelRecord],
+        hashes: dict[str, str],
+        existing: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, int]:
+        """Insert new and rewrite changed models; returns provider_model_id -> models.id for `changed`."""
+        table = schema.models
+        rows = [
+            (
+                provider_id,
+                model.provider_model_id,
+                model.canonical_slug,
+                model.name,
+                model.context_length,
+                model.max_output_tokens,
+                model.input_modalities,
+                model.output_modalities,
+                _amount(model.input_price),
+                _amount(model.output_price),
+                model.input_price.state if model.input_price else PriceState.UNKNOWN,
+                True,
+                hashes[model.provider_model_id],
+                now,
+                now,
+                now,
+                None,
+            )
+            for model in changed
+        ]
+        ids = {key: row.id for key, row in existing.items()}
+        for source, parameters in _row_sources(connection, table, _MODEL_COLUMNS, rows):
+            statement = _insert(connection, table).from_select(_MODEL_COLUMNS, source)
+            excluded = statement.excluded
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c.provider_id, table.c.provider_model_id],
+                set_={name: excluded[name] for name in _MODEL_UPDATED_COLUMNS},
+                # Leaves a row untouched when its content is already stored (a replayed write).
+                where=sa.or_(table.c.content_hash != excluded.content_hash, table.c.is_active == sa.false()),
+            ).returning(table.c.provider_model_id, table.c.id)
+            ids.update(connection.execute(statement, parameters).tuples().all())
+        return ids
+
+    @staticmethod
+    def _write_prices(
+        connection: Connection,
+        changed: list[ModelRecord],
+        ids: dict[str, int],
         existing: dict[str, Any],
         now: datetime,
         run_id: str | None,
     ) -> list[PriceChange]:
-        models, pricing = schema.models, schema.model_pricing
-        ids = dict(
-            connection.execute(
-                sa.select(models.c.provider_model_id, models.c.id).where(models.c.provider_id == provider_id)
-            ).all()
-        )
-        changed_ids = [ids[model.provider_model_id] for model in changed if model.provider_model_id in existing]
-        current: dict[tuple[int, str], tuple[Decimal | None, str]] = {}
-        for batch in _batches(changed_ids, 5000):
-            for row in connection.execute(
-                sa.select(pricing.c.model_id, pricing.c.price_type, pricing.c.amount, pricing.c.state).where(
-                    pricing.c.model_id.in_(batch)
-                )
-            ):
-                current[(row.model_id, row.price_type)] = (row.amount, row.state)
+        """Bring `model_pricing` in line for the changed models and append every price change to `price_history`.
 
-        upserts: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
+        A price type that a model no longer lists becomes ``unknown`` (amount NULL), and
+        that is recorded as a change too. Returns the changes of already stored prices
+        (a model's first listing is history, not a change).
+        """
+        pricing = schema.model_pricing
+        current: dict[int, dict[str, Any]] = {}
+        known_ids = [ids[model.provider_model_id] for model in changed if model.provider_model_id in existing]
+        for batch in _batches(known_ids, _IDS_PER_QUERY):
+            for row in connection.execute(
+                sa.select(
+                    pricing.c.model_id, pricing.c.price_type, pricing.c.amount, pricing.c.state, pricing.c.unit
+                ).where(pricing.c.model_id.in_(batch))
+            ):
+                current.setdefault(row.model_id, {})[row.price_type] = row
+
+        pricing_rows: list[tuple] = []
+        history_rows: list[tuple] = []
         changes: list[PriceChange] = []
         for model in changed:
             model_id = ids[model.provider_model_id]
-            for price_type, price in model.prices.items():
-                old = current.get((model_id, price_type))
-                if old is not None and _same_amount(old[0], price.amount) and old[1] == price.state:
+            stored = current.get(model_id, {})
+            fresh = dict(model.prices)
+            for price_type, old in stored.items():
+                if price_type not in fresh:
+                    fresh[price_type] = Price(None, PriceState.UNKNOWN, old.unit)
+            for price_type, price in fresh.items():
+                old = stored.get(price_type)
+                if (
+                    old is not None
+                    and _same_amount(old.amount, price.amount)
+                    and old.state == price.state
+                    and old.unit == price.unit
+                ):
                     continue
-                upserts.append(
-                    {
-                        "model_id": model_id,
-                        "price_type": price_type,
-                        "amount": price.amount,
-                        "state": price.state,
-                        "unit": price.unit,
-                        "updated_at": now,
-                    }
-                )
-                history.append(
-                    {
-                        "model_id": model_id,
-                        "price_type": price_type,
-                        "old_amount": old[0] if old else None,
-                        "new_amount": price.amount,
-                        "old_state": old[1] if old else None,
-                        "new_state": price.state,
-                        "unit": price.unit,
-                        "changed_at": now,
-                        "dagster_run_id": run_id,
-                    }
+                pricing_rows.append((model_id, price_type, price.amount, price.state, price.unit, now))
+                history_rows.append(
+                    (
+                        model_id,
+                        price_type,
+                        old.amount if old else None,
+                        price.amount,
+                        old.state if old else None,
+                        price.state,
+                        price.unit,
+                        now,
+                        run_id,
+                    )
                 )
                 if old is not None:
                     changes.append(
-                        PriceChange(model.provider_model_id, price_type, old[0], price.amount, old[1], price.state)
+                        PriceChange(
+                            model.provider_model_id, price_type, old.amount, price.amount, old.state, price.state
+                        )
                     )
-        statement = _insert(connection, pricing)
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=[pricing.c.model_id, pricing.c.price_type],
-            set_={
-                "amount": excluded.amount,
-                "state": excluded.state,
-                "unit": excluded.unit,
-                "updated_at": excluded.updated_at,
-            },
-            where=sa.or_(pricing.c.amount.is_distinct_from(excluded.amount), pricing.c.state != excluded.state),
-        )
-        for batch in _batches(upserts, _BATCH_ROWS.get(connection.dialect.name, 500)):
-            connection.execute(statement, list(batch))
-        for batch in _batches(history, _BATCH_ROWS.get(connection.dialect.name, 500)):
-            connection.execute(schema.price_history.insert(), list(batch))
+        if pricing_rows:
+            for source, parameters in _row_sources(connection, pricing, _PRICING_COLUMNS, pricing_rows):
+                statement = _insert(connection, pricing).from_select(_PRICING_COLUMNS, source)
+                excluded = statement.excluded
+                statement = statement.on_conflict_do_update(
+                    index_elements=[pricing.c.model_id, pricing.c.price_type],
+                    set_={name: excluded[name] for name in ("amount", "state", "unit", "updated_at")},
+                    where=sa.or_(
+                        pricing.c.amount.is_distinct_from(excluded.amount),
+                        pricing.c.state != excluded.state,
+                        pricing.c.unit != excluded.unit,
+                    ),
+                )
+                connection.execute(statement, parameters)
+        if history_rows:
+            history = schema.price_history
+            if connection.dialect.name == "postgresql":
+                _copy_rows(connection, history, _HISTORY_COLUMNS, history_rows)  # append-only: no staging
+            else:
+                for source, parameters in _row_sources(connection, history, _HISTORY_COLUMNS, history_rows):
+                    connection.execute(history.insert().from_select(_HISTORY_COLUMNS, source), parameters)
         return changes
 
     @staticmethod
-    def _deactivate(connection: Connection, model_ids: list[int], now: datetime) -> int:
+    def _deactivate(
+        connection: Connection, model_ids: list[int], now: datetime, last_synced_at: datetime | None
+    ) -> int:
+        # A model still active after the provider's previous successful sync was listed
+        # by it, so that sync's time is when the model was last seen.
         table = schema.models
+        values: dict[str, Any] = {"is_active": False, "deactivated_at": now, "updated_at": now}
+        if last_synced_at is not None:
+            values["last_seen_at"] = last_synced_at
         total = 0
-        for batch in _batches(model_ids, 5000):
+        for batch in _batches(model_ids, _IDS_PER_QUERY):
             result = connection.execute(
-                table.update()
-                .where(table.c.id.in_(batch), table.c.is_active == sa.true())
-                .values(is_active=False, deactivated_at=now, updated_at=now)
+                table.update().where(table.c.id.in_(batch), table.c.is_active == sa.true()).values(**values)
             )
             total += result.rowcount
         return total
@@ -392,7 +530,7 @@ class CatalogWriter:
             "payload_gzip": payload,
         }
         with self.engine.begin() as connection:
-            provider_id = self._upsert_provider(connection, spec, now)
+            provider_id, _ = self._upsert_provider(connection, spec, now)
             statement = _insert(connection, table).values(provider_id=provider_id, **values)
             connection.execute(statement.on_conflict_do_update(index_elements=[table.c.provider_id], set_=values))
 
@@ -443,7 +581,9 @@ class CatalogWriter:
                     models_unchanged=counts.unchanged,
                     models_rejected=counts.rejected,
                     price_changes=len(counts.price_changes),
-                    error_message=error_message[:4000] if error_message else None,
+                    models_active_before=counts.active_before,
+                    models_would_deactivate=counts.would_deactivate,
+                    error_message=self._scrubbed(error_message)[:4000] if error_message else None,
                     dagster_run_id=run_id,
                 )
             )
@@ -451,6 +591,24 @@ class CatalogWriter:
                 connection.execute(
                     schema.providers.update().where(schema.providers.c.slug == provider).values(last_sync_status=status)
                 )
+
+    def _scrubbed(self, message: str) -> str:
+        """`message` without the database password or any provider key, whatever raised it."""
+        secrets = [self.engine.url.password] + [
+            value for name, value in os.environ.items() if name.endswith(_SECRET_SUFFIXES)
+        ]
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                message = message.replace(str(secret), "***")
+        return message
+
+
+_SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+def provider_lock_key(slug: str) -> int:
+    """Second key of a provider's advisory lock (a signed 32-bit integer, as PostgreSQL wants)."""
+    return zlib.crc32(slug.encode()) - 2**31
 
 
 def _amount(price: Price | None) -> Decimal | None:

@@ -1,4 +1,6 @@
-"""Alembic environment: runs against the engine the caller passes in `config.attributes`."""
+"""Alembic environment: runs on the connection the caller passes in `config.attributes`
+(`catalog_pipeline.storage.database` does, holding the migration lock), or on
+``sqlalchemy.url`` when Alembic is run by hand."""
 
 from alembic import context
 from sqlalchemy import create_engine
@@ -6,9 +8,9 @@ from sqlalchemy import create_engine
 from catalog_pipeline.storage.schema import metadata
 
 config = context.config
-engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
 
-with engine.connect() as connection:
+
+def run_migrations(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -17,4 +19,14 @@ with engine.connect() as connection:
     )
     with context.begin_transaction():
         context.run_migrations()
-    connection.commit()
+
+
+given = config.attributes.get("connection")
+if given is not None:
+    run_migrations(given)
+    if given.in_transaction():
+        given.commit()
+else:
+    with create_engine(config.get_main_option("sqlalchemy.url")).connect() as connection:
+        run_migrations(connection)
+        connection.commit()

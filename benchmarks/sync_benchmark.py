@@ -1,0 +1,176 @@
+"""Write throughput of the catalog writer on SQLite and PostgreSQL.
+
+Run with ``python -m benchmarks.sync_benchmark`` (``make bench``). It generates
+18,000 synthetic models spread over a few synthetic providers (independent of how
+many providers the registry holds), and for each database:
+
+1. first sync: every model is new; prints models written per second;
+2. unchanged re-sync: prints rows written (must be 0) and, on PostgreSQL, proves
+   it from the server side: no row of `models` got a new tuple version (``xmin``);
+3. price change: 5% of the models change price; prints rows written and the
+   price_history rows it added.
+
+PostgreSQL is a throwaway server started from the installed binaries (as the
+test suite does), or ``CATALOG_TEST_POSTGRES_URL``. Timings are wall clock around
+`CatalogWriter.write_provider`, after migrations, on whatever machine runs this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from catalog_pipeline.http_engine import FetchResult
+from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState
+from catalog_pipeline.providers.registry import PROVIDERS
+from catalog_pipeline.providers.spec import ProviderSpec
+from catalog_pipeline.storage import schema
+from catalog_pipeline.storage.database import create_catalog_engine
+from catalog_pipeline.storage.writer import CatalogWriter
+from catalog_pipeline_tests.postgres_server import create_database, postgres_server
+
+TOTAL_MODELS = 18_000
+PROVIDER_COUNT = 6
+PRICE_CHANGE_SHARE = 0.05
+PER_MILLION = "usd_per_million_tokens"
+
+
+@dataclass(frozen=True)
+class SyntheticProvider:
+    spec: ProviderSpec
+    fetched: FetchResult
+    catalog: NormalizedCatalog
+
+
+def synthetic_providers(
+    total: int = TOTAL_MODELS, providers: int = PROVIDER_COUNT, changed_every: int | None = None
+) -> list[SyntheticProvider]:
+    """`total` models over `providers` synthetic providers; every `changed_every`-th model costs 1.5x."""
+    template = next(iter(PROVIDERS.values()))
+    result = []
+    per_provider = total // providers
+    for number in range(providers):
+        spec = replace(template, slug=f"benchmark-{number}", name=f"Benchmark provider {number}")
+        models = []
+        for index in range(per_provider):
+            factor = Decimal("1.5") if changed_every and index % changed_every == 0 else Decimal(1)
+            models.append(_model(number, index, factor))
+        fetched = FetchResult(
+            provider=spec.slug,
+            url=f"https://benchmark.invalid/{spec.slug}/models",
+            entries=[{"id": m.provider_model_id} for m in models],
+            pages=1,
+            bytes=0,
+            latency_ms=0.0,
+            http_status=200,
+            attempts=1,
+        )
+        result.append(SyntheticProvider(spec, fetched, NormalizedCatalog(models=models, rejections=[])))
+    return result
+
+
+def _model(provider: int, index: int, factor: Decimal) -> ModelRecord:
+    input_price = (Decimal(index % 97 + 1) / Decimal(20) * factor).quantize(Decimal("0.000001"))
+    prices = {
+        "input": Price(input_price, PriceState.KNOWN, PER_MILLION),
+        "output": Price(input_price * 3, PriceState.KNOWN, PER_MILLION),
+    }
+    if index % 10 == 0:
+        prices["cache_read"] = Price(input_price / 10, PriceState.KNOWN, PER_MILLION)
+    return ModelRecord(
+        provider_model_id=f"org-{index % 50}/model-{provider}-{index:06d}",
+        name=f"Model {provider}-{index}",
+        canonical_slug=f"org-{index % 50}/model-{index:06d}",
+        context_length=4096 * (1 + index % 32),
+        max_output_tokens=4096,
+        input_modalities="text",
+        output_modalities="text",
+        prices=prices,
+    )
+
+
+def _sync(writer: CatalogWriter, providers: list[SyntheticProvider]) -> tuple[float, int, int]:
+    """Write every provider; returns (seconds, models rows written, price changes)."""
+    started = time.perf_counter()
+    written = changes = 0
+    for provider in providers:
+        counts = writer.write_provider(provider.spec, provider.fetched, provider.catalog, run_id="benchmark")
+        written += counts.rows_written
+        changes += len(counts.price_changes)
+    return time.perf_counter() - started, written, changes
+
+
+def _tuple_versions(engine: sa.Engine) -> dict[int, str]:
+    with engine.connect() as connection:
+        return dict(connection.execute(sa.text("SELECT id, xmin::text FROM models")).all())
+
+
+def _count(engine: sa.Engine, table: sa.Table) -> int:
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def benchmark(label: str, url: str) -> dict[str, object]:
+    engine = create_catalog_engine(url)
+    writer = CatalogWriter(engine)  # migrations run here, outside the timings
+    first = synthetic_providers()
+    seconds, written, _ = _sync(writer, first)
+    figures: dict[str, object] = {
+        "database": label,
+        "models": _count(engine, schema.models),
+        "first_sync_seconds": round(seconds, 3),
+        "first_sync_rows_per_second": round(written / seconds),
+        "first_sync_rows_written": written,
+        "first_sync_all_rows": _count(engine, schema.models)
+        + _count(engine, schema.model_pricing)
+        + _count(engine, schema.price_history),
+    }
+    versions = _tuple_versions(engine) if engine.dialect.name == "postgresql" else None
+    seconds, written, _ = _sync(writer, synthetic_providers())
+    figures["resync_seconds"] = round(seconds, 3)
+    figures["resync_rows_written"] = written
+    if versions is not None:
+        figures["resync_rows_rewritten_per_server"] = sum(
+            1 for key, value in _tuple_versions(engine).items() if versions.get(key) != value
+        )
+    history_before = _count(engine, schema.price_history)
+    changed_every = round(1 / PRICE_CHANGE_SHARE)
+    seconds, written, changes = _sync(writer, synthetic_providers(changed_every=changed_every))
+    figures["price_change_seconds"] = round(seconds, 3)
+    figures["price_change_rows_written"] = written
+    figures["price_change_history_rows"] = _count(engine, schema.price_history) - history_before
+    figures["price_changes_reported"] = changes
+    engine.dispose()
+    return figures
+
+
+def _print(results: list[dict[str, object]]) -> None:
+    keys = list(dict.fromkeys(key for result in results for key in result))
+    width = max(len(key) for key in keys)
+    print(f"{'':<{width}}  " + "  ".join(f"{str(r['database']):>14}" for r in results))
+    for key in keys[1:]:
+        print(f"{key:<{width}}  " + "  ".join(f"{str(r.get(key, '-')):>14}" for r in results))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-postgres", action="store_true", help="only SQLite")
+    args = parser.parse_args()
+    print(f"{TOTAL_MODELS} synthetic models over {PROVIDER_COUNT} providers\n")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="catalog-bench-") as folder:
+        results.append(benchmark("sqlite", f"sqlite:///{Path(folder) / 'catalog.db'}"))
+    if not args.skip_postgres:
+        with postgres_server() as server_url:
+            results.append(benchmark("postgresql", create_database(server_url, prefix="catalog_bench")))
+    _print(results)
+
+
+if __name__ == "__main__":
+    main()
