@@ -130,11 +130,12 @@ def _finish(
             allow_mass_deactivation=options.allow_mass_deactivation,
         )
     except MassDeactivationBlocked as blocked:
-        writer.log_sync(spec.slug, started_at, BLOCKED, error_message=str(blocked), run_id=run_id)
-        return done(BLOCKED, fetched=fetched, catalog=catalog, error=str(blocked))
+        writer.log_sync(spec.slug, started_at, BLOCKED, blocked.counts, error_message=str(blocked), run_id=run_id)
+        return done(BLOCKED, fetched=fetched, catalog=catalog, counts=blocked.counts, error=str(blocked))
     except Exception as error:  # a database error fails this provider only; the transaction rolled back
         message = f"provider {spec.slug!r}: write failed: {type(error).__name__}: {str(error)[:500]}"
-        writer.log_sync(spec.slug, started_at, FAILED, error_message=message, run_id=run_id)
+        read = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
+        writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id)
         return done(FAILED, fetched=fetched, catalog=catalog, error=message)
     writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id)
     return done(SUCCESS, fetched=fetched, catalog=catalog, counts=counts)

@@ -20,7 +20,7 @@ from catalog_pipeline.reconciliation import (
     record_report,
     stored_state,
 )
-from catalog_pipeline.sync import SUCCESS, ProviderOutcome, SyncOptions, fetch_live_counts, sync_providers
+from catalog_pipeline.sync import BLOCKED, SUCCESS, ProviderOutcome, SyncOptions, fetch_live_counts, sync_providers
 
 PROVIDER_CATALOG = dg.AssetKey("provider_catalog")
 MODELS = dg.AssetKey("models")
@@ -29,6 +29,7 @@ GROUP = "catalog"
 CATALOG_DATABASE_POOL = "catalog_database"
 TOTAL_PARITY_CHECK = "total_parity"
 UNEXPLAINED_GAP_CHECK = "unexplained_gap"
+MASS_DEACTIVATION_CHECK = "mass_deactivation_guard"
 
 
 def provider_parity_check_name(slug: str) -> str:
@@ -80,6 +81,18 @@ class ProviderSyncConfig(dg.Config):
             skippable=True,
         ),
     ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            MASS_DEACTIVATION_CHECK,
+            asset=MODELS,
+            blocking=True,
+            description=(
+                "No provider of the run was held back by the mass-deactivation guard: a live list that is empty, "
+                "or would deactivate more than max_deactivation_share of the stored active models, writes "
+                "nothing. Fails with the numbers; override with allow_mass_deactivation: true."
+            ),
+        )
+    ],
     partitions_def=PROVIDER_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     can_subset=True,
@@ -90,7 +103,7 @@ def sync_provider_catalogs(
     config: ProviderSyncConfig,
     provider_api: ProviderApiResource,
     catalog_database: CatalogDatabaseResource,
-) -> Iterator[dg.AssetMaterialization]:
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
     """Sync every provider partition of this run in one process: fetches run concurrently,
     each provider is written in its own transaction and materialized on its own, and a
     failing provider fails alone (the run fails at the end, naming it)."""
@@ -105,10 +118,16 @@ def sync_provider_catalogs(
     )
     http = provider_api.http_engine()
     failures: list[ProviderOutcome] = []
+    blocked: list[ProviderOutcome] = []
     try:
         for outcome in sync_providers(context.partition_keys, http, catalog_database.writer, options, context.run_id):
-            if outcome.status == SUCCESS:
+            if outcome.status in (SUCCESS, BLOCKED):
                 yield from _materializations(outcome, options)
+            if outcome.status == SUCCESS:
+                continue
+            if outcome.status == BLOCKED:
+                context.log.error(outcome.error)
+                blocked.append(outcome)
             elif outcome.status == SKIPPED:
                 context.log.warning(outcome.error)
             else:
@@ -116,6 +135,12 @@ def sync_provider_catalogs(
                 failures.append(outcome)
     finally:
         http.close()
+    guard_check = dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK)
+    if guard_check in context.selected_asset_check_keys:
+        # Blocking: a failed result fails this step after the other providers have landed.
+        yield _mass_deactivation_result(blocked, options)
+    else:
+        failures.extend(blocked)
     if failures:
         raise dg.Failure(
             description=f"{len(failures)} provider(s) failed; the others were synced: "
@@ -141,7 +166,7 @@ def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterato
                 "url": dg.MetadataValue.url(fetched.url) if fetched.url.startswith("http") else fetched.url,
             },
         )
-    if options.write_models and outcome.counts:
+    if options.write_models and outcome.status == SUCCESS and outcome.counts:
         counts = outcome.counts
         reasons = Counter(r.reason for r in catalog.rejections)
         yield dg.AssetMaterialization(
@@ -161,6 +186,39 @@ def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterato
                 "largest_price_changes": dg.MetadataValue.md(_price_change_preview(counts)),
             },
         )
+
+
+def _mass_deactivation_result(blocked: list[ProviderOutcome], options: SyncOptions) -> dg.AssetCheckResult:
+    numbers = {}
+    for outcome in blocked:
+        assert outcome.counts is not None and outcome.catalog is not None
+        stored_active, would_deactivate = outcome.counts.active_before or 0, outcome.counts.would_deactivate or 0
+        numbers[outcome.provider] = {
+            "stored_active": stored_active,
+            "live": len(outcome.catalog.models),
+            "would_deactivate": would_deactivate,
+            "share": round(would_deactivate / stored_active, 4) if stored_active else 1.0,
+        }
+    return dg.AssetCheckResult(
+        check_name=MASS_DEACTIVATION_CHECK,
+        asset_key=MODELS,
+        passed=not blocked,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(o.error or "" for o in blocked) or None,
+        metadata={
+            "providers_blocked": len(blocked),
+            "blocked_providers": ", ".join(
+                f"{slug} ({n['would_deactivate']} of {n['stored_active']} active, live {n['live']})"
+                for slug, n in numbers.items()
+            )
+            or "none",
+            "max_deactivation_share": options.max_deactivation_share,
+            "allow_mass_deactivation": options.allow_mass_deactivation,
+            "numbers": dg.MetadataValue.json(numbers),
+            "override": "run config ops.sync_provider_catalogs.config.allow_mass_deactivation: true "
+            "(catalog-pipeline sync --allow-mass-deactivation)",
+        },
+    )
 
 
 def _preview(models: list) -> str:

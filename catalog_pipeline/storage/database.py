@@ -51,7 +51,16 @@ def create_catalog_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # The writer bulk-loads with psycopg 3's COPY; a bare postgresql:// would pick psycopg2.
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif parsed.get_driver_name() != "psycopg":
+            raise ValueError(
+                f"catalog database driver {parsed.drivername!r} is not supported: use postgresql+psycopg://"
+            )
+    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

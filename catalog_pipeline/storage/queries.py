@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +43,12 @@ def price_changes_since(engine: Engine, since: datetime) -> list[dict[str, Any]]
             .where(history.c.changed_at >= since, history.c.old_state.is_not(None))
             .order_by(history.c.changed_at.desc(), history.c.id.desc())
         ).mappings()
-        return [dict(row) for row in rows]
+        return [_in_utc(row) for row in rows]
+
+
+def price_changes_in_last_days(engine: Engine, days: float, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every price change of the last `days` days (before `now`, default the current time), newest first."""
+    return price_changes_since(engine, (now or datetime.now(UTC)) - timedelta(days=days))
 
 
 def price_at(
@@ -74,7 +79,7 @@ def price_at(
             .mappings()
             .first()
         )
-        return dict(row) if row else None
+        return _in_utc(row) if row else None
 
 
 def who_serves(engine: Engine, canonical_slug: str) -> list[dict[str, Any]]:
@@ -95,3 +100,11 @@ def who_serves(engine: Engine, canonical_slug: str) -> list[dict[str, Any]]:
             .order_by(models.c.input_price_per_million.is_(None), models.c.input_price_per_million, providers.c.slug)
         ).mappings()
         return [dict(row) for row in rows]
+
+
+def _in_utc(row: Any) -> dict[str, Any]:
+    """The row as a dict with aware UTC timestamps (SQLite hands back naive ones; everything is stored in UTC)."""
+    return {
+        key: value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+        for key, value in dict(row).items()
+    }
