@@ -1,0 +1,128 @@
+"""Alembic migrations of the catalog database: the same scripts upgrade and downgrade
+SQLite and PostgreSQL, match the declared schema exactly, and run before the first write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from catalog_pipeline.storage import schema
+from catalog_pipeline.storage.database import (
+    create_catalog_engine,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from catalog_pipeline.storage.writer import CatalogWriter, SyncCounts
+from catalog_pipeline_tests.storage_helpers import cli_environment, run_cli
+
+HEAD = "0002"
+#: Tables and columns that dashboards query directly (DESIGN.md); a migration must never rename them.
+DASHBOARD_COLUMNS = {
+    "providers": {"id", "slug", "name"},
+    "models": {"id", "provider_id", "provider_model_id", "is_active", "first_seen_at", "last_seen_at", "updated_at"},
+    "model_pricing": {"model_id", "price_type", "amount"},
+    "pricing_sync_log": {
+        "provider_slug",
+        "sync_started_at",
+        "sync_finished_at",
+        "status",
+        "models_fetched",
+        "models_updated",
+        "error_message",
+        "dagster_run_id",
+    },
+}
+
+
+def schema_differences(engine: sa.Engine) -> list:
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), schema.metadata)
+
+
+def columns(engine: sa.Engine, table: str) -> set[str]:
+    return {column["name"] for column in sa.inspect(engine).get_columns(table)}
+
+
+def test_upgrade_downgrade_upgrade_round_trip_keeps_data(database_url):
+    """Head matches schema.py exactly; downgrading one step drops only 0002's columns (rows
+    survive), downgrading to base drops every table, and upgrading again restores head."""
+    engine = create_catalog_engine(database_url)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision() == HEAD
+    assert schema_differences(engine) == []
+    for table, names in DASHBOARD_COLUMNS.items():
+        assert names <= columns(engine, table), table
+    with engine.begin() as connection:
+        connection.execute(
+            schema.pricing_sync_log.insert().values(
+                provider_slug="groq",
+                sync_started_at=datetime.now(UTC),
+                status="success",
+                models_fetched=7,
+                models_updated=7,
+                models_inserted=7,
+                models_deactivated=0,
+                models_unchanged=0,
+                models_rejected=0,
+                price_changes=0,
+                models_active_before=0,
+            )
+        )
+
+    downgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    assert "models_active_before" not in columns(engine, "pricing_sync_log")
+    assert "ix_pricing_sync_log_dagster_run_id" not in {
+        i["name"] for i in sa.inspect(engine).get_indexes("pricing_sync_log")
+    }
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT provider_slug, models_fetched FROM pricing_sync_log").all() == [
+            ("groq", 7)
+        ]
+
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(
+            sa.select(schema.pricing_sync_log.c.models_fetched, schema.pricing_sync_log.c.models_active_before)
+        ).all() == [(7, None)]
+
+    downgrade(engine, "base")
+    assert set(sa.inspect(engine).get_table_names()) == {"alembic_version"}
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) == HEAD
+    assert schema_differences(engine) == []
+    engine.dispose()
+
+
+def test_first_write_upgrades_an_older_schema(database_url):
+    """A database left at an older revision is brought to head by the first writer, before it writes."""
+    engine = create_catalog_engine(database_url)
+    upgrade(engine, "0001")
+    writer = CatalogWriter(engine)
+    assert current_revision(engine) == HEAD
+    writer.log_sync("groq", datetime.now(UTC), "success", SyncCounts("groq", active_before=3, would_deactivate=0))
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(schema.pricing_sync_log.c.models_active_before)).scalar_one() == 3
+    engine.dispose()
+
+
+def test_db_commands_of_the_cli(tmp_path, database_url):
+    """`catalog-pipeline db upgrade|downgrade|current` as an operator runs them."""
+    environment = cli_environment(tmp_path / "dagster_home", database_url, None)
+    upgraded = run_cli(["db", "upgrade"], environment)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"at revision {HEAD} (head {HEAD})" in upgraded.stdout
+
+    downgraded = run_cli(["db", "downgrade", "0001"], environment)
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert f"at revision 0001 (head {HEAD})" in run_cli(["db", "current"], environment).stdout
+
+    again = run_cli(["db", "upgrade"], environment)
+    assert again.returncode == 0 and f"at revision {HEAD}" in again.stdout
+    assert schema_differences(create_catalog_engine(database_url)) == []
