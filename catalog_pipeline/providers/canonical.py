@@ -2,7 +2,9 @@
 
 ``meta-llama/Meta-Llama-3.1-70B-Instruct`` (Together), ``meta-llama/llama-3.1-70b-instruct``
 (OpenRouter), ``accounts/fireworks/models/llama-v3p1-70b-instruct`` (Fireworks) and
-``@cf/meta/llama-3.1-70b-instruct`` (Cloudflare) all map to ``llama-3.1-70b-instruct``.
+``@cf/meta/llama-3.1-70b-instruct`` (Cloudflare) and ``llama-3.1-70b-versatile`` (Groq) all map to
+``llama-3.1-70b-instruct``. Serving variants (``:free``, ``-Turbo``, ``-fp8``, Nebius' ``-fast``)
+collapse; sizes, versions and fine-tune kinds (``-Instruct`` vs base, ``-Coder``, ``-VL``) stay apart.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import re
 # Suffixes that name a serving variant, not a different model.
 _VARIANT_SUFFIXES = re.compile(
     r"(:(free|beta|extended|nitro|floor|online|thinking|exacto))+$"
-    r"|-(turbo|fp8|fp16|bf16|int4|int8|awq|gptq|fast|hf|tee|maas)$"
+    r"|-(turbo|free|fp8|fp16|bf16|int4|int8|awq|gptq|fast|hf|tee|maas)$"
 )
+# Groq names its Llama instruct deployments by speed tier.
+_SERVING_NAMES = re.compile(r"-(versatile|instant)$")
 _VERSION_P = re.compile(r"(?<=\d)p(?=\d)")  # Fireworks writes 3.1 as 3p1
 _SEPARATORS = re.compile(r"[\s_]+|-{2,}")
 
@@ -29,14 +33,16 @@ def canonical_slug(model_id: str) -> str:
         variants; never empty (falls back to the lower-cased id).
     """
     text = model_id.strip().lower()
-    name = text.rsplit("/", 1)[-1] or text
+    name = _SEPARATORS.sub("-", text.rsplit("/", 1)[-1] or text)
     previous = None
     while previous != name:
         previous = name
         name = _VARIANT_SUFFIXES.sub("", name)
     name = name.removeprefix("meta-")
+    if name.startswith("llama"):
+        name = _SERVING_NAMES.sub("-instruct", name)
     name = _VERSION_P.sub(".", name)
     name = re.sub(r"^llama-?v(?=\d)", "llama-", name)
-    name = re.sub(r"^(llama|qwen|gemma|mistral|phi|mixtral|deepseek-v|glm)(?=\d)", r"\1-", name)
+    name = re.sub(r"^(llama|qwen|gemma|mistral|phi|mixtral|glm)(?=\d)", r"\1-", name)
     name = _SEPARATORS.sub("-", name).strip("-")
     return name or text

@@ -23,7 +23,11 @@ def _cloudflare_properties(entry: Mapping[str, Any]) -> dict[str, Any]:
     properties = entry.get("properties")
     if not isinstance(properties, list):
         return {}
-    return {item.get("property_id"): item.get("value") for item in properties if isinstance(item, Mapping)}
+    return {
+        item["property_id"]: item.get("value")
+        for item in properties
+        if isinstance(item, Mapping) and isinstance(item.get("property_id"), str)
+    }
 
 
 def _cloudflare_price(prices: Any, unit_words: str) -> Any:

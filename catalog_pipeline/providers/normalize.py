@@ -40,6 +40,8 @@ class RejectReason:
     DUPLICATE_ID = "duplicate_id"
     INVALID_PRICE = "invalid_price"
     INVALID_CONTEXT_LENGTH = "invalid_context_length"
+    #: a provider's normalize hook failed on the entry: a bug to fix, recorded instead of failing the sync
+    UNREADABLE_ENTRY = "unreadable_entry"
 
 
 class PriceState:
@@ -190,7 +192,7 @@ def normalize_entry(spec: ProviderSpec, entry: Any) -> ModelRecord:
         raise RejectedEntry(
             RejectReason.NOT_A_MODEL, f"{spec.slug}: list entry is {type(entry).__name__}, not an object"
         )
-    fields: Mapping[str, Any] = spec.normalize(entry) if spec.normalize else _fields_from_paths(spec, entry)
+    fields = _hook_fields(spec, entry) if spec.normalize else _fields_from_paths(spec, entry)
     model_id = _validated_id(spec, fields.get("id"))
     prices: dict[str, Price] = {}
     for kind, price_field in spec.prices.items():
@@ -206,6 +208,17 @@ def normalize_entry(spec: ProviderSpec, entry: Any) -> ModelRecord:
         output_modalities=_modalities(fields.get("output_modalities")),
         prices=prices,
     )
+
+
+def _hook_fields(spec: ProviderSpec, entry: Mapping[str, Any]) -> Mapping[str, Any]:
+    assert spec.normalize is not None
+    try:
+        return spec.normalize(entry)
+    except Exception as error:  # noqa: BLE001 - one odd entry must not fail the provider's whole sync
+        raise RejectedEntry(
+            RejectReason.UNREADABLE_ENTRY,
+            f"{spec.slug}: normalize hook failed on this entry: {type(error).__name__}: {_shown(str(error))[:120]}",
+        ) from None
 
 
 def _fields_from_paths(spec: ProviderSpec, entry: Mapping[str, Any]) -> dict[str, Any]:
