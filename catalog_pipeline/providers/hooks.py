@@ -30,17 +30,21 @@ def _cloudflare_properties(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cloudflare_price(prices: Any, unit_words: str) -> Any:
+def _cloudflare_price(prices: Any, kind: str) -> Any:
+    """The price whose unit names `kind` (``input``, ``output``, ``cached input``) tokens; None if unlisted."""
     if not isinstance(prices, list):
         return None
     for item in prices:
-        if isinstance(item, Mapping) and unit_words in str(item.get("unit", "")).lower():
+        unit = str(item.get("unit", "")).lower() if isinstance(item, Mapping) else ""
+        cached = "cached" in unit
+        if unit.endswith(f"{kind.split()[-1]} tokens") and cached == kind.startswith("cached"):
             return item.get("price")
     return None
 
 
 def cloudflare_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The model id callers use is ``name`` (``@cf/...``); ``id`` is an internal uuid."""
+    """The model id callers use is ``name`` (``@cf/...``); ``id`` is an internal uuid. Prices are USD per
+    million tokens keyed by their unit text; non-token units (``per audio minute``) are not stored."""
     properties = _cloudflare_properties(entry)
     price = properties.get("price")
     return {
@@ -51,8 +55,9 @@ def cloudflare_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
         "input_modalities": None,
         "output_modalities": None,
         "prices": {
-            "input": _cloudflare_price(price, "input tokens"),
-            "output": _cloudflare_price(price, "output tokens"),
+            "input": _cloudflare_price(price, "input"),
+            "output": _cloudflare_price(price, "output"),
+            "cache_read": _cloudflare_price(price, "cached input"),
         },
         "task": dig(entry, "task.name"),
     }
@@ -69,6 +74,7 @@ def cloudflare_render(model: DemoModel) -> dict[str, Any]:
                 "value": [
                     {"unit": "per M input tokens", "price": model.input_price, "currency": "USD"},
                     {"unit": "per M output tokens", "price": model.output_price, "currency": "USD"},
+                    {"unit": "per M cached input tokens", "price": model.input_price / 10, "currency": "USD"},
                 ],
             }
         )
@@ -140,19 +146,21 @@ def _markup(index: int) -> Decimal:
 
 def huggingface_render(model: DemoModel) -> dict[str, Any]:
     upstreams = []
-    for index, upstream in enumerate(model.upstreams or ("together",)):
+    names = model.upstreams or ("together",)
+    for index, upstream in enumerate(names):
+        # a third upstream is down, and cheapest of all: its price must not count
+        failing = index == 2
         upstream_entry: dict[str, Any] = {
             "provider": upstream,
-            "status": "live",
+            "status": "error" if failing else "live",
             "context_length": model.context_length,
             "supports_tools": index == 0,
             "supports_structured_output": False,
+            "is_model_author": False,
         }
         if model.input_price is not None:
-            upstream_entry["pricing"] = {
-                "input": model.input_price * _markup(index),
-                "output": model.output_price * _markup(index),
-            }
+            markup = Decimal("0.5") if failing else _markup(index)
+            upstream_entry["pricing"] = {"input": model.input_price * markup, "output": model.output_price * markup}
         upstreams.append(upstream_entry)
     return {
         "id": model.model_id,

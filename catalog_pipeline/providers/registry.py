@@ -377,6 +377,88 @@ SPECS: tuple[ProviderSpec, ...] = (
         "capabilities[] instead of modality lists.",
     ),
     ProviderSpec(
+        slug="aihubmix",
+        name="AiHubMix",
+        base_url="https://aihubmix.com/api/v1",
+        list_path="/models",
+        auth=AuthStyle.NONE,
+        envelope={"success": True, "message": ""},
+        id_path="model_id",
+        context_path="context_length",
+        max_output_path="max_output",
+        input_modalities_path="input_modalities",
+        prices={
+            "input": PriceField("pricing.input", _PER_MILLION),
+            "output": PriceField("pricing.output", _PER_MILLION),
+            "cache_read": PriceField("pricing.cache_read", _PER_MILLION),
+            "cache_write": PriceField("pricing.cache_write", _PER_MILLION),
+        },
+        docs_url="https://docs.aihubmix.com/en/api/Models-API",
+        demo_size=300,
+        demo_id_template="{lname}",
+        demo_free_suffix="-free",
+        notes="The public catalog /api/v1/models (the OpenAI-compatible /v1/models has ids only): id in "
+        "model_id, prices as numbers in USD per million tokens, features and input_modalities as "
+        "comma-separated strings, max_output 0 when unknown.",
+    ),
+    ProviderSpec(
+        slug="vercel-ai-gateway",
+        name="Vercel AI Gateway",
+        base_url="https://ai-gateway.vercel.sh/v1",
+        list_path="/models",
+        auth=AuthStyle.NONE,
+        envelope=_OPENAI_LIST,
+        name_path="name",
+        context_path="context_window",
+        max_output_path="max_tokens",
+        prices={
+            **_per_token_strings("pricing.input", "pricing.output"),
+            "cache_read": PriceField("pricing.input_cache_read", _PER_TOKEN, quoted=True),
+            "cache_write": PriceField("pricing.input_cache_write", _PER_TOKEN, quoted=True),
+        },
+        docs_url="https://vercel.com/docs/ai-gateway/models-and-providers",
+        demo_size=200,
+        demo_id_template="{lorg}/{lname}",
+        notes="Public list of creator/model ids; prices are strings in USD per token (the base tier; "
+        "*_tiers for long contexts and image/web-search prices are not stored); context_window and "
+        "max_tokens are 0 when unknown (embeddings, image models).",
+    ),
+    ProviderSpec(
+        slug="google-vertex",
+        name="Google Vertex AI",
+        base_url="https://{GOOGLE_VERTEX_LOCATION}-aiplatform.googleapis.com/v1beta1",
+        list_path="/publishers/google/models",
+        extra_env=("GOOGLE_VERTEX_LOCATION",),
+        records_path="publisherModels",
+        id_path="name",
+        pagination=Pagination(
+            style=PaginationStyle.PAGE_TOKEN,
+            page_size=100,
+            size_param="pageSize",
+            page_param="pageToken",
+            cursor_path="nextPageToken",
+        ),
+        docs_url="https://cloud.google.com/vertex-ai/docs/reference/rest/v1beta1/publishers.models/list",
+        demo_size=60,
+        demo_id_template="publishers/google/models/gemini-{lname}",
+        notes="Model Garden publisher models (v1beta1 only), paged with pageSize/pageToken -> nextPageToken. "
+        "GOOGLE_VERTEX_API_KEY holds an OAuth access token (service account, cloud-platform scope), "
+        "GOOGLE_VERTEX_LOCATION the region (us-central1). Ids only: no names, limits or prices in the "
+        "basic view.",
+    ),
+    ProviderSpec(
+        slug="openai",
+        name="OpenAI",
+        base_url="https://api.openai.com/v1",
+        list_path="/models",
+        envelope=_OPENAI_LIST,
+        docs_url="https://platform.openai.com/docs/api-reference/models/list",
+        demo_size=120,
+        demo_id_template="gpt-{lname}",
+        notes="Ids only, scoped to what the key's project may use (the org's fine-tunes included); chat, "
+        "embedding, speech and image models mixed; no prices or limits.",
+    ),
+    ProviderSpec(
         slug="anthropic",
         name="Anthropic",
         base_url="https://api.anthropic.com/v1",
@@ -384,6 +466,8 @@ SPECS: tuple[ProviderSpec, ...] = (
         auth=AuthStyle.X_API_KEY,
         extra_headers={"anthropic-version": "2023-06-01"},
         name_path="display_name",
+        context_path="max_input_tokens",
+        max_output_path="max_tokens",
         pagination=Pagination(
             style=PaginationStyle.AFTER_ID,
             page_size=1000,
@@ -395,7 +479,43 @@ SPECS: tuple[ProviderSpec, ...] = (
         docs_url="https://docs.anthropic.com/en/api/models-list",
         demo_size=12,
         demo_id_template="claude-{lname}-{date}",
-        notes="x-api-key plus anthropic-version; cursor pagination with has_more/last_id/after_id; no prices.",
+        notes="x-api-key plus anthropic-version; cursor pagination with has_more/last_id/after_id (limit up to "
+        "1000). max_input_tokens and max_tokens give the limits; retired models stay listed (lifecycle); "
+        "no prices.",
+    ),
+    ProviderSpec(
+        slug="simplismart",
+        name="Simplismart",
+        base_url="https://api.simplismart.live/v1",
+        list_path="/models",
+        envelope=_OPENAI_LIST,
+        docs_url="https://docs.simplismart.ai",
+        demo_size=70,
+        notes="No documented list endpoint: this is the OpenAI-compatible convention on the documented "
+        "inference host, unverified. Keys are JWTs that expire. No prices in the list.",
+    ),
+    ProviderSpec(
+        slug="onerouter",
+        name="OneRouter",
+        base_url="https://llm.onerouter.pro/v1",
+        list_path="/models",
+        key_required=False,
+        name_path="display_name",
+        context_path="context_length",
+        max_output_path="max_output_tokens",
+        input_modalities_path="input_modalities",
+        output_modalities_path="output_modalities",
+        prices={
+            "input": PriceField("min_prompt_price", _PER_MILLION),
+            "output": PriceField("min_completion_price", _PER_MILLION),
+        },
+        docs_url="https://docs.onerouter.pro",
+        demo_size=200,
+        demo_id_template="{lorg}/{lname}",
+        demo_free_suffix=":free",
+        notes="Public rich list on llm.onerouter.pro (api.onerouter.pro lists ids only). One row per model id, "
+        "priced at min_prompt_price/min_completion_price, the cheapest upstream in USD per million tokens; "
+        "':free' variants are separate ids.",
     ),
     ProviderSpec(
         slug="cloudflare-workers-ai",
@@ -408,6 +528,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         prices={
             "input": PriceField("properties.price", _PER_MILLION),
             "output": PriceField("properties.price", _PER_MILLION),
+            "cache_read": PriceField("properties.price", _PER_MILLION),
         },
         pagination=Pagination(
             style=PaginationStyle.PAGE_NUMBER,
@@ -426,8 +547,99 @@ SPECS: tuple[ProviderSpec, ...] = (
         docs_url="https://developers.cloudflare.com/api/resources/ai/subresources/models/methods/list/",
         demo_size=90,
         demo_id_template="@cf/{lorg}/{lname}",
-        notes="Needs CLOUDFLARE_ACCOUNT_ID. Ids are the '@cf/...' names; context window and prices "
-        "(USD per million tokens) sit in properties[] as property_id/value pairs.",
+        notes="Needs CLOUDFLARE_ACCOUNT_ID. Ids are the '@cf/...' names (id is an internal uuid); context "
+        "window (a digit string) and prices sit in properties[] as property_id/value pairs, prices as "
+        "[{unit, price}] in USD per million tokens; non-token units (per audio minute) are not stored.",
+    ),
+    ProviderSpec(
+        slug="clarifai",
+        name="Clarifai",
+        base_url="https://api.clarifai.com/v2/ext/openai/v1",
+        list_path="/models",
+        auth=AuthStyle.KEY,
+        envelope=_OPENAI_LIST,
+        docs_url="https://docs.clarifai.com/compute/inference/open-ai",
+        demo_size=150,
+        demo_id_template="{lorg}/chat-completion/models/{name}",
+        notes="OpenAI-compatible shim; the key is a Personal Access Token sent as 'Authorization: Key'. Ids are "
+        "user/app/models/model paths; no prices or limits.",
+    ),
+    ProviderSpec(
+        slug="morpheus",
+        name="Morpheus",
+        base_url="https://api.mor.org/api/v1",
+        list_path="/models",
+        key_required=False,
+        envelope=_OPENAI_LIST,
+        docs_url="https://apidocs.mor.org",
+        demo_size=40,
+        demo_id_template="{name}",
+        notes="Gateway to the Morpheus compute marketplace; base path /api/v1 (/v1 answers 403). Lists the "
+        "models with live provider bids (on-chain names; ':web' twins are separate ids) with blockchainID, "
+        "tags and modelType; no USD prices (bids are priced on-chain in MOR).",
+    ),
+    ProviderSpec(
+        slug="sybil",
+        name="Sybil",
+        base_url="https://api.sybil.com/v1",
+        list_path="/models",
+        envelope=_OPENAI_LIST,
+        name_path="name",
+        context_path="capabilities.context_length",
+        prices=_per_token_strings("pricing.prompt", "pricing.completion"),
+        docs_url="https://docs.sybil.com",
+        demo_size=40,
+        notes="OpenAI-style list with name, capabilities.context_length and pricing.prompt/completion in USD per "
+        "token, as read by the one client found (low confidence: check the unit against a real payload).",
+    ),
+    ProviderSpec(
+        slug="canopywave",
+        name="Canopy Wave",
+        base_url="https://inference.canopywave.io/v1",
+        list_path="/models",
+        envelope=_OPENAI_LIST,
+        context_path="context_length",
+        docs_url="https://canopywave.com/docs/get-started/openai-compatible",
+        demo_size=40,
+        demo_id_template="{lorg}/{lname}",
+        notes="OpenAI-compatible list; context_length when present. Any pricing.* in the list has an "
+        "undocumented unit and is not stored (prices are per million tokens on the website).",
+    ),
+    ProviderSpec(
+        slug="modelz",
+        name="Modelz",
+        base_url="https://backend.alpacanetwork.ai/api",
+        list_path="/tokens",
+        auth=AuthStyle.NONE,
+        records_path="",
+        id_path="Token",
+        docs_url="https://backend.alpacanetwork.ai/api/tokens",
+        demo_size=48,
+        demo_id_template="{name}",
+        notes="Alpaca Network's Modelz model-token registry: a public bare array keyed by Token. priceInUSD is the "
+        "price of a crypto token, not of inference, and is never stored; no inference prices or limits. "
+        "(TensorChord's modelz.ai had per-deployment endpoints only.)",
+    ),
+    ProviderSpec(
+        slug="cohere",
+        name="Cohere",
+        base_url="https://api.cohere.com/v1",
+        list_path="/models",
+        records_path="models",
+        id_path="name",
+        context_path="context_length",
+        pagination=Pagination(
+            style=PaginationStyle.PAGE_TOKEN,
+            page_size=1000,
+            size_param="page_size",
+            page_param="page_token",
+            cursor_path="next_page_token",
+        ),
+        docs_url="https://docs.cohere.com/reference/list-models",
+        demo_size=40,
+        demo_id_template="command-{lname}",
+        notes="models[] keyed by name; page_size (max 1000) / page_token -> next_page_token; context_length is "
+        "a float in the schema; is_deprecated models stay listed; no prices.",
     ),
     ProviderSpec(
         slug="huggingface",
@@ -435,6 +647,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://router.huggingface.co/v1",
         list_path="/models",
         key_required=False,
+        envelope=_OPENAI_LIST,
         prices={
             "input": PriceField("providers.pricing.input", _PER_MILLION),
             "output": PriceField("providers.pricing.output", _PER_MILLION),
@@ -443,8 +656,21 @@ SPECS: tuple[ProviderSpec, ...] = (
         render=hooks.huggingface_render,
         docs_url="https://huggingface.co/docs/inference-providers/index",
         demo_size=1500,
-        notes="One row per model id; prices (USD per million tokens) are the cheapest live upstream's, "
-        "context is the largest any live upstream offers.",
+        notes="Router list (chat models with inference providers). One row per model id: prices (USD per "
+        "million tokens) are the cheapest live upstream's, context the largest any live upstream offers; "
+        "upstreams with status 'error' do not count, and an absent price is unknown, not free.",
+    ),
+    ProviderSpec(
+        slug="alibaba-cloud",
+        name="Alibaba Cloud Model Studio",
+        base_url="https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        list_path="/models",
+        envelope=_OPENAI_LIST,
+        docs_url="https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope",
+        demo_size=200,
+        demo_id_template="{lname}",
+        notes="DashScope OpenAI-compatible list on the international (Singapore) host; keys are region-bound, "
+        "so a Beijing key needs dashscope.aliyuncs.com instead. Ids only, no prices.",
     ),
 )
 
