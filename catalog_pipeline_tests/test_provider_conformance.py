@@ -1,0 +1,559 @@
+"""Every provider spec reads its provider's real wire format: captured payloads where we have them,
+hand-written fixtures in the documented format for every provider.
+
+Real payloads live in ``../shared/provider_snapshots/`` (the `shared_snapshots` fixture; skipped with
+a reason when the folder is absent, a failure when ``CATALOG_REQUIRE_SHARED=1``). Expected naming:
+one file per response body, exactly as the endpoint returned it (one page of a paged list per file),
+named ``<slug>.json`` or ``<slug><sep><anything>.json`` with ``<sep>`` one of ``.``, ``_``, ``-``
+(``openrouter.json``, ``featherless.page-2.json``, ``cloudflare-workers-ai_2026-01-05.json``); a
+``.json.gz`` suffix is read as gzip. A file belongs to the longest provider slug it starts with.
+
+For each provider with real payloads, the number of distinct ids stored must equal a count taken
+straight from the raw JSON with this module's own table of where each provider keeps its list and
+ids (`RAW_LAYOUT`, written from the research notes, not from the registry).
+
+The fixtures in ``fixtures/providers/<slug>.json`` are small, in the exact documented wire format,
+and include the documented edge cases; they are fetched through the real HTTP engine (a mock
+transport answers at the provider's real URL) and their expected values were read off the files by
+hand.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from catalog_pipeline.http_engine import CatalogHttpEngine, FetchResult
+from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, PriceState, normalize_catalog
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS, get_provider
+from catalog_pipeline_tests.conftest import SHARED_SNAPSHOTS
+
+FIXTURES = Path(__file__).parent / "fixtures" / "providers"
+
+#: Where each provider's raw body keeps its list ("" for a bare array) and each entry's id.
+RAW_LAYOUT: dict[str, tuple[str, str]] = {
+    "openrouter": ("data", "id"),
+    "featherless": ("data", "id"),
+    "deepinfra": ("", "model_name"),
+    "groq": ("data", "id"),
+    "fireworks": ("models", "name"),
+    "together": ("", "id"),
+    "cerebras": ("data", "id"),
+    "nebius": ("data", "id"),
+    "xai": ("models", "id"),
+    "novita": ("data", "id"),
+    "chutes": ("data", "id"),
+    "aimo": ("data", "name"),
+    "near": ("models", "modelId"),
+    "fal": ("models", "endpoint_id"),
+    "helicone": ("data.models", "id"),
+    "anannas": ("data", "id"),
+    "aihubmix": ("data", "model_id"),
+    "vercel-ai-gateway": ("data", "id"),
+    "google-vertex": ("publisherModels", "name"),
+    "openai": ("data", "id"),
+    "anthropic": ("data", "id"),
+    "simplismart": ("data", "id"),
+    "onerouter": ("data", "id"),
+    "cloudflare-workers-ai": ("result", "name"),
+    "clarifai": ("data", "id"),
+    "morpheus": ("data", "id"),
+    "sybil": ("data", "id"),
+    "canopywave": ("data", "id"),
+    "modelz": ("", "Token"),
+    "cohere": ("models", "name"),
+    "huggingface": ("data", "id"),
+    "alibaba-cloud": ("data", "id"),
+}
+
+#: Fake values for the variables a live request needs, so the engine builds the real URL.
+FAKE_ENVIRONMENT = {
+    "CLOUDFLARE_ACCOUNT_ID": "023e105f4ecef8ad9ca31a8372d0c353",
+    "GOOGLE_VERTEX_LOCATION": "us-central1",
+}
+
+
+def _raw_list(body: Any, records_path: str) -> list[Any]:
+    value = body
+    for part in filter(None, records_path.split(".")):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def raw_ids(slug: str, bodies: list[Any]) -> set[str]:
+    """Distinct non-empty ids in raw response bodies, read with `RAW_LAYOUT` only."""
+    records_path, id_key = RAW_LAYOUT[slug]
+    ids = set()
+    for body in bodies:
+        for entry in _raw_list(body, records_path):
+            value = entry.get(id_key) if isinstance(entry, dict) else None
+            if isinstance(value, str) and value.strip():
+                ids.add(value.strip())
+    return ids
+
+
+def _load(path: Path) -> Any:
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    return json.loads(raw, parse_float=Decimal)
+
+
+def snapshot_slug(file_name: str) -> str | None:
+    """The provider a snapshot file belongs to: the longest slug it starts with, then a separator."""
+    matches = [
+        slug
+        for slug in PROVIDER_SLUGS
+        if file_name == f"{slug}.json"
+        or file_name == f"{slug}.json.gz"
+        or (file_name.startswith(slug) and file_name[len(slug) : len(slug) + 1] in (".", "_", "-"))
+    ]
+    return max(matches, key=len) if matches else None
+
+
+def snapshot_files(folder: Path) -> dict[str, list[Path]]:
+    files: dict[str, list[Path]] = {}
+    if not folder.is_dir():
+        return files
+    for path in sorted(folder.iterdir()):
+        if path.name.endswith((".json", ".json.gz")) and (slug := snapshot_slug(path.name)):
+            files.setdefault(slug, []).append(path)
+    return files
+
+
+#: Which providers are proven on captured payloads, and which on fixtures and the replay server alone.
+COVERAGE: dict[str, str] = {
+    slug: (
+        "real payload + fixture + replay server"
+        if slug in snapshot_files(SHARED_SNAPSHOTS)
+        else "fixture + replay server (no real payload in ../shared/provider_snapshots)"
+    )
+    for slug in PROVIDER_SLUGS
+}
+
+
+def test_coverage_table_names_every_provider_and_every_provider_has_a_fixture():
+    """The table printed here (run with -s) says which providers were checked against real payloads."""
+    assert list(COVERAGE) == list(PROVIDER_SLUGS)
+    assert set(RAW_LAYOUT) == set(PROVIDER_SLUGS)
+    missing = [slug for slug in PROVIDER_SLUGS if not (FIXTURES / f"{slug}.json").is_file()]
+    assert missing == []
+    width = max(map(len, COVERAGE))
+    print("\nprovider coverage:\n" + "\n".join(f"  {slug:<{width}}  {how}" for slug, how in COVERAGE.items()))
+
+
+def test_snapshot_files_map_to_the_longest_matching_slug():
+    assert snapshot_slug("openrouter.json") == "openrouter"
+    assert snapshot_slug("featherless.page-2.json") == "featherless"
+    assert snapshot_slug("cloudflare-workers-ai_2026-01-05.json.gz") == "cloudflare-workers-ai"
+    assert snapshot_slug("google-vertex-us-central1.json") == "google-vertex"
+    assert snapshot_slug("openrouterx.json") is None
+    assert snapshot_slug("notes.txt") is None
+
+
+# --- real payloads ------------------------------------------------------------------------------
+
+
+def _check_fields(catalog: NormalizedCatalog) -> None:
+    for model in catalog.models:
+        assert model.provider_model_id and model.provider_model_id == model.provider_model_id.strip()
+        assert model.context_length is None or model.context_length > 0
+        for kind, price in model.prices.items():
+            assert price.amount is None or price.amount >= 0, (model.provider_model_id, kind)
+            assert (price.amount is None) == (price.state in (PriceState.UNKNOWN, PriceState.VARIABLE))
+            if kind in ("input", "output"):
+                assert price.unit == "usd_per_million_tokens"
+
+
+@pytest.mark.parametrize("slug", PROVIDER_SLUGS)
+def test_real_payloads_parse_into_exactly_the_ids_they_list(slug, shared_snapshots):
+    paths = snapshot_files(shared_snapshots).get(slug)
+    if not paths:
+        pytest.skip(f"{slug}: no real payload in {shared_snapshots}; covered by its fixture and the replay server")
+    spec = get_provider(slug)
+    bodies = [_load(path) for path in paths]
+    entries = [entry for body in bodies for entry in _raw_list(body, spec.records_path)]
+    catalog = normalize_catalog(spec, entries)
+
+    expected = raw_ids(slug, bodies)
+    stored = {model.provider_model_id for model in catalog.models}
+    assert len(stored) == len(expected), [r.detail for r in catalog.rejections][:5]
+    assert stored == expected
+    assert catalog.live_count == len(entries)
+    assert {r.reason for r in catalog.rejections} <= {"duplicate_id"}
+    _check_fields(catalog)
+
+
+# --- hand-written fixtures in the documented wire format ---------------------------------------
+
+
+def fetch_fixture(slug: str) -> tuple[FetchResult, httpx.Request]:
+    """The fixture served at the provider's real URL and fetched like a live sync, and the request sent."""
+    spec = get_provider(slug)
+    body = (FIXTURES / f"{slug}.json").read_bytes()
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+
+    environment = {spec.key_env: "test-key", **FAKE_ENVIRONMENT}
+    engine = CatalogHttpEngine(environment, client=httpx.Client(transport=httpx.MockTransport(answer)))
+    fetched = engine.fetch(spec)
+    assert len(requests) == 1, "a fixture is one complete (last) page"
+    return fetched, requests[0]
+
+
+def normalized_fixture(slug: str) -> tuple[NormalizedCatalog, httpx.Request]:
+    fetched, request = fetch_fixture(slug)
+    return normalize_catalog(get_provider(slug), fetched.entries), request
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a fixture must normalize to, read off the fixture by hand.
+
+    `values` maps (model id, field) to the expected value; a field is ``context_length``,
+    ``max_output_tokens``, ``name``, ``input_modalities``, a price kind (its amount in the stored
+    unit) or ``<kind>.state`` / ``<kind>.unit``.
+    """
+
+    count: int
+    values: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+
+def _field(model: ModelRecord, name: str) -> Any:
+    kind, _, part = name.partition(".")
+    if kind in model.prices:
+        price = model.prices[kind]
+        return {"": price.amount, "state": price.state, "unit": price.unit}[part]
+    return getattr(model, name)
+
+
+UNKNOWN, FREE, VARIABLE, KNOWN = PriceState.UNKNOWN, PriceState.FREE, PriceState.VARIABLE, PriceState.KNOWN
+D = Decimal
+
+EXPECTED: dict[str, Expected] = {
+    "openrouter": Expected(
+        4,
+        {
+            ("meta-llama/llama-3.1-70b-instruct", "input"): D("0.4"),
+            ("meta-llama/llama-3.1-70b-instruct", "context_length"): 131072,
+            ("meta-llama/llama-3.1-70b-instruct", "max_output_tokens"): 16384,
+            ("meta-llama/llama-3.1-70b-instruct", "request.state"): FREE,
+            ("mistralai/mistral-small-3.2-24b-instruct:free", "input.state"): FREE,
+            ("mistralai/mistral-small-3.2-24b-instruct:free", "input_modalities"): "image,text",
+            ("openrouter/auto", "input.state"): VARIABLE,
+            ("openrouter/auto", "output"): None,
+            ("openrouter/auto", "request.state"): UNKNOWN,
+            ("google/gemini-2.5-flash-image-preview", "image"): D("0.001238"),
+            ("google/gemini-2.5-flash-image-preview", "image.unit"): "usd_per_image",
+            ("google/gemini-2.5-flash-image-preview", "cache_read"): D("0.075"),
+            ("google/gemini-2.5-flash-image-preview", "request.state"): UNKNOWN,
+            ("google/gemini-2.5-flash-image-preview", "output_modalities"): "image,text",
+        },
+    ),
+    "featherless": Expected(
+        3,
+        {
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "context_length"): 16384,
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "max_output_tokens"): 4096,
+            ("Qwen/Qwen2.5-72B-Instruct", "context_length"): 32768,
+        },
+    ),
+    "deepinfra": Expected(
+        4,
+        {
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "input"): D("0.23"),
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "output"): D("0.4"),
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "cache_read"): D("0.115"),
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "context_length"): 131072,
+            ("BAAI/bge-m3", "input"): D("0.01"),
+            ("BAAI/bge-m3", "output.state"): UNKNOWN,
+            ("stabilityai/sdxl-turbo", "second"): D("0.0005"),
+            ("stabilityai/sdxl-turbo", "second.unit"): "usd_per_second",
+            ("stabilityai/sdxl-turbo", "input.state"): UNKNOWN,
+            ("openai/whisper-large-v3", "input.state"): UNKNOWN,
+            ("openai/whisper-large-v3", "second.state"): UNKNOWN,
+        },
+    ),
+    "groq": Expected(
+        4,
+        {
+            ("llama-3.3-70b-versatile", "context_length"): 131072,
+            ("llama-3.3-70b-versatile", "max_output_tokens"): 32768,
+            ("whisper-large-v3-turbo", "context_length"): 448,
+            ("playai-tts", "context_length"): None,
+        },
+    ),
+    "fireworks": Expected(
+        3,
+        {
+            ("accounts/fireworks/models/llama-v3p1-70b-instruct", "context_length"): 131072,
+            ("accounts/fireworks/models/llama-v3p1-70b-instruct", "name"): "Llama 3.1 70B Instruct",
+            ("accounts/fireworks/models/flux-1-dev-fp8", "context_length"): None,
+        },
+    ),
+    "together": Expected(
+        4,
+        {
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo", "input"): D("0.88"),
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo", "context_length"): 131072,
+            ("meta-llama/Llama-3.3-70B-Instruct-Turbo-Free", "input.state"): FREE,
+            ("black-forest-labs/FLUX.1-schnell", "input.state"): UNKNOWN,
+            ("black-forest-labs/FLUX.1-schnell", "output.state"): UNKNOWN,
+            ("BAAI/bge-large-en-v1.5", "output"): D("0.02"),
+        },
+    ),
+    "cerebras": Expected(
+        3,
+        {
+            ("gpt-oss-120b", "input"): D("0.35"),
+            ("gpt-oss-120b", "output"): D("0.75"),
+            ("gpt-oss-120b", "context_length"): 131072,
+            ("gpt-oss-120b", "max_output_tokens"): 40960,
+            ("llama3.1-8b", "input"): D("0.1"),
+        },
+    ),
+    "nebius": Expected(
+        3,
+        {
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "input"): D("0.13"),
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct-fast", "output"): D("0.75"),
+            ("Qwen/Qwen2.5-72B-Instruct", "context_length"): 32000,
+        },
+    ),
+    "xai": Expected(
+        3,
+        {
+            ("grok-3", "input"): D("3"),
+            ("grok-3", "output"): D("15"),
+            ("grok-3", "cache_read"): D("0.75"),
+            ("grok-3", "image_input.state"): FREE,
+            ("grok-4-fast-reasoning", "input"): D("0.2"),
+            ("grok-4-fast-reasoning", "input_modalities"): "image,text",
+            ("grok-2-vision-1212", "context_length"): None,
+        },
+    ),
+    "novita": Expected(
+        3,
+        {
+            ("meta-llama/llama-3.3-70b-instruct", "input"): D("0.39"),
+            ("meta-llama/llama-3.3-70b-instruct", "context_length"): 131072,
+            ("deepseek/deepseek-v3-0324", "output"): D("1.14"),
+            ("deepseek/deepseek-v3-0324", "max_output_tokens"): 163840,
+        },
+    ),
+    "chutes": Expected(
+        3,
+        {
+            ("deepseek-ai/DeepSeek-V3.2-TEE", "input"): D("0.25"),
+            ("deepseek-ai/DeepSeek-V3.2-TEE", "cache_read"): D("0.125"),
+            ("deepseek-ai/DeepSeek-V3.2-TEE", "max_output_tokens"): 65536,
+            ("google/gemma-3-27b-it", "context_length"): 131072,
+            ("google/gemma-3-27b-it", "cache_read.state"): UNKNOWN,
+            ("unsloth/Llama-3.3-70B-Instruct", "input.state"): UNKNOWN,
+        },
+    ),
+    "aimo": Expected(
+        2,
+        {
+            ("openai/gpt-4o", "context_length"): 128000,
+            ("openai/gpt-4o", "name"): "GPT-4o",
+            ("deepseek/deepseek-chat", "input_modalities"): "text",
+        },
+    ),
+    "near": Expected(
+        3,
+        {
+            ("zai-org/GLM-4.6-FP8", "input"): D("0.85"),
+            ("zai-org/GLM-4.6-FP8", "output"): D("3.3"),
+            ("zai-org/GLM-4.6-FP8", "context_length"): 202752,
+            ("Qwen/Qwen3-Embedding-0.6B", "output.state"): FREE,
+            ("Qwen/Qwen3-Embedding-0.6B", "output_modalities"): "embedding",
+            ("anthropic/claude-haiku-4-5", "input"): D("1"),
+            ("anthropic/claude-haiku-4-5", "output"): D("5"),
+        },
+    ),
+    "fal": Expected(
+        3,
+        {
+            ("fal-ai/flux/dev", "name"): "FLUX.1 [dev]",
+            ("fal-ai/fast-sdxl", "context_length"): None,
+        },
+    ),
+    "helicone": Expected(
+        3,
+        {
+            ("claude-opus-4-1", "input"): D("15"),
+            ("claude-opus-4-1", "cache_write"): D("18.75"),
+            ("claude-opus-4-1", "context_length"): 200000,
+            ("gpt-4o-mini", "input"): D("0.15"),
+            ("gpt-4o-mini", "output"): D("0.6"),
+            ("gpt-4o-mini", "cache_read"): D("0.075"),
+            ("llama-3.3-70b-instruct", "input.state"): UNKNOWN,
+        },
+    ),
+    "anannas": Expected(
+        3,
+        {
+            ("openai/gpt-5-mini", "input"): D("0.25"),
+            ("openai/gpt-5-mini", "output"): D("2"),
+            ("openai/gpt-5-mini", "context_length"): 400000,
+            ("anthropic/claude-sonnet-4-5", "request.state"): UNKNOWN,
+            ("perplexity/sonar", "request"): D("0.005"),
+            ("perplexity/sonar", "request.unit"): "usd_per_request",
+        },
+    ),
+    "aihubmix": Expected(
+        3,
+        {
+            ("claude-sonnet-4-5", "input"): D("3.3"),
+            ("claude-sonnet-4-5", "cache_write"): D("4.125"),
+            ("claude-sonnet-4-5", "input_modalities"): "image,text",
+            ("claude-sonnet-4-5", "max_output_tokens"): 64000,
+            ("glm-4.7-flash-free", "input.state"): FREE,
+            ("glm-4.7-flash-free", "max_output_tokens"): None,
+            ("Qwen/Qwen2.5-72B-Instruct", "context_length"): 131072,
+        },
+    ),
+    "vercel-ai-gateway": Expected(
+        4,
+        {
+            ("anthropic/claude-sonnet-4.5", "input"): D("3"),
+            ("anthropic/claude-sonnet-4.5", "output"): D("15"),
+            ("anthropic/claude-sonnet-4.5", "cache_write"): D("3.75"),
+            ("anthropic/claude-sonnet-4.5", "context_length"): 200000,
+            ("voyage/voyage-3.5", "input"): D("0.06"),
+            ("voyage/voyage-3.5", "output.state"): FREE,
+            ("voyage/voyage-3.5", "context_length"): None,
+            ("bfl/flux-pro-1.1", "input.state"): UNKNOWN,
+        },
+    ),
+    "google-vertex": Expected(
+        3,
+        {
+            ("publishers/google/models/gemini-2.5-flash", "context_length"): None,
+            ("publishers/google/models/gemma3", "name"): None,
+        },
+    ),
+    "openai": Expected(3, {("ft:gpt-4o-mini-2024-07-18:acme:support:9xYz12Ab", "context_length"): None}),
+    "anthropic": Expected(
+        3,
+        {
+            ("claude-opus-4-1-20250805", "name"): "Claude Opus 4.1",
+            ("claude-opus-4-1-20250805", "context_length"): 200000,
+            ("claude-opus-4-1-20250805", "max_output_tokens"): 32000,
+            ("claude-2.1", "context_length"): None,
+        },
+    ),
+    "simplismart": Expected(3, {("google/gemma-3-27b-it", "context_length"): None}),
+    "onerouter": Expected(
+        3,
+        {
+            ("openai/gpt-5", "input"): D("1.25"),
+            ("openai/gpt-5", "output"): D("10"),
+            ("openai/gpt-5", "context_length"): 400000,
+            ("openai/gpt-5", "max_output_tokens"): 128000,
+            ("qwen/qwen3-32b:free", "output.state"): FREE,
+            ("meta-llama/llama-3.1-70b-instruct", "input"): D("0.4"),
+        },
+    ),
+    "cloudflare-workers-ai": Expected(
+        4,
+        {
+            ("@cf/meta/llama-3.2-1b-instruct", "input"): D("0.027"),
+            ("@cf/meta/llama-3.2-1b-instruct", "output"): D("0.201"),
+            ("@cf/meta/llama-3.2-1b-instruct", "context_length"): 60000,
+            ("@cf/meta/llama-3.2-1b-instruct", "cache_read.state"): UNKNOWN,
+            ("@cf/zai-org/glm-4.7-flash", "input"): D("1.4"),
+            ("@cf/zai-org/glm-4.7-flash", "cache_read"): D("0.26"),
+            ("@cf/openai/whisper", "input.state"): UNKNOWN,
+            ("@hf/thebloke/mistral-7b-instruct-v0.1-awq", "input.state"): UNKNOWN,
+            ("@hf/thebloke/mistral-7b-instruct-v0.1-awq", "context_length"): 4096,
+        },
+    ),
+    "clarifai": Expected(3, {("openai/chat-completion/models/gpt-oss-120b", "context_length"): None}),
+    "morpheus": Expected(3, {("glm-4.6:web", "context_length"): None}),
+    "sybil": Expected(
+        2,
+        {
+            ("zai-org/GLM-4.6", "input"): D("1.5"),
+            ("zai-org/GLM-4.6", "output"): D("2"),
+            ("zai-org/GLM-4.6", "context_length"): 202752,
+            ("Qwen/Qwen3-Embedding-8B", "output.state"): FREE,
+        },
+    ),
+    "canopywave": Expected(
+        3,
+        {
+            ("zai/glm-4.6", "context_length"): 202752,
+            ("moonshotai/kimi-k2-thinking", "context_length"): None,
+        },
+    ),
+    "modelz": Expected(2, {("DeepSeek-R1", "name"): None}),
+    "cohere": Expected(
+        3,
+        {
+            ("command-a-03-2025", "context_length"): 256000,
+            ("embed-v4.0", "context_length"): 128000,
+        },
+    ),
+    "huggingface": Expected(
+        3,
+        {
+            # hyperbolic is cheaper but its status is "error"; featherless-ai publishes no price
+            ("meta-llama/Llama-3.1-70B-Instruct", "input"): D("0.34"),
+            ("meta-llama/Llama-3.1-70B-Instruct", "output"): D("0.39"),
+            ("meta-llama/Llama-3.1-70B-Instruct", "context_length"): 131072,
+            ("Qwen/Qwen3-VL-32B-Instruct", "input.state"): UNKNOWN,
+            ("Qwen/Qwen3-VL-32B-Instruct", "context_length"): None,
+            ("Qwen/Qwen3-VL-32B-Instruct", "input_modalities"): "image,text",
+            ("deepseek-ai/DeepSeek-V3", "input"): D("0.9"),
+            ("deepseek-ai/DeepSeek-V3", "context_length"): 163840,
+        },
+    ),
+    "alibaba-cloud": Expected(4, {("qwen-plus", "prices"): {}, ("qwen2.5-72b-instruct", "context_length"): None}),
+}
+
+
+@pytest.mark.parametrize("slug", PROVIDER_SLUGS)
+def test_fixture_in_the_documented_wire_format_normalizes_to_the_values_read_by_hand(slug):
+    if slug not in EXPECTED:
+        pytest.fail(f"{slug}: no expectations for fixtures/providers/{slug}.json")
+    expected = EXPECTED[slug]
+    catalog, request = normalized_fixture(slug)
+    spec = get_provider(slug)
+
+    assert request.url.path == httpx.URL(spec.list_url(FAKE_ENVIRONMENT)).path
+    assert catalog.rejections == []
+    models = {model.provider_model_id: model for model in catalog.models}
+    assert len(models) == expected.count == len(raw_ids(slug, [json.loads((FIXTURES / f"{slug}.json").read_text())]))
+    for (model_id, name), value in expected.values.items():
+        assert _field(models[model_id], name) == value, (model_id, name)
+    _check_fields(catalog)
+
+
+def test_fixture_requests_carry_the_key_the_way_the_provider_expects():
+    """Keyed providers get their key in the documented header; keyless public lists get none."""
+    headers: dict[str, Callable[[httpx.Request], Any]] = {
+        "groq": lambda r: r.headers.get("authorization") == "Bearer test-key",
+        "fal": lambda r: r.headers.get("authorization") == "Key test-key",
+        "cerebras": lambda r: "authorization" not in r.headers,
+        "near": lambda r: "authorization" not in r.headers,
+        "helicone": lambda r: "authorization" not in r.headers,
+        "clarifai": lambda r: r.headers.get("authorization") == "Key test-key",
+        "anthropic": lambda r: r.headers.get("x-api-key") == "test-key" and "authorization" not in r.headers,
+        "modelz": lambda r: "authorization" not in r.headers,
+    }
+    for slug, check in headers.items():
+        _, request = fetch_fixture(slug)
+        assert check(request), slug
+    _, openrouter = fetch_fixture("openrouter")
+    assert openrouter.url.params["output_modalities"] == "all"
