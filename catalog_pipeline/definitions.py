@@ -12,14 +12,9 @@ from catalog_pipeline.defs.assets import catalog_reconciliation, sync_provider_c
 from catalog_pipeline.defs.checks import MODELS_CHECKS, gateway_parity
 from catalog_pipeline.defs.jobs import catalog_sync_job, reconciliation_job
 from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
-from catalog_pipeline.defs.schedules import (
-    SyncScheduleResource,
-    build_sync_schedule,
-    catalog_monitor_job,
-    catalog_monitor_schedule,
-    parse_provider_selection,
-)
+from catalog_pipeline.defs.schedules import build_sync_schedule, catalog_monitor_job, catalog_monitor_schedule
 from catalog_pipeline.defs.sensors import DriftRemediationResource, build_drift_remediation_sensor, catalog_alert_sensor
+from catalog_pipeline.defs.sync_settings import SyncScheduleResource, parse_provider_selection
 from catalog_pipeline.gateway import GatewayResource
 from catalog_pipeline.storage.database import default_database_url
 

@@ -19,13 +19,14 @@ from catalog_pipeline.defs.jobs import catalog_sync_job
 from catalog_pipeline.defs.schedules import (
     MONITOR_SCHEDULE,
     SYNC_SCHEDULE,
-    SyncScheduleResource,
     build_sync_schedule,
     catalog_monitor_job,
     catalog_monitor_schedule,
 )
 from catalog_pipeline.defs.sensors import ALERT_SENSOR, catalog_alert_sensor
+from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
+from catalog_pipeline.reconciliation import parity_pct
 from catalog_pipeline.replay.server import expected_live_count
 from catalog_pipeline_tests.alert_receivers import RESEND_KEY, SLACK_PATH, RecordingServer, recording_server
 from catalog_pipeline_tests.conftest import heal, inject_fault
@@ -196,22 +197,44 @@ def test_shrinking_catalog_is_blocked_and_alerts_with_the_gap_until_it_grows_bac
     gap = 4 - stored
     (alert,) = pipeline.alert_tick()
     subject, text = alert
-    assert subject == "[catalog_pipeline] FAILING: parity_together, total_parity, unexplained_gap, sync together"
+    assert subject == (
+        "[catalog_pipeline] FAILING: parity_together, total_parity, unexplained_gap, mass_deactivation_guard, "
+        "sync together"
+    )
     lines = text.split("\n")
-    assert lines[0] == (
+    total_stored, total_live = _total_live(), _total_live() + gap
+    assert lines[:6] == [
         f"FAILING check parity_together on catalog_reconciliation (ERROR): provider=together, status=out_of_sync, "
-        f"db_active={stored}, live=4, missing={gap}, parity_pct=0, rejected=0"
-    )
-    assert lines[4] == (
+        f"db_active={stored}, live=4, missing={gap}, parity_pct=0, rejected=0",
+        f"  {CHECKS}",
+        f"FAILING check total_parity on catalog_reconciliation (ERROR): status=out_of_sync, "
+        f"db_active_models={total_stored}, error_threshold=10, live_models={total_live}, missing={gap}, "
+        f"parity_pct={parity_pct(total_live, gap):g}, rejected_models=0, warn_threshold=0",
+        f"  {CHECKS}",
         f"FAILING check unexplained_gap on catalog_reconciliation (ERROR): providers_with_gap=together ({gap:+d}), "
-        f"unexplained_models={-gap}"
+        f"unexplained_models={-gap}",
+        f"  {CHECKS}",
+    ]
+    # The storage guard's own check (its wording is the guard's), then the provider's blocked sync.
+    assert lines[6].startswith("FAILING check mass_deactivation_guard on models (ERROR): ")
+    assert f"together ({-gap} of {stored} active, live 4)" in lines[6]
+    assert lines[7] == f"  {UI}/assets/models?view=checks"
+    assert lines[8] == (
+        f"FAILING sync of together (blocked): provider 'together': sync would deactivate {-gap} of {stored} "
+        "active models (75%, limit 50%; live list has 4); nothing was written. If the shrink is real, re-run "
+        "with allow_mass_deactivation: true."
     )
-    assert lines[6].startswith("FAILING sync of together (blocked): ")
-    assert lines[7] == f"  {UI}/runs/{blocked.run_id}"
+    assert lines[9:] == [f"  {UI}/runs/{blocked.run_id}"]
 
     heal(replay_server, "together")
     (healed,) = pipeline.scheduled_sync()
     assert healed.success
     pipeline.monitor()
     (recovery,) = pipeline.alert_tick()
-    assert recovery[0] == "[catalog_pipeline] RECOVERED: parity_together, total_parity, unexplained_gap, sync together"
+    assert recovery[0] == (
+        "[catalog_pipeline] RECOVERED: parity_together, total_parity, unexplained_gap, mass_deactivation_guard, "
+        "sync together"
+    )
+    assert recovery[1].endswith(
+        f"RECOVERED sync of together: fetched {stored}, rows written 0, rejected 0\n  {UI}/runs/{healed.run_id}"
+    )

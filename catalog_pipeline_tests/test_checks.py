@@ -20,7 +20,7 @@ from catalog_pipeline.defs.checks import (
     models_valid_prices,
 )
 from catalog_pipeline.defs.resources import CatalogDatabaseResource, ProviderApiResource
-from catalog_pipeline.defs.schedules import SyncScheduleResource
+from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 from catalog_pipeline.gateway import GatewayResource, fetch_gateway_counts
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS, get_provider
 from catalog_pipeline.storage import schema
@@ -109,7 +109,8 @@ def _success_age(database_url: str, slug: str, age: timedelta) -> None:
 def test_freshness_fails_when_a_configured_provider_had_no_success_within_twice_the_interval(replay_server, sqlite_url):
     """Fresh syncs pass; a last success older than 2 x PRICING_SYNC_INTERVAL_HOURS fails with its age."""
     replay_server.state.scale = SMALL
-    assert sync(sqlite_url, replay_server.url, slugs=["groq", "anthropic"]).success
+    for slug in ("groq", "anthropic"):
+        assert sync(sqlite_url, replay_server.url, slugs=[slug]).success
     database = CatalogDatabaseResource(url=sqlite_url)
     provider_api = ProviderApiResource(replay_url=replay_server.url)
     selection = SyncScheduleResource(interval_hours=1, providers="groq,anthropic")
@@ -161,7 +162,8 @@ def test_data_quality_checks_pass_on_a_clean_sync_and_count_each_kind_of_bad_row
     replay_server.state.scale = SMALL
     inject_fault(replay_server, "groq", size=6)
     inject_fault(replay_server, "together", size=6)
-    assert sync(sqlite_url, replay_server.url, slugs=["together", "groq"]).success
+    assert sync(sqlite_url, replay_server.url, slugs=["together"]).success
+    assert sync(sqlite_url, replay_server.url, slugs=["groq"]).success
     database = CatalogDatabaseResource(url=sqlite_url)
     for check in (models_unique_provider_model_id, models_valid_prices, models_required_fields):
         assert check(catalog_database=database).passed, check

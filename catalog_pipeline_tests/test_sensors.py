@@ -15,7 +15,6 @@ from catalog_pipeline.alerts import AlertChannelsResource
 from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, catalog_reconciliation, sync_provider_catalogs
 from catalog_pipeline.defs.checks import MODELS_CHECKS
 from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
-from catalog_pipeline.defs.schedules import SyncScheduleResource
 from catalog_pipeline.defs.sensors import (
     ALERT_SENSOR,
     DRIFT_SENSOR,
@@ -23,6 +22,7 @@ from catalog_pipeline.defs.sensors import (
     build_drift_remediation_sensor,
     catalog_alert_sensor,
 )
+from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline.reconciliation import ParityThresholds, StoredProvider, build_report, record_report
 from catalog_pipeline.storage.writer import SyncCounts

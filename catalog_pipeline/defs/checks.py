@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS
 from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
-from catalog_pipeline.defs.schedules import SyncScheduleResource
+from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 from catalog_pipeline.gateway import GATEWAY_SOURCE, GatewayResource
 from catalog_pipeline.providers.normalize import PriceState
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS, get_provider

@@ -11,9 +11,9 @@ import dagster as dg
 
 from catalog_pipeline.cli import contiguous_ranges
 from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, PROVIDER_CATALOG
+from catalog_pipeline.defs.checks import MODELS_CHECKS
 from catalog_pipeline.defs.jobs import catalog_sync_job
-from catalog_pipeline.providers.registry import PROVIDER_SLUGS
-from catalog_pipeline.settings import DEFAULT_SYNC_INTERVAL_HOURS
+from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 
 SYNC_SCHEDULE = "catalog_sync_schedule"
 MONITOR_SCHEDULE = "catalog_monitor_schedule"
@@ -31,30 +31,6 @@ _UNFINISHED = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-
-
-class SyncScheduleResource(dg.ConfigurableResource):
-    """Which providers scheduled syncs cover and how often they run (``PRICING_SYNC_*``).
-
-    The freshness check and the drift remediation sensor read it too, so all three
-    agree on what "the providers we keep in sync" and "recently" mean.
-    """
-
-    interval_hours: int = DEFAULT_SYNC_INTERVAL_HOURS
-    providers: str = ""
-
-    def selected_providers(self) -> list[str]:
-        """The ``PRICING_SYNC_PROVIDERS`` selection in partition order; every provider when empty."""
-        return parse_provider_selection(self.providers) or list(PROVIDER_SLUGS)
-
-
-def parse_provider_selection(raw: str | None) -> list[str]:
-    """Comma-separated slugs, validated and in partition order (empty means no selection)."""
-    named = [slug.strip() for slug in (raw or "").split(",") if slug.strip()]
-    unknown = sorted(set(named) - set(PROVIDER_SLUGS))
-    if unknown:
-        raise ValueError(f"PRICING_SYNC_PROVIDERS names unknown provider(s) {', '.join(unknown)}")
-    return sorted(set(named), key=PROVIDER_SLUGS.index)
 
 
 def sync_cron(interval_hours: int) -> str:
@@ -126,11 +102,12 @@ def build_sync_schedule(interval_hours: int, enabled: bool) -> dg.ScheduleDefini
     return catalog_sync_schedule
 
 
-# The monitor covers the reconciliation with its parity checks and the checks on `models`
-# (freshness, data quality), which only an unpartitioned run evaluates.
+# The monitor covers the reconciliation with its parity checks and the standalone checks on
+# `models` (freshness, data quality), which only an unpartitioned run evaluates. Not every
+# check of `models`: the sync's own (a check spec of the sync op) would pull the sync in.
 catalog_monitor_job = dg.define_asset_job(
     MONITOR_JOB,
-    selection=dg.AssetSelection.assets(CATALOG_RECONCILIATION) | dg.AssetSelection.checks_for_assets(MODELS),
+    selection=dg.AssetSelection.assets(CATALOG_RECONCILIATION) | dg.AssetSelection.checks(*MODELS_CHECKS),
     executor_def=dg.in_process_executor,
     description="Fresh live counts against stored counts, plus freshness and data-quality checks on models.",
 )

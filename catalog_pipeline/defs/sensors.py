@@ -22,10 +22,10 @@ from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySetti
 from catalog_pipeline.defs.schedules import (
     MONITOR_JOB,
     TRIGGER_TAG,
-    SyncScheduleResource,
     sync_run_requests,
     syncs_in_progress,
 )
+from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline.reconciliation import OUT_OF_SYNC
 from catalog_pipeline.storage import schema
@@ -295,6 +295,7 @@ def catalog_alert_sensor(
         # The monitor run fails on the same database and raises its own alert.
         problems.append(f"cannot read pricing_sync_log ({type(error).__name__}); provider syncs checked next tick")
     _observe_runs(context.instance, engine, changes, alert_channels)
+    engine.dispose()  # a tick is short; hold no database connections between ticks
 
     channels = alert_channels.channels()
     outbox = {channel: list(cursor.outbox.get(channel, [])) for channel in channels}
@@ -378,6 +379,57 @@ def _synced_since(engine: Engine, slugs: list[str], since: datetime) -> set[str]
     return {slug for slug, finished in rows if (finished if finished.tzinfo else finished.replace(tzinfo=UTC)) > since}
 
 
+def _remediate_drift(
+    context: dg.SensorEvaluationContext, engine: Engine, warn: int, selected: set[str], cooldown_minutes: int
+) -> dg.SensorResult | dg.SkipReason:
+    """One tick of the drift sensor: the providers the newest reconciliation found drifted, minus those
+    re-synced since and those in cool-down, as sync run requests."""
+    state = json.loads(context.cursor) if context.cursor else {}
+    requested: dict[str, str] = state.get("requested", {})
+    checked_at, rows = _latest_reconciliation(engine)
+    if checked_at is None:
+        return dg.SkipReason("no reconciliation recorded yet")
+    checked = _iso(checked_at)
+    if state.get("checked_at") == checked:
+        return dg.SkipReason(f"the reconciliation of {checked} was already handled")
+    drifted = sorted(
+        (
+            row.provider_slug
+            for row in rows
+            if row.provider_slug in selected
+            and (row.status == OUT_OF_SYNC or (row.missing is not None and row.missing > warn))
+        ),
+        key=PROVIDER_SLUGS.index,
+    )
+    resynced = _synced_since(engine, drifted, checked_at) if drifted else set()
+    running = syncs_in_progress(context.instance)
+    if drifted and running:
+        return dg.SkipReason(f"drift in {', '.join(drifted)}; waiting for sync run {', '.join(running)}")
+    now = datetime.now(UTC)
+    cooldown = timedelta(minutes=cooldown_minutes)
+    cooling = [
+        slug for slug in drifted if slug in requested and now - datetime.fromisoformat(requested[slug]) < cooldown
+    ]
+    due = [slug for slug in drifted if slug not in resynced and slug not in cooling]
+    for slug in due:
+        requested[slug] = now.isoformat()
+    cursor = json.dumps({"checked_at": checked, "requested": requested}, sort_keys=True)
+    notes = [f"reconciliation of {checked}: drifted {', '.join(drifted) or 'none'}"]
+    if resynced:
+        notes.append(f"already re-synced since: {', '.join(sorted(resynced))}")
+    if cooling:
+        notes.append(f"in cool-down ({cooldown_minutes} min): {', '.join(cooling)}")
+    if not due:
+        return dg.SensorResult(skip_reason="; ".join(notes), cursor=cursor)
+    context.log.info("; ".join(notes) + f"; requesting a sync of {', '.join(due)}")
+    return dg.SensorResult(
+        run_requests=sync_run_requests(
+            due, f"drift@{checked}", {TRIGGER_TAG: DRIFT_SENSOR, DRIFTED_PROVIDERS_TAG: ",".join(due)}
+        ),
+        cursor=cursor,
+    )
+
+
 def build_drift_remediation_sensor(enabled: bool) -> dg.SensorDefinition:
     """The drift sensor; `enabled` (``PRICING_SYNC_ENABLED``) sets whether it starts running."""
 
@@ -400,52 +452,16 @@ def build_drift_remediation_sensor(enabled: bool) -> dg.SensorDefinition:
         sync_schedule: SyncScheduleResource,
         drift_remediation: DriftRemediationResource,
     ) -> dg.SensorResult | dg.SkipReason:
-        state = json.loads(context.cursor) if context.cursor else {}
-        requested: dict[str, str] = state.get("requested", {})
         engine = catalog_database.engine
-        checked_at, rows = _latest_reconciliation(engine)
-        if checked_at is None:
-            return dg.SkipReason("no reconciliation recorded yet")
-        checked = _iso(checked_at)
-        if state.get("checked_at") == checked:
-            return dg.SkipReason(f"the reconciliation of {checked} was already handled")
-        selected = set(sync_schedule.selected_providers())
-        warn = parity_settings.thresholds.warn
-        drifted = sorted(
-            (
-                row.provider_slug
-                for row in rows
-                if row.provider_slug in selected
-                and (row.status == OUT_OF_SYNC or (row.missing is not None and row.missing > warn))
-            ),
-            key=PROVIDER_SLUGS.index,
-        )
-        resynced = _synced_since(engine, drifted, checked_at) if drifted else set()
-        running = syncs_in_progress(context.instance)
-        if drifted and running:
-            return dg.SkipReason(f"drift in {', '.join(drifted)}; waiting for sync run {', '.join(running)}")
-        now = datetime.now(UTC)
-        cooldown = timedelta(minutes=drift_remediation.cooldown_minutes)
-        cooling = [
-            slug for slug in drifted if slug in requested and now - datetime.fromisoformat(requested[slug]) < cooldown
-        ]
-        due = [slug for slug in drifted if slug not in resynced and slug not in cooling]
-        for slug in due:
-            requested[slug] = now.isoformat()
-        cursor = json.dumps({"checked_at": checked, "requested": requested}, sort_keys=True)
-        notes = [f"reconciliation of {checked}: drifted {', '.join(drifted) or 'none'}"]
-        if resynced:
-            notes.append(f"already re-synced since: {', '.join(sorted(resynced))}")
-        if cooling:
-            notes.append(f"in cool-down ({drift_remediation.cooldown_minutes} min): {', '.join(cooling)}")
-        if not due:
-            return dg.SensorResult(skip_reason="; ".join(notes), cursor=cursor)
-        context.log.info("; ".join(notes) + f"; requesting a sync of {', '.join(due)}")
-        return dg.SensorResult(
-            run_requests=sync_run_requests(
-                due, f"drift@{checked}", {TRIGGER_TAG: DRIFT_SENSOR, DRIFTED_PROVIDERS_TAG: ",".join(due)}
-            ),
-            cursor=cursor,
-        )
+        try:
+            return _remediate_drift(
+                context,
+                engine,
+                warn=parity_settings.thresholds.warn,
+                selected=set(sync_schedule.selected_providers()),
+                cooldown_minutes=drift_remediation.cooldown_minutes,
+            )
+        finally:
+            engine.dispose()  # a tick is short; hold no database connections between ticks
 
     return catalog_drift_remediation_sensor
