@@ -36,26 +36,37 @@ def sync(
 ) -> dg.ExecuteInProcessResult:
     """Materialize provider_catalog and models over the range first..last of `slugs`, in one run."""
     ordered = sorted(slugs, key=PROVIDER_SLUGS.index)
-    return dg.materialize(
+    instance = instance or dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
         [sync_provider_catalogs],
         selection=selection,
         resources=resources(database_url, replay_url),
-        instance=instance or dg.DagsterInstance.ephemeral(),
+        instance=instance,
         tags=partition_range_tags(ordered[0], ordered[-1]),
         run_config=run_config or {},
         raise_on_error=False,
     )
+    return _keep_instance_alive(result, instance)
+
+
+def _keep_instance_alive(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    # The result holds its instance by weak reference; an instance made here would be
+    # collected before the caller reads the result's events.
+    result.instance_for_test = instance  # type: ignore[attr-defined]
+    return result
 
 
 def reconcile(
     database_url: str, replay_url: str, instance: dg.DagsterInstance | None = None, **thresholds: int
 ) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
+    instance = instance or dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
         [catalog_reconciliation],
         resources=resources(database_url, replay_url, **thresholds),
-        instance=instance or dg.DagsterInstance.ephemeral(),
+        instance=instance,
         raise_on_error=False,
     )
+    return _keep_instance_alive(result, instance)
 
 
 def model_rows(database_url: str, slug: str) -> list[dict]:
