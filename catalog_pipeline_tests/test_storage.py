@@ -254,6 +254,30 @@ def test_mass_deactivation_guard(replay_server, database_url, size_after, config
     assert sync_log(database_url)[-1]["models_deactivated"] == SIZE - size_after
 
 
+def test_the_upsert_statement_itself_skips_rows_whose_content_is_stored(database_url):
+    """Sent rows that are already stored (as a writer outside the provider lock, or a replayed
+    batch, would send them) are left alone by the ON CONFLICT ... WHERE guard: same
+    updated_at, and on PostgreSQL no new tuple version; their ids are still resolved."""
+    engine = create_catalog_engine(database_url)
+    writer = CatalogWriter(engine)
+    records = [_record(f"m{i}", {"input": "1"}) for i in range(5)]
+    _write(writer, records)
+    before = provider_tables(database_url, "synthetic")
+    versions = tuple_versions(database_url, "synthetic") if is_postgres(database_url) else None
+
+    later = datetime.now(UTC) + timedelta(hours=1)
+    hashes = {record.provider_model_id: record.content_hash for record in records}
+    with engine.begin() as connection:
+        provider_id = before["models"][0]["provider_id"]
+        ids = CatalogWriter._upsert_models(connection, provider_id, records, hashes, {}, later)
+
+    assert ids == {row["provider_model_id"]: row["id"] for row in before["models"]}
+    assert provider_tables(database_url, "synthetic") == before
+    if versions is not None:
+        assert tuple_versions(database_url, "synthetic") == versions
+    engine.dispose()
+
+
 def test_guard_also_stops_a_mass_rename(database_url):
     """Same number of models, but every id changed: that would retire the whole catalog, so it is blocked."""
     writer = CatalogWriter(create_catalog_engine(database_url))

@@ -315,16 +315,23 @@ class CatalogWriter:
 
     @staticmethod
     def _upsert_provider(connection: Connection, spec: ProviderSpec, now: datetime) -> tuple[int, datetime | None]:
-        """The provider's id and when it last synced successfully (before this sync)."""
+        """The provider's id and when it last synced successfully (before this sync).
+
+        DO NOTHING rather than DO UPDATE: an upsert that updates locks the provider's row
+        even when nothing changes, which would make a snapshot write wait for another
+        process's whole models write of the same provider.
+        """
         table = schema.providers
-        statement = _insert(connection, table).values(slug=spec.slug, name=spec.name, created_at=now, updated_at=now)
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.slug],
-            set_={"name": statement.excluded.name, "updated_at": now},
-            where=table.c.name != statement.excluded.name,
+        connection.execute(
+            _insert(connection, table)
+            .values(slug=spec.slug, name=spec.name, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=[table.c.slug])
         )
-        connection.execute(statement)
-        row = connection.execute(sa.select(table.c.id, table.c.last_synced_at).where(table.c.slug == spec.slug)).one()
+        row = connection.execute(
+            sa.select(table.c.id, table.c.name, table.c.last_synced_at).where(table.c.slug == spec.slug)
+        ).one()
+        if row.name != spec.name:
+            connection.execute(table.update().where(table.c.id == row.id).values(name=spec.name, updated_at=now))
         return row.id, row.last_synced_at
 
     @staticmethod
@@ -371,6 +378,19 @@ class CatalogWriter:
                 where=sa.or_(table.c.content_hash != excluded.content_hash, table.c.is_active == sa.false()),
             ).returning(table.c.provider_model_id, table.c.id)
             ids.update(connection.execute(statement, parameters).tuples().all())
+        # RETURNING skips rows the WHERE left alone: only possible if a writer outside the
+        # provider lock stored the same content first. Their ids are read instead.
+        missing = [model.provider_model_id for model in changed if model.provider_model_id not in ids]
+        for batch in _batches(missing, _IDS_PER_QUERY):
+            ids.update(
+                connection.execute(
+                    sa.select(table.c.provider_model_id, table.c.id).where(
+                        table.c.provider_id == provider_id, table.c.provider_model_id.in_(batch)
+                    )
+                )
+                .tuples()
+                .all()
+            )
         return ids
 
     @staticmethod
