@@ -53,7 +53,7 @@ def create_catalog_engine(url: str) -> Engine:
         return engine
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        # The writer bulk-loads with psycopg 3's COPY; a bare postgresql:// would pick psycopg2.
+        # The writer bulk-loads with psycopg 3's COPY: pin it, whatever SQLAlchemy's default driver is.
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
         elif parsed.get_driver_name() != "psycopg":

@@ -1,0 +1,89 @@
+"""deploy/dagster.yaml: a real sync through the CLI on a Dagster instance whose runs, event
+logs and schedules live in PostgreSQL, read back from that instance afterwards."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+
+from catalog_pipeline.defs.assets import MASS_DEACTIVATION_CHECK, MODELS
+from catalog_pipeline_tests.conftest import inject_fault
+from catalog_pipeline_tests.helpers import sync_log
+from catalog_pipeline_tests.postgres_server import create_database
+from catalog_pipeline_tests.storage_helpers import PROJECT_ROOT, cli_environment, run_cli
+
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+
+DEPLOY_CONFIG = PROJECT_ROOT / "deploy" / "dagster.yaml"
+SLUG = "cerebras"
+SIZE = 25
+
+
+def test_sync_on_the_postgres_backed_instance_of_deploy_dagster_yaml(
+    tmp_path, replay_server, postgres_server_url, postgres_url, monkeypatch
+):
+    """`catalog-pipeline sync` with DAGSTER_HOME holding deploy/dagster.yaml stores its runs,
+    materializations and check results in PostgreSQL (nothing in SQLite beside the yaml),
+    and the catalog's sync log points at those runs."""
+    dagster_database = sa.make_url(create_database(postgres_server_url, prefix="dagster"))
+    connection_settings = {
+        "DAGSTER_PG_HOST": dagster_database.host,
+        "DAGSTER_PG_PORT": str(dagster_database.port),
+        "DAGSTER_PG_USER": dagster_database.username,
+        "DAGSTER_PG_PASSWORD": "not-checked-by-trust-auth",
+        "DAGSTER_PG_DB": dagster_database.database,
+    }
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(DEPLOY_CONFIG, home / "dagster.yaml")
+    inject_fault(replay_server, SLUG, size=SIZE)
+
+    result = run_cli(
+        ["sync", "--provider", SLUG], cli_environment(home, postgres_url, replay_server.url, **connection_settings)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    for name, value in connection_settings.items():
+        monkeypatch.setenv(name, value)
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        assert isinstance(instance.run_storage, PostgresRunStorage)
+        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
+
+        runs = {run.job_name: run for run in instance.get_runs()}
+        assert set(runs) == {"catalog_sync_job", "catalog_reconciliation_job"}
+        assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs.values())
+        sync_run = runs["catalog_sync_job"]
+
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=MODELS, asset_partitions=[SLUG]), limit=10
+        ).records
+        assert [record.run_id for record in records] == [sync_run.run_id]
+        assert records[0].asset_materialization.metadata["inserted"].value == SIZE
+
+        [check] = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK), limit=10
+        )
+        assert (check.run_id, check.status.value) == (sync_run.run_id, "SUCCEEDED")
+    finally:
+        instance.dispose()
+
+    engine = sa.create_engine(dagster_database)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM runs").scalar_one() == 2
+        assert (
+            connection.exec_driver_sql(
+                "SELECT count(*) FROM event_logs WHERE run_id = %(run_id)s", {"run_id": sync_run.run_id}
+            ).scalar_one()
+            > 0
+        )
+    engine.dispose()
+    assert not (home / "history").exists() and not (home / "schedules").exists()
+
+    [log] = [row for row in sync_log(postgres_url) if row["provider_slug"] == SLUG]
+    assert (log["status"], log["models_inserted"], log["dagster_run_id"]) == ("success", SIZE, sync_run.run_id)
