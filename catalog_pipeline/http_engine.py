@@ -289,8 +289,14 @@ class CatalogHttpEngine:
             if len(page_entries) < pagination.page_size or not page_entries:
                 return None
             page = int(params[pagination.page_param])
-            total_pages = [dig(body, path) for path, fact in pagination.page_info.items() if fact == "total_pages"]
-            if total_pages and isinstance(total_pages[0], int) and page >= total_pages[0]:
+            reported = {fact: dig(body, path) for path, fact in pagination.page_info.items()}
+            total_pages, total_count = reported.get("total_pages"), reported.get("total_count")
+            if isinstance(total_pages, int) and page - pagination.first_page + 1 >= total_pages:
+                return None
+            if (
+                isinstance(total_count, int)
+                and (page - pagination.first_page + 1) * pagination.page_size >= total_count
+            ):
                 return None
             return page + 1
         if pagination.style is PaginationStyle.AFTER_ID:

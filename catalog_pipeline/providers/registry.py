@@ -104,6 +104,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         prices={
             "input": PriceField("pricing.cents_per_input_token", PriceUnit.CENTS_PER_TOKEN),
             "output": PriceField("pricing.cents_per_output_token", PriceUnit.CENTS_PER_TOKEN),
+            # a multiplier on the input price; the hook turns it into cents per cached token
             "cache_read": PriceField("pricing.rate_per_input_token_cached", PriceUnit.CENTS_PER_TOKEN),
             "second": PriceField("pricing.cents_per_sec", PriceUnit.CENTS_PER_SECOND),
         },
@@ -343,6 +344,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         auth=AuthStyle.NONE,
         records_path="data.models",
         envelope={"data": {"filters": {"providers": [], "authors": [], "capabilities": []}}, "error": None},
+        # the hook reads these from the cheapest of endpoints[]
         prices={
             "input": PriceField("endpoints.pricing.prompt", _PER_MILLION),
             "output": PriceField("endpoints.pricing.completion", _PER_MILLION),
