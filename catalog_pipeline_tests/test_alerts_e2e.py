@@ -116,42 +116,48 @@ def _healthy_round(pipeline: Pipeline) -> None:
     assert pipeline.monitor().success
 
 
-def _total_live(excluding: str | None = None) -> int:
-    return sum(expected_live_count(slug, SMALL) for slug in PROVIDER_SLUGS if slug != excluding)
+def _total_live() -> int:
+    return sum(expected_live_count(slug, SMALL) for slug in PROVIDER_SLUGS)
 
 
-@pytest.mark.parametrize(
-    ("fault", "cause"),
-    [
-        ({"status": 503}, "HTTP 503 after 3 attempts"),
-        ({"body": "truncated", "delay": 0.2}, "response is not valid JSON"),
-    ],
-    ids=["http-503", "slow-truncated-body"],
-)
-def test_failing_provider_alerts_once_and_its_recovery_alerts_once(pipeline, replay_server, capfd, fault, cause):
-    """groq fails: one Slack post and one e-mail name its check and its sync with the numbers and links;
-    a second failing round sends nothing; healing it sends exactly the recovery."""
+def _last_error(pipeline: Pipeline, slug: str) -> str:
+    return [row for row in sync_log(pipeline.database_url) if row["provider_slug"] == slug][-1]["error_message"]
+
+
+def test_failing_providers_alert_once_and_their_recovery_alerts_once(pipeline, replay_server, capfd):
+    """groq answers 503, anthropic answers slowly with a truncated body: one Slack post and one e-mail name
+    their checks and their syncs with the numbers, the causes and links; a second failing round sends
+    nothing; healing them sends exactly the recovery. No key or webhook URL reaches any output."""
     _healthy_round(pipeline)
     assert pipeline.alert_tick() == []
 
-    inject_fault(replay_server, "groq", **fault)
+    inject_fault(replay_server, "groq", status=503)
+    inject_fault(replay_server, "anthropic", body="truncated", delay=0.2)
     (failed,) = pipeline.scheduled_sync()
     assert not failed.success
     assert pipeline.monitor().success
-    groq = expected_live_count("groq", SMALL)
-    error = [row for row in sync_log(pipeline.database_url) if row["provider_slug"] == "groq"][-1]["error_message"]
-    assert error.startswith(f"provider 'groq': GET https://api.groq.com/openai/v1/models: {cause}")
+    groq, anthropic = expected_live_count("groq", SMALL), expected_live_count("anthropic", SMALL)
+    groq_error, anthropic_error = _last_error(pipeline, "groq"), _last_error(pipeline, "anthropic")
+    assert groq_error == "provider 'groq': GET https://api.groq.com/openai/v1/models: HTTP 503 after 3 attempts"
+    assert anthropic_error.startswith("provider 'anthropic': GET https://api.anthropic.com/v1/models")
+    assert "response is not valid JSON" in anthropic_error
+    counted = _total_live() - groq - anthropic
     assert pipeline.alert_tick() == [
         (
-            "[catalog_pipeline] FAILING: parity_groq, total_parity, sync groq",
+            "[catalog_pipeline] FAILING: parity_anthropic, parity_groq, total_parity, sync anthropic, sync groq",
+            f"FAILING check parity_anthropic on catalog_reconciliation (WARN): provider=anthropic, status=unknown, "
+            f"db_active={anthropic}, live=n/a, missing=n/a, parity_pct=n/a, rejected=0, detail={anthropic_error}\n"
+            f"  {CHECKS}\n"
             f"FAILING check parity_groq on catalog_reconciliation (WARN): provider=groq, status=unknown, "
-            f"db_active={groq}, live=n/a, missing=n/a, parity_pct=n/a, rejected=0, detail={error}\n"
+            f"db_active={groq}, live=n/a, missing=n/a, parity_pct=n/a, rejected=0, detail={groq_error}\n"
             f"  {CHECKS}\n"
             f"FAILING check total_parity on catalog_reconciliation (WARN): status=warning, "
-            f"db_active_models={_total_live('groq')}, error_threshold=10, live_models={_total_live('groq')}, "
+            f"db_active_models={counted}, error_threshold=10, live_models={counted}, "
             "missing=0, parity_pct=100, rejected_models=0, warn_threshold=0\n"
             f"  {CHECKS}\n"
-            f"FAILING sync of groq (failed): {error}\n"
+            f"FAILING sync of anthropic (failed): {anthropic_error}\n"
+            f"  {UI}/runs/{failed.run_id}\n"
+            f"FAILING sync of groq (failed): {groq_error}\n"
             f"  {UI}/runs/{failed.run_id}",
         )
     ]
@@ -162,12 +168,16 @@ def test_failing_provider_alerts_once_and_its_recovery_alerts_once(pipeline, rep
     assert pipeline.alert_tick() == []
 
     heal(replay_server, "groq")
+    heal(replay_server, "anthropic")
     (healed,) = pipeline.scheduled_sync()
     assert healed.success
     pipeline.monitor()
     assert pipeline.alert_tick() == [
         (
-            "[catalog_pipeline] RECOVERED: parity_groq, total_parity, sync groq",
+            "[catalog_pipeline] RECOVERED: parity_anthropic, parity_groq, total_parity, sync anthropic, sync groq",
+            f"RECOVERED check parity_anthropic on catalog_reconciliation: provider=anthropic, status=healthy, "
+            f"db_active={anthropic}, live={anthropic}, missing=0, parity_pct=100, rejected=0\n"
+            f"  {CHECKS}\n"
             f"RECOVERED check parity_groq on catalog_reconciliation: provider=groq, status=healthy, "
             f"db_active={groq}, live={groq}, missing=0, parity_pct=100, rejected=0\n"
             f"  {CHECKS}\n"
@@ -175,6 +185,8 @@ def test_failing_provider_alerts_once_and_its_recovery_alerts_once(pipeline, rep
             f"db_active_models={_total_live()}, error_threshold=10, live_models={_total_live()}, missing=0, "
             "parity_pct=100, rejected_models=0, warn_threshold=0\n"
             f"  {CHECKS}\n"
+            f"RECOVERED sync of anthropic: fetched {anthropic}, rows written 0, rejected 0\n"
+            f"  {UI}/runs/{healed.run_id}\n"
             f"RECOVERED sync of groq: fetched {groq}, rows written 0, rejected 0\n"
             f"  {UI}/runs/{healed.run_id}",
         )
