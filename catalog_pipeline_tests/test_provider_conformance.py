@@ -148,6 +148,13 @@ def test_coverage_table_names_every_provider_and_every_provider_has_a_fixture():
     print("\nprovider coverage:\n" + "\n".join(f"  {slug:<{width}}  {how}" for slug, how in COVERAGE.items()))
 
 
+def test_readme_providers_table_has_one_row_per_provider_in_partition_order():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Providers\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")]
+    assert rows[1:] == list(PROVIDER_SLUGS)
+
+
 def test_snapshot_files_map_to_the_longest_matching_slug():
     assert snapshot_slug("openrouter.json") == "openrouter"
     assert snapshot_slug("featherless.page-2.json") == "featherless"
