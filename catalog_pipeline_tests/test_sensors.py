@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from catalog_pipeline import definitions
 from catalog_pipeline.alerts import AlertChannelsResource
 from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, catalog_reconciliation, sync_provider_catalogs
 from catalog_pipeline.defs.checks import MODELS_CHECKS
@@ -409,3 +410,14 @@ def test_drift_stays_within_the_scheduled_provider_selection(instance, database)
     """Providers left out of PRICING_SYNC_PROVIDERS are never synced automatically."""
     _record_reconciliation(database, live={S[0]: 2000, S[1]: 2000}, stored={S[0]: 0, S[1]: 0})
     assert _ranges(DriftTicks(instance, database, providers=S[1]).tick()) == [(S[1], S[1])]
+
+
+def test_alert_secrets_are_bound_by_variable_name_never_by_value(monkeypatch):
+    """The code location holds `dg.EnvVar`s for the webhook and the key, so the UI shows their names."""
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T1/B1/real-secret")
+    monkeypatch.setenv("RESEND_API_KEY", "re_real_secret")
+    channels = definitions.build_resources()["alert_channels"]
+    assert isinstance(channels.slack_webhook_url, dg.EnvVar) and channels.slack_webhook_url == "SLACK_WEBHOOK_URL"
+    assert isinstance(channels.resend_api_key, dg.EnvVar) and channels.resend_api_key == "RESEND_API_KEY"
+    monkeypatch.delenv("SLACK_WEBHOOK_URL")
+    assert definitions.build_resources()["alert_channels"].slack_webhook_url is None

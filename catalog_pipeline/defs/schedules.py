@@ -1,6 +1,6 @@
 """Schedules: the provider sync every ``PRICING_SYNC_INTERVAL_HOURS`` and the hourly monitor.
 
-They replace the crontab: ``0 */6 * * * sync`` and ``30 * * * * monitor``.
+They replace the crontab's sync line and its hourly monitor line.
 """
 
 from __future__ import annotations

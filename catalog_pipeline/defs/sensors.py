@@ -48,7 +48,7 @@ class AlertCursor:
     """What the alert sensor remembers between ticks.
 
     Attributes:
-        states: last known state per check (``check:<asset>/<name>``), provider sync
+        states: last known state per check (``check:<asset>:<name>``), provider sync
             (``sync:<slug>``) and job (``run:<job>``).
         sync_log_id: the last `pricing_sync_log` row already looked at.
         outbox: messages per channel not yet delivered (the channel was down).
