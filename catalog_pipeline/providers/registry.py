@@ -110,7 +110,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         },
         normalize=hooks.deepinfra_normalize,
         render=hooks.deepinfra_render,
-        docs_url="https://deepinfra.com/docs/advanced/list-models",
+        docs_url="https://deepinfra.com/docs/inference",
         demo_size=2000,
         notes="Public bare array keyed by model_name (an invalid key gets 401, so set the key only if valid). "
         "Prices in US cents per token; their fields depend on pricing.type (tokens, input_tokens, time in "
@@ -203,7 +203,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         name_path="name",
         context_path="context_length",
         prices=_per_token_strings("pricing.prompt", "pricing.completion"),
-        docs_url="https://docs.tokenfactory.nebius.com/api-reference",
+        docs_url="https://docs.tokenfactory.nebius.com/api-reference/examples/list-of-models",
         demo_size=150,
         notes="Formerly Nebius AI Studio (api.studio.nebius.com). verbose=true adds name, context_length and "
         "OpenRouter-style pricing in USD per token. A keyless alternative with per-flavor ids is "
@@ -306,7 +306,7 @@ SPECS: tuple[ProviderSpec, ...] = (
             "input": PriceField("inputCostPerToken", PriceUnit.SCALED_USD_PER_TOKEN),
             "output": PriceField("outputCostPerToken", PriceUnit.SCALED_USD_PER_TOKEN),
         },
-        docs_url="https://docs.near.ai/cloud/models",
+        docs_url="https://cloud-api.near.ai/v1/model/list",
         demo_size=60,
         notes="The public catalog /v1/model/list (not the OpenAI-compatible /v1/models): camelCase, id in "
         "modelId, prices as {amount, scale, currency} meaning amount x 10^-scale USD per token.",
@@ -400,8 +400,9 @@ SPECS: tuple[ProviderSpec, ...] = (
         demo_id_template="{lname}",
         demo_free_suffix="-free",
         notes="The public catalog /api/v1/models (the OpenAI-compatible /v1/models has ids only): id in "
-        "model_id, prices as numbers in USD per million tokens, features and input_modalities as "
-        "comma-separated strings, max_output 0 when unknown.",
+        "model_id, features and input_modalities as comma-separated strings, max_output 0 when unknown. "
+        "Prices are numbers in USD per million tokens: the docs page says 'per 1K tokens', but the values "
+        "(Claude Sonnet 4.5 at 3.3/16.5) and every client read them per million.",
     ),
     ProviderSpec(
         slug="vercel-ai-gateway",
@@ -418,7 +419,7 @@ SPECS: tuple[ProviderSpec, ...] = (
             "cache_read": PriceField("pricing.input_cache_read", _PER_TOKEN, quoted=True),
             "cache_write": PriceField("pricing.input_cache_write", _PER_TOKEN, quoted=True),
         },
-        docs_url="https://vercel.com/docs/ai-gateway/models-and-providers",
+        docs_url="https://vercel.com/docs/ai-gateway/sdks-and-apis/rest-api",
         demo_size=200,
         demo_id_template="{lorg}/{lname}",
         notes="Public list of creator/model ids; prices are strings in USD per token (the base tier; "
@@ -491,7 +492,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://api.simplismart.live/v1",
         list_path="/models",
         envelope=_OPENAI_LIST,
-        docs_url="https://docs.simplismart.ai",
+        docs_url="https://simplismart.ai/pricing",
         demo_size=70,
         notes="No documented list endpoint: this is the OpenAI-compatible convention on the documented "
         "inference host, unverified. Keys are JWTs that expire. No prices in the list.",
@@ -511,7 +512,7 @@ SPECS: tuple[ProviderSpec, ...] = (
             "input": PriceField("min_prompt_price", _PER_MILLION),
             "output": PriceField("min_completion_price", _PER_MILLION),
         },
-        docs_url="https://docs.onerouter.pro",
+        docs_url="https://docs.onerouter.pro/api-reference/llm-model-api/overview",
         demo_size=200,
         demo_id_template="{lorg}/{lname}",
         demo_free_suffix=":free",
@@ -573,7 +574,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         list_path="/models",
         key_required=False,
         envelope=_OPENAI_LIST,
-        docs_url="https://apidocs.mor.org",
+        docs_url="https://apidocs.mor.org/api-reference/introduction",
         demo_size=40,
         demo_id_template="{name}",
         notes="Gateway to the Morpheus compute marketplace; base path /api/v1 (/v1 answers 403). Lists the "
@@ -637,7 +638,7 @@ SPECS: tuple[ProviderSpec, ...] = (
             page_param="page_token",
             cursor_path="next_page_token",
         ),
-        docs_url="https://docs.cohere.com/reference/list-models",
+        docs_url="https://docs.cohere.com/v1/reference/list-models",
         demo_size=40,
         demo_id_template="command-{lname}",
         notes="models[] keyed by name; page_size (max 1000) / page_token -> next_page_token; context_length is "
@@ -656,7 +657,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         },
         normalize=hooks.huggingface_normalize,
         render=hooks.huggingface_render,
-        docs_url="https://huggingface.co/docs/inference-providers/index",
+        docs_url="https://huggingface.co/docs/inference-providers/hub-api",
         demo_size=1500,
         notes="Router list (chat models with inference providers). One row per model id: prices (USD per "
         "million tokens) are the cheapest live upstream's, context the largest any live upstream offers; "
