@@ -8,6 +8,7 @@ express the case, through the writer with hand-built records.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -50,6 +51,15 @@ def guard_evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluati
 @pytest.fixture(autouse=True)
 def _catalog_size(replay_server):
     inject_fault(replay_server, SLUG, size=SIZE)
+
+
+@pytest.fixture(autouse=True)
+def _current_instance() -> Iterator[None]:
+    """`dg.materialize` loads definitions with the current instance's state storage; make it a
+    live one. (A schedule or sensor context built without `with` earlier in the session leaves
+    its disposed test instance as the current one, and loading then fails.)"""
+    with dg.DagsterInstance.ephemeral():
+        yield
 
 
 def test_unchanged_resync_rewrites_no_row(replay_server, database_url):
