@@ -248,3 +248,29 @@ def test_hostile_catalogs_never_fail_the_database_write(sqlite_url, catalog):
     with engine.connect() as connection:
         stored = set(connection.execute(sa.select(schema.models.c.provider_model_id)).scalars())
     assert {model.provider_model_id for model in result.models} <= stored
+
+
+def test_scaled_prices_are_exact_and_anything_but_integer_usd_amounts_is_rejected():
+    """NEAR's {amount, scale, currency}: amount x 10^-scale USD per token, read exactly; strings, fractions,
+    other currencies and absurd scales are rejected rather than guessed."""
+    entries = [
+        {"modelId": "ok", "inputCostPerToken": {"amount": 850, "scale": 9, "currency": "USD"}},
+        {"modelId": "string-amount", "inputCostPerToken": {"amount": "850", "scale": 9}},
+        {"modelId": "fraction", "inputCostPerToken": {"amount": 8.5, "scale": 9}},
+        {"modelId": "euro", "inputCostPerToken": {"amount": 850, "scale": 9, "currency": "EUR"}},
+        {"modelId": "scale", "inputCostPerToken": {"amount": 850, "scale": 400}},
+        {"modelId": "plain-number", "inputCostPerToken": 0.00000085},
+        {"modelId": "no-amount", "inputCostPerToken": {"scale": 9}},
+    ]
+    result = normalize_catalog(get_provider("near"), entries)
+    models = {model.provider_model_id: model for model in result.models}
+    assert models["ok"].input_price.amount == Decimal("0.85")
+    assert models["no-amount"].input_price.state == PriceState.UNKNOWN
+    assert sorted(r.provider_model_id for r in result.rejections) == [
+        "euro",
+        "fraction",
+        "plain-number",
+        "scale",
+        "string-amount",
+    ]
+    assert {r.reason for r in result.rejections} == {RejectReason.INVALID_PRICE}
