@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import create_catalog_engine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def current_instance() -> Iterator[None]:
+    """Make a live instance the current one while a module's tests run.
+
+    `dg.materialize` loads definitions with the current instance's definitions-state
+    storage. A schedule or sensor context built without `with` (elsewhere in the suite)
+    keeps its instance entered; when the garbage collector later finalizes it, the
+    current storage is reset to a disposed instance's, at whatever moment the collector
+    runs, and loading definitions fails. So: collect that garbage first, then enter a
+    live instance. Not an ephemeral one: those share one storage, re-pointed at the
+    ephemeral instance created last, which may be collected in turn.
+    """
+    gc.collect()
+    with dg.instance_for_test():
+        yield
 
 
 def provider_tables(database_url: str, slug: str) -> dict[str, list[dict]]:

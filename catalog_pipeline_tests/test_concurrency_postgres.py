@@ -20,10 +20,15 @@ from catalog_pipeline.storage.database import MIGRATION_LOCK_KEY, create_catalog
 from catalog_pipeline_tests.conftest import inject_fault
 from catalog_pipeline_tests.helpers import sync, sync_log
 from catalog_pipeline_tests.postgres_server import wait_for
-from catalog_pipeline_tests.storage_helpers import cli_environment, provider_tables, run_cli, start_cli
+from catalog_pipeline_tests.storage_helpers import (  # noqa: F401 - current_instance is a fixture
+    cli_environment,
+    current_instance,
+    provider_tables,
+    start_cli,
+)
 from catalog_pipeline_tests.test_migrations import HEAD, schema_differences
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.usefixtures("current_instance")]
 
 SLUG = "cerebras"
 SIZE = 40
@@ -170,8 +175,8 @@ def test_sync_killed_in_the_middle_of_its_write_leaves_the_rows_as_before(tmp_pa
     assert provider_tables(postgres_url, SLUG) == before
     assert sync_log(postgres_url) == log_before
 
-    again = run_cli(["sync", "--provider", SLUG], cli_environment(tmp_path / "home", postgres_url, replay_server.url))
-    assert again.returncode == 0, again.stdout + again.stderr
+    again = sync(postgres_url, replay_server.url, slugs=[SLUG])  # no lock or half-written row left behind
+    assert again.success
     after = provider_tables(postgres_url, SLUG)
     assert len(after["models"]) == SIZE + 10
     assert sync_log(postgres_url)[-1]["price_changes"] > 0

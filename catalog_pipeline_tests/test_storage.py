@@ -8,7 +8,6 @@ express the case, through the writer with hand-built records.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,13 +25,14 @@ from catalog_pipeline.storage.queries import price_at, price_changes_in_last_day
 from catalog_pipeline.storage.writer import CatalogWriter, MassDeactivationBlocked
 from catalog_pipeline_tests.conftest import inject_fault
 from catalog_pipeline_tests.helpers import materializations, sync, sync_log
-from catalog_pipeline_tests.storage_helpers import provider_tables, tuple_versions
+from catalog_pipeline_tests.storage_helpers import current_instance, provider_tables, tuple_versions  # noqa: F401 - fixture
 
 #: A small provider with input and output prices: 40 models unless a fault resizes it.
 SLUG = "cerebras"
 SIZE = 40
 ALLOW_MASS_DEACTIVATION = {"ops": {"sync_provider_catalogs": {"config": {"allow_mass_deactivation": True}}}}
 PER_MILLION = "usd_per_million_tokens"
+pytestmark = pytest.mark.usefixtures("current_instance")
 
 
 def is_postgres(url: str) -> bool:
@@ -51,15 +51,6 @@ def guard_evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluati
 @pytest.fixture(autouse=True)
 def _catalog_size(replay_server):
     inject_fault(replay_server, SLUG, size=SIZE)
-
-
-@pytest.fixture(autouse=True)
-def _current_instance() -> Iterator[None]:
-    """`dg.materialize` loads definitions with the current instance's state storage; make it a
-    live one. (A schedule or sensor context built without `with` earlier in the session leaves
-    its disposed test instance as the current one, and loading then fails.)"""
-    with dg.DagsterInstance.ephemeral():
-        yield
 
 
 def test_unchanged_resync_rewrites_no_row(replay_server, database_url):
