@@ -39,7 +39,10 @@ CHECKS = f"{UI}/assets/catalog_reconciliation?view=checks"
 
 @dataclass
 class Pipeline:
-    """The schedules, jobs and alert sensor of one Dagster instance, driven tick by tick."""
+    """The schedules, jobs and alert sensor of one Dagster instance, driven tick by tick.
+
+    Contexts are used as context managers, as the daemon does: a context built on a persistent
+    instance opens its own instance from the instance's reference and must close it again."""
 
     instance: dg.DagsterInstance
     definitions: dg.Definitions
@@ -51,10 +54,10 @@ class Pipeline:
 
     def scheduled_sync(self) -> list[dg.ExecuteInProcessResult]:
         """What the daemon does on a sync tick: evaluate the schedule, launch its run requests."""
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=self.instance, scheduled_execution_time=datetime.now(UTC), resources=self.resources
-        )
-        requests = self.definitions.resolve_schedule_def(SYNC_SCHEDULE).evaluate_tick(context).run_requests
+        ) as context:
+            requests = self.definitions.resolve_schedule_def(SYNC_SCHEDULE).evaluate_tick(context).run_requests
         assert len(requests) == 1  # every provider, one run
         job = self.definitions.resolve_job_def(catalog_sync_job.name)
         return [
@@ -63,19 +66,19 @@ class Pipeline:
         ]
 
     def monitor(self) -> dg.ExecuteInProcessResult:
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=self.instance, scheduled_execution_time=datetime.now(UTC), resources=self.resources
-        )
-        (request,) = self.definitions.resolve_schedule_def(MONITOR_SCHEDULE).evaluate_tick(context).run_requests
+        ) as context:
+            (request,) = self.definitions.resolve_schedule_def(MONITOR_SCHEDULE).evaluate_tick(context).run_requests
         job = self.definitions.resolve_job_def(catalog_monitor_job.name)
         return job.execute_in_process(instance=self.instance, run_config=request.run_config, raise_on_error=False)
 
     def alert_tick(self) -> list[tuple[str, str]]:
         """One sensor tick; the (subject, text) pairs that reached Slack, checked to equal those e-mailed."""
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=self.instance, cursor=self.cursor, definitions=self.definitions, resources=self.resources
-        )
-        result = self.definitions.resolve_sensor_def(ALERT_SENSOR).evaluate_tick(context)
+        ) as context:
+            result = self.definitions.resolve_sensor_def(ALERT_SENSOR).evaluate_tick(context)
         self.cursor = result.cursor
         slack = [request.body["text"] for request in self.slack.take()]
         emails = [(request.body["subject"], request.body["text"]) for request in self.resend.take()]

@@ -39,10 +39,11 @@ def _schedule(name: str) -> dg.ScheduleDefinition:
 
 
 def _evaluate(instance: dg.DagsterInstance, schedule: dg.ScheduleDefinition):  # type: ignore[no-untyped-def]
-    context = dg.build_schedule_context(
+    # Closed after the tick: the context opens its own instance from `instance`'s reference.
+    with dg.build_schedule_context(
         instance=instance, scheduled_execution_time=TICK, resources=definitions.build_resources()
-    )
-    return schedule.evaluate_tick(context)
+    ) as context:
+        return schedule.evaluate_tick(context)
 
 
 def _ranges(run_requests: list[dg.RunRequest]) -> list[tuple[str, str]]:

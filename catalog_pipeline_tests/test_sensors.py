@@ -88,10 +88,10 @@ class AlertTicks:
         )
 
     def tick(self) -> str:
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=self.instance, cursor=self.cursor, definitions=self.definitions, resources=self.resources
-        )
-        result = self.definitions.resolve_sensor_def(ALERT_SENSOR).evaluate_tick(context)
+        ) as context:
+            result = self.definitions.resolve_sensor_def(ALERT_SENSOR).evaluate_tick(context)
         assert not result.run_requests
         self.cursor = result.cursor
         return result.skip_message or ""
@@ -325,8 +325,8 @@ class DriftTicks:
         self.sensor = build_drift_remediation_sensor(enabled=True)
 
     def tick(self):  # type: ignore[no-untyped-def]
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources)
-        result = self.sensor.evaluate_tick(context)
+        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources) as context:
+            result = self.sensor.evaluate_tick(context)
         self.cursor = result.cursor
         return result
 
