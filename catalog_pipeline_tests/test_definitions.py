@@ -44,3 +44,13 @@ def test_reconciliation_declares_total_gap_and_per_provider_parity_checks():
 def test_sync_job_runs_in_process():
     job = defs.resolve_job_def("catalog_sync_job")
     assert job.executor_def is dg.in_process_executor
+
+
+def test_sync_job_is_the_sync_step_alone_and_the_monitor_job_never_syncs():
+    """Standalone checks on `models` read the whole table: they belong to the monitor, not to every sync run."""
+    assert {node.name for node in defs.resolve_job_def("catalog_sync_job").graph.node_defs} == {
+        "sync_provider_catalogs"
+    }
+    monitor_nodes = {node.name for node in defs.resolve_job_def("catalog_monitor_job").graph.node_defs}
+    assert "sync_provider_catalogs" not in monitor_nodes
+    assert "catalog_reconciliation" in monitor_nodes
