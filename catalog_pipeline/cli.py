@@ -24,18 +24,6 @@ def _prepare_dagster_home() -> Path:
     return home
 
 
-def contiguous_ranges(slugs: Sequence[str]) -> list[tuple[str, str]]:
-    """Group partition keys into runs: consecutive keys (in partition order) share one run."""
-    positions = sorted({PROVIDER_SLUGS.index(slug) for slug in slugs})
-    ranges: list[tuple[str, str]] = []
-    for position in positions:
-        if ranges and PROVIDER_SLUGS.index(ranges[-1][1]) == position - 1:
-            ranges[-1] = (ranges[-1][0], PROVIDER_SLUGS[position])
-        else:
-            ranges.append((PROVIDER_SLUGS[position], PROVIDER_SLUGS[position]))
-    return ranges
-
-
 def _quiet_run_config(op_config: dict | None = None) -> dict:
     config: dict = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     if op_config is not None:
@@ -48,6 +36,7 @@ def command_sync(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from catalog_pipeline.definitions import defs
+    from catalog_pipeline.defs.partitions import contiguous_ranges
 
     named = list(dict.fromkeys(args.provider or []))
     unknown = [slug for slug in named if slug not in PROVIDERS]

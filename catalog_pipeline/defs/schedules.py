@@ -9,10 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import dagster as dg
 
-from catalog_pipeline.cli import contiguous_ranges
 from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, PROVIDER_CATALOG
 from catalog_pipeline.defs.checks import MODELS_CHECKS
 from catalog_pipeline.defs.jobs import catalog_sync_job
+from catalog_pipeline.defs.partitions import contiguous_ranges
 from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 
 SYNC_SCHEDULE = "catalog_sync_schedule"
