@@ -4,6 +4,9 @@ One call of `CatalogWriter.write_provider` is one transaction: the provider's ro
 are either all brought in line with the live list or left exactly as they were.
 Unchanged models are never sent to the database, and the upsert's ``WHERE`` guard
 keeps a row untouched even if a concurrent writer already stored the same content.
+Rows travel in bulk: on PostgreSQL a binary COPY into a temporary table and one
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE`` per table; on SQLite the
+same statement per batch, the batch being one JSON parameter.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import ensure_schema
 
-#: Rows per statement. Each batch is one INSERT ... SELECT over arrays (PostgreSQL) or a
-#: JSON document (SQLite), so its size bounds memory per statement, not round trips per row.
+#: Rows per statement on SQLite, where a batch travels as one JSON parameter. PostgreSQL
+#: streams all of a write's rows with COPY and upserts them in one statement.
 BATCH_ROWS = 5000
 #: Ids per ``IN (...)`` list, well below SQLite's and PostgreSQL's bind parameter limits.
 _IDS_PER_QUERY = 5000
