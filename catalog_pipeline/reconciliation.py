@@ -64,6 +64,8 @@ class ProviderParity:
     last_sync_at: str | None = None
     last_sync_status: str | None = None
     detail: str | None = None
+    missing_sample: list[str] = field(default_factory=list)
+    stale_sample: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -212,6 +214,30 @@ def build_report(
             )
         )
     return ParityReport(checked_at=_iso(checked_at or datetime.now(UTC)) or "", providers=lines, thresholds=thresholds)
+
+
+def name_the_gaps(
+    engine: Engine, report: ParityReport, live_model_ids: Mapping[str, set[str]], sample_size: int = 10
+) -> None:
+    """Fill each gapped provider's samples: live ids not stored active, stored active ids no longer live.
+
+    Only providers with a gap are queried, so a healthy catalog costs nothing here.
+    """
+    models, providers = schema.models, schema.providers
+    with engine.connect() as connection:
+        for line in report.counted:
+            live_ids = live_model_ids.get(line.slug)
+            if not line.missing or live_ids is None:
+                continue
+            stored = set(
+                connection.execute(
+                    sa.select(models.c.provider_model_id)
+                    .join(providers, providers.c.id == models.c.provider_id)
+                    .where(providers.c.slug == line.slug, models.c.is_active == sa.true())
+                ).scalars()
+            )
+            line.missing_sample = sorted(live_ids - stored)[:sample_size]
+            line.stale_sample = sorted(stored - live_ids)[:sample_size]
 
 
 def record_report(engine: Engine, report: ParityReport, run_id: str | None, source: str = "provider_api") -> None:

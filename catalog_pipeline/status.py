@@ -12,6 +12,7 @@ from catalog_pipeline.reconciliation import (
     ParityThresholds,
     build_report,
     latest_live_counts,
+    name_the_gaps,
     stored_state,
 )
 from catalog_pipeline.storage.database import create_catalog_engine, ensure_schema
@@ -37,8 +38,10 @@ def status_report(database_url: str, live: bool, environment: Mapping[str, str])
         finally:
             http.close()
         checked_at, live_counts, skipped, errors = None, counts.live, counts.skipped, counts.errors
+        model_ids = counts.model_ids
     else:
         checked_at, live_counts, skipped, errors = latest_live_counts(engine)
+        model_ids = {}
         if checked_at is None:
             return None, "no reconciliation recorded yet: run `catalog-pipeline sync` (or `status --live`)"
     report = build_report(
@@ -50,6 +53,7 @@ def status_report(database_url: str, live: bool, environment: Mapping[str, str])
         errors=errors,
         checked_at=checked_at,
     )
+    name_the_gaps(engine, report, model_ids)
     if not report.counted:
         return None, "no provider could be counted: none is configured or reachable"
     return report, ""
@@ -72,6 +76,11 @@ def format_report(report: ParityReport) -> str:
         "",
         f"thresholds: warning above {report.thresholds.warn} missing, out_of_sync above {report.thresholds.error}",
     ]
+    for p in report.providers:
+        if p.missing_sample:
+            lines.append(f"{p.slug}: listed live but not stored, e.g. {', '.join(p.missing_sample[:5])}")
+        if p.stale_sample:
+            lines.append(f"{p.slug}: stored active but no longer listed, e.g. {', '.join(p.stale_sample[:5])}")
     skipped = [p.slug for p in report.providers if p.status == "skipped"]
     if skipped:
         lines.append(f"skipped (not configured): {', '.join(skipped)}")

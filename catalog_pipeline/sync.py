@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from catalog_pipeline.http_engine import CatalogHttpEngine, FetchResult, ProviderError, ProviderNotConfigured
@@ -155,11 +155,12 @@ def _progress_line(outcome: ProviderOutcome) -> str:
 
 @dataclass
 class LiveCounts:
-    """Fresh live list lengths, and the providers that were skipped or failed."""
+    """Fresh live list lengths, the ids that would be stored, and the providers that were skipped or failed."""
 
     live: dict[str, int | None]
     skipped: dict[str, str]
     errors: dict[str, str]
+    model_ids: dict[str, set[str]] = field(default_factory=dict)
 
 
 def fetch_live_counts(slugs: Sequence[str], http: CatalogHttpEngine, max_workers: int = 8) -> LiveCounts:
@@ -167,8 +168,11 @@ def fetch_live_counts(slugs: Sequence[str], http: CatalogHttpEngine, max_workers
     result = LiveCounts(live={}, skipped={}, errors={})
 
     def count(slug: str) -> None:
+        spec = get_provider(slug)
         try:
-            result.live[slug] = len(http.fetch(get_provider(slug)).entries)
+            entries = http.fetch(spec).entries
+            result.live[slug] = len(entries)
+            result.model_ids[slug] = {model.provider_model_id for model in normalize_catalog(spec, entries).models}
         except ProviderNotConfigured as error:
             result.skipped[slug] = str(error)
         except ProviderError as error:

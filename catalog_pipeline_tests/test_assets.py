@@ -149,3 +149,21 @@ def test_scheduled_style_sync_skips_unconfigured_providers_with_the_variable_nam
     [row] = sync_log(sqlite_url)
     assert row["status"] == "skipped"
     assert "CLOUDFLARE_WORKERS_AI_API_KEY" in row["error_message"] and "CLOUDFLARE_ACCOUNT_ID" in row["error_message"]
+
+
+def test_reconciliation_names_the_missing_and_the_stale_models(replay_server, sqlite_url):
+    """Not just counts: the per-provider check lists which live models are not stored and which stored ones left."""
+    from catalog_pipeline.providers.registry import get_provider
+    from catalog_pipeline.replay.demo_models import demo_models
+
+    inject_fault(replay_server, "groq", size=expected_live_count("groq") - 3)
+    assert sync(sqlite_url, replay_server.url, slugs=["groq"]).success
+    replay_server.state.faults.clear()
+    inject_fault(replay_server, "groq", size=expected_live_count("groq") + 2)  # two new models, not synced yet
+    check = reconcile(sqlite_url, replay_server.url)
+    evaluation = {e.check_name: e for e in check.get_asset_check_evaluations()}["parity_groq"]
+    metadata = {k: v.value for k, v in evaluation.metadata.items()}
+    demo_ids = [m.model_id for m in demo_models(get_provider("groq"), expected_live_count("groq") + 2)]
+    assert metadata["missing"] == 5
+    assert metadata["missing_sample"] == ", ".join(sorted(demo_ids[-5:]))
+    assert metadata["stale_sample"] == "none"

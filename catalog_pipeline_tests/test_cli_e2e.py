@@ -81,4 +81,9 @@ def test_cli_sync_exits_1_naming_the_failed_provider_and_status_reports_the_gap(
     assert by_slug["groq"]["missing"] == 0
     assert by_slug["huggingface"]["missing"] == expected_live_count("huggingface")
     assert by_slug["huggingface"]["status"] == "out_of_sync"
+    assert len(by_slug["huggingface"]["missing_sample"]) == 10
     assert status.returncode == 1
+    table = run_cli(["status", "--live"], environment)
+    assert (
+        f"huggingface: listed live but not stored, e.g. {by_slug['huggingface']['missing_sample'][0]}" in table.stdout
+    )

@@ -17,6 +17,7 @@ from catalog_pipeline.reconciliation import (
     UNKNOWN,
     ParityReport,
     build_report,
+    name_the_gaps,
     record_report,
     stored_state,
 )
@@ -299,6 +300,7 @@ def catalog_reconciliation(
         skipped=counts.skipped,
         errors=counts.errors,
     )
+    name_the_gaps(catalog_database.engine, report, counts.model_ids)
     record_report(catalog_database.engine, report, context.run_id)
     return dg.MaterializeResult(
         metadata=_report_metadata(report),
@@ -387,6 +389,8 @@ def _provider_checks(report: ParityReport) -> list[dg.AssetCheckResult]:
                     "missing": p.missing if p.missing is not None else "n/a",
                     "parity_pct": p.parity_pct if p.parity_pct is not None else "n/a",
                     "detail": p.detail or "",
+                    "missing_sample": ", ".join(p.missing_sample) or "none",
+                    "stale_sample": ", ".join(p.stale_sample) or "none",
                 },
             )
         )
