@@ -25,8 +25,9 @@ from catalog_pipeline.defs.schedules import (
 )
 from catalog_pipeline.defs.sensors import ALERT_SENSOR, catalog_alert_sensor
 from catalog_pipeline.defs.sync_settings import SyncScheduleResource
-from catalog_pipeline.providers.registry import PROVIDER_SLUGS
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS, get_provider
 from catalog_pipeline.reconciliation import parity_pct
+from catalog_pipeline.replay.demo_models import demo_models
 from catalog_pipeline.replay.server import expected_live_count
 from catalog_pipeline_tests.alert_receivers import RESEND_KEY, SLACK_PATH, RecordingServer, recording_server
 from catalog_pipeline_tests.conftest import heal, inject_fault
@@ -218,9 +219,10 @@ def test_shrinking_catalog_is_blocked_and_alerts_with_the_gap_until_it_grows_bac
     )
     lines = text.split("\n")
     total_stored, total_live = _total_live(), _total_live() + gap
+    gone = sorted(m.model_id for m in demo_models(get_provider("together"), stored)[4:])[:10]
     assert lines[:6] == [
         f"FAILING check parity_together on catalog_reconciliation (ERROR): provider=together, status=out_of_sync, "
-        f"db_active={stored}, live=4, missing={gap}, parity_pct=0, rejected=0",
+        f"db_active={stored}, live=4, missing={gap}, parity_pct=0, rejected=0, stale_sample={', '.join(gone)}",
         f"  {CHECKS}",
         f"FAILING check total_parity on catalog_reconciliation (ERROR): status=out_of_sync, "
         f"db_active_models={total_stored}, error_threshold=10, live_models={total_live}, missing={gap}, "

@@ -23,6 +23,7 @@ from catalog_pipeline.defs.resources import CatalogDatabaseResource, ProviderApi
 from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 from catalog_pipeline.gateway import GatewayResource, fetch_gateway_counts
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS, get_provider
+from catalog_pipeline.replay.demo_models import demo_models
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import create_catalog_engine
 from catalog_pipeline_tests.conftest import inject_fault
@@ -73,6 +74,7 @@ def test_parity_checks_warn_above_the_warning_and_error_above_the_error_threshol
         "missing": 3,
         "parity_pct": 76.923,
         "detail": "",
+        "missing_sample": ", ".join(sorted(m.model_id for m in demo_models(get_provider("groq"), 13)[10:])),
     }
     assert (together.passed, together.severity) == (False, dg.AssetCheckSeverity.ERROR)
     assert _values(together)["missing"] == 6 and _values(together)["status"] == "out_of_sync"

@@ -389,8 +389,9 @@ def _provider_checks(report: ParityReport) -> list[dg.AssetCheckResult]:
                     "missing": p.missing if p.missing is not None else "n/a",
                     "parity_pct": p.parity_pct if p.parity_pct is not None else "n/a",
                     "detail": p.detail or "",
-                    "missing_sample": ", ".join(p.missing_sample) or "none",
-                    "stale_sample": ", ".join(p.stale_sample) or "none",
+                    # which models, when there is a gap: live but not stored, stored but no longer live
+                    **({"missing_sample": ", ".join(p.missing_sample)} if p.missing_sample else {}),
+                    **({"stale_sample": ", ".join(p.stale_sample)} if p.stale_sample else {}),
                 },
             )
         )
