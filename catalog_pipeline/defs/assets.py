@@ -291,7 +291,6 @@ def catalog_reconciliation(
         counts = fetch_live_counts(PROVIDER_SLUGS, http, provider_api.max_concurrent_fetches)
     finally:
         http.close()
-    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
     report = build_report(
         PROVIDER_SLUGS,
         counts.live,

@@ -74,7 +74,6 @@ def models_freshness(
     finally:
         http.close()
     checked = [slug for slug in sync_schedule.selected_providers() if slug not in unconfigured]
-    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
     stored = read_stored_state(catalog_database.engine)
     window_seconds = 2 * sync_schedule.interval_hours * 3600
     now = datetime.now(UTC)
@@ -109,7 +108,6 @@ def models_freshness(
 def models_unique_provider_model_id(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
     models, providers = schema.models, schema.providers
     rows_per_id = sa.func.count(models.c.id)
-    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
     with catalog_database.engine.connect() as connection:
         total = connection.execute(sa.select(sa.func.count(models.c.id))).scalar_one()
         duplicates = connection.execute(
@@ -148,7 +146,6 @@ def models_valid_prices(catalog_database: CatalogDatabaseResource) -> dg.AssetCh
         "amount_missing": sa.and_(pricing.c.amount.is_(None), pricing.c.state.in_([PriceState.KNOWN, PriceState.FREE])),
         "invalid_state": pricing.c.state.not_in(PRICE_STATES),
     }
-    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
     found: dict[str, list] = {}
     with catalog_database.engine.connect() as connection:
         checked = connection.execute(
@@ -221,7 +218,6 @@ def models_required_fields(catalog_database: CatalogDatabaseResource) -> dg.Asse
         "canonical_slug": blank(models.c.canonical_slug),
         "price_status": sa.or_(models.c.price_status.is_(None), models.c.price_status.not_in(PRICE_STATES)),
     }
-    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
     found: dict[str, list] = {}
     with catalog_database.engine.connect() as connection:
         checked = connection.execute(sa.select(sa.func.count(models.c.id)).where(models.c.is_active)).scalar_one()
@@ -272,7 +268,6 @@ def gateway_parity(
     finally:
         http.close()
     counts = catalog_gateway.fetch_counts([slug for slug in PROVIDER_SLUGS if slug not in skipped])
-    catalog_database.writer  # noqa: B018 - brings the schema up to date before reading
     report = build_report(
         PROVIDER_SLUGS,
         counts.live,

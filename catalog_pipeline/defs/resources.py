@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from catalog_pipeline.http_engine import CatalogHttpEngine
 from catalog_pipeline.reconciliation import ParityThresholds
-from catalog_pipeline.storage.database import create_catalog_engine
+from catalog_pipeline.storage.database import create_catalog_engine, ensure_schema
 from catalog_pipeline.storage.writer import CatalogWriter
 
 
@@ -47,13 +47,15 @@ class CatalogDatabaseResource(dg.ConfigurableResource):
 
     @property
     def engine(self) -> Engine:
+        """The engine, with the schema brought to the latest migration on first use."""
         if self._engine is None:
-            self._engine = create_catalog_engine(self.url)
+            engine = create_catalog_engine(self.url)
+            ensure_schema(engine)
+            self._engine = engine
         return self._engine
 
     @property
     def writer(self) -> CatalogWriter:
-        """The writer; creating it brings the schema to the latest migration."""
         if self._writer is None:
             self._writer = CatalogWriter(self.engine)
         return self._writer
