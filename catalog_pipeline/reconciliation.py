@@ -66,6 +66,15 @@ class ProviderParity:
     detail: str | None = None
     missing_sample: list[str] = field(default_factory=list)
     stale_sample: list[str] = field(default_factory=list)
+    #: ids listed live but not stored active plus stored active ids no longer listed; known
+    #: only when the live ids were fetched. Catches a swap (one model in, one out) that
+    #: leaves the counts equal.
+    unmatched: int | None = None
+
+    @property
+    def gap(self) -> int:
+        """Unexplained models: the larger of the count gap and the id mismatch."""
+        return max(abs(self.missing or 0), self.unmatched or 0)
 
 
 @dataclass
@@ -98,8 +107,8 @@ class ParityReport:
 
     @property
     def unexplained(self) -> int:
-        """Models neither stored nor rejected, summed without letting surpluses cancel gaps."""
-        return sum(abs(p.missing or 0) for p in self.counted)
+        """Models neither stored nor rejected (or stored but gone), without letting surpluses cancel gaps."""
+        return sum(p.gap for p in self.counted)
 
     @property
     def parity_pct(self) -> float:
@@ -216,28 +225,34 @@ def build_report(
     return ParityReport(checked_at=_iso(checked_at or datetime.now(UTC)) or "", providers=lines, thresholds=thresholds)
 
 
-def name_the_gaps(
+def compare_model_ids(
     engine: Engine, report: ParityReport, live_model_ids: Mapping[str, set[str]], sample_size: int = 10
 ) -> None:
-    """Fill each gapped provider's samples: live ids not stored active, stored active ids no longer live.
+    """Compare live ids with stored active ids for every counted provider whose live ids are known.
 
-    Only providers with a gap are queried, so a healthy catalog costs nothing here.
+    Sets `unmatched` and samples of the ids on each side, and re-grades the provider on
+    the larger of its count gap and its id mismatch. One query reads every active id.
     """
+    known = {line.slug: line for line in report.counted if line.slug in live_model_ids}
+    if not known:
+        return
     models, providers = schema.models, schema.providers
+    stored: dict[str, set[str]] = {slug: set() for slug in known}
     with engine.connect() as connection:
-        for line in report.counted:
-            live_ids = live_model_ids.get(line.slug)
-            if not line.missing or live_ids is None:
-                continue
-            stored = set(
-                connection.execute(
-                    sa.select(models.c.provider_model_id)
-                    .join(providers, providers.c.id == models.c.provider_id)
-                    .where(providers.c.slug == line.slug, models.c.is_active == sa.true())
-                ).scalars()
-            )
-            line.missing_sample = sorted(live_ids - stored)[:sample_size]
-            line.stale_sample = sorted(stored - live_ids)[:sample_size]
+        for slug, model_id in connection.execute(
+            sa.select(providers.c.slug, models.c.provider_model_id)
+            .join(providers, providers.c.id == models.c.provider_id)
+            .where(providers.c.slug.in_(list(known)), models.c.is_active == sa.true())
+        ):
+            stored[slug].add(model_id)
+    for slug, line in known.items():
+        live_ids = live_model_ids[slug]
+        not_stored, gone = live_ids - stored[slug], stored[slug] - live_ids
+        line.unmatched = len(not_stored) + len(gone)
+        line.missing_sample = sorted(not_stored)[:sample_size]
+        line.stale_sample = sorted(gone)[:sample_size]
+        line.status = report.thresholds.classify(line.gap)
+        line.parity_pct = parity_pct(line.live or 0, line.gap)
 
 
 def record_report(engine: Engine, report: ParityReport, run_id: str | None, source: str = "provider_api") -> None:

@@ -11,8 +11,8 @@ from catalog_pipeline.reconciliation import (
     ParityReport,
     ParityThresholds,
     build_report,
+    compare_model_ids,
     latest_live_counts,
-    name_the_gaps,
     stored_state,
 )
 from catalog_pipeline.storage.database import create_catalog_engine, ensure_schema
@@ -53,7 +53,7 @@ def status_report(database_url: str, live: bool, environment: Mapping[str, str])
         errors=errors,
         checked_at=checked_at,
     )
-    name_the_gaps(engine, report, model_ids)
+    compare_model_ids(engine, report, model_ids)
     if not report.counted:
         return None, "no provider could be counted: none is configured or reachable"
     return report, ""

@@ -167,3 +167,30 @@ def test_reconciliation_names_the_missing_and_the_stale_models(replay_server, sq
     assert metadata["missing"] == 5
     assert metadata["missing_sample"] == ", ".join(sorted(demo_ids[-5:]))
     assert "stale_sample" not in metadata
+
+
+def test_a_swapped_model_with_equal_counts_is_still_a_gap(replay_server, sqlite_url):
+    """One model in, one out: counts match, ids do not. The reconciliation compares ids and says which."""
+    import sqlalchemy as sa
+
+    from catalog_pipeline.storage.database import create_catalog_engine
+
+    assert sync(sqlite_url, replay_server.url, slugs=["groq"]).success
+    engine = create_catalog_engine(sqlite_url)
+    with engine.begin() as connection:
+        first = connection.execute(sa.text("SELECT min(id) FROM models")).scalar_one()
+        real_id = connection.execute(
+            sa.text("SELECT provider_model_id FROM models WHERE id = :i"), {"i": first}
+        ).scalar_one()
+        connection.execute(sa.text("UPDATE models SET provider_model_id = 'ghost/model' WHERE id = :i"), {"i": first})
+    engine.dispose()
+
+    evaluations = {
+        e.check_name: e for e in reconcile(sqlite_url, replay_server.url, warn=1).get_asset_check_evaluations()
+    }
+    groq = {k: v.value for k, v in evaluations["parity_groq"].metadata.items()}
+    assert (groq["missing"], groq["unmatched_ids"], groq["status"]) == (0, 2, "warning")
+    assert (groq["missing_sample"], groq["stale_sample"]) == (real_id, "ghost/model")
+    gap = {k: v.value for k, v in evaluations["unexplained_gap"].metadata.items()}
+    assert not evaluations["unexplained_gap"].passed
+    assert "groq (2 ids differ)" in gap["providers_with_gap"].split(", ")

@@ -17,7 +17,7 @@ from catalog_pipeline.reconciliation import (
     UNKNOWN,
     ParityReport,
     build_report,
-    name_the_gaps,
+    compare_model_ids,
     record_report,
     stored_state,
 )
@@ -299,7 +299,7 @@ def catalog_reconciliation(
         skipped=counts.skipped,
         errors=counts.errors,
     )
-    name_the_gaps(catalog_database.engine, report, counts.model_ids)
+    compare_model_ids(catalog_database.engine, report, counts.model_ids)
     record_report(catalog_database.engine, report, context.run_id)
     return dg.MaterializeResult(
         metadata=_report_metadata(report),
@@ -359,15 +359,16 @@ def _total_check(report: ParityReport) -> dg.AssetCheckResult:
 
 
 def _gap_check(report: ParityReport) -> dg.AssetCheckResult:
-    gaps = {p.slug: p.missing for p in report.counted if p.missing}
+    gaps = [
+        f"{p.slug} ({p.missing:+d})" if p.missing else f"{p.slug} ({p.unmatched} ids differ)"
+        for p in report.counted
+        if p.gap
+    ]
     return dg.AssetCheckResult(
         check_name=UNEXPLAINED_GAP_CHECK,
         passed=not gaps,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "unexplained_models": report.unexplained,
-            "providers_with_gap": ", ".join(f"{slug} ({missing:+d})" for slug, missing in gaps.items()) or "none",
-        },
+        metadata={"unexplained_models": report.unexplained, "providers_with_gap": ", ".join(gaps) or "none"},
     )
 
 
@@ -386,6 +387,8 @@ def _provider_checks(report: ParityReport) -> list[dg.AssetCheckResult]:
                     "db_active": p.db_active,
                     "rejected": p.rejected,
                     "missing": p.missing if p.missing is not None else "n/a",
+                    # ids that differ beyond what the counts show (a model swapped for another)
+                    **({"unmatched_ids": p.unmatched} if p.unmatched and p.unmatched != abs(p.missing or 0) else {}),
                     "parity_pct": p.parity_pct if p.parity_pct is not None else "n/a",
                     "detail": p.detail or "",
                     # which models, when there is a gap: live but not stored, stored but no longer live
