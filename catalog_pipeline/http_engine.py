@@ -181,7 +181,7 @@ class CatalogHttpEngine:
                 body = self._json(spec, shown_url, response)
                 page_entries = self._records(spec, shown_url, body)
                 entries.extend(page_entries)
-                cursor = self._next_cursor(spec, shown_url, body, page_entries, params)
+                cursor = self._next_cursor(spec, shown_url, body, page_entries, params, len(entries))
                 if cursor is None:
                     break
                 if str(cursor) in seen_cursors:
@@ -249,6 +249,8 @@ class CatalogHttpEngine:
             raise ProviderError(
                 spec.slug, shown_url, f"{type(error).__name__} after {self.max_attempts} attempts: {error}"
             ) from None
+        except httpx.HTTPError as error:  # not retried: a corrupt compressed body, a redirect loop
+            raise ProviderError(spec.slug, shown_url, f"{type(error).__name__}: {error}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
@@ -280,25 +282,29 @@ class CatalogHttpEngine:
 
     @staticmethod
     def _next_cursor(
-        spec: ProviderSpec, shown_url: str, body: Any, page_entries: list[Any], params: Mapping[str, Any]
+        spec: ProviderSpec,
+        shown_url: str,
+        body: Any,
+        page_entries: list[Any],
+        params: Mapping[str, Any],
+        fetched_so_far: int,
     ) -> Any:
         pagination = spec.pagination
         if pagination.style is PaginationStyle.NONE:
             return None
         if pagination.style is PaginationStyle.PAGE_NUMBER:
-            if len(page_entries) < pagination.page_size or not page_entries:
+            if not page_entries:
                 return None
             page = int(params[pagination.page_param])
             reported = {fact: dig(body, path) for path, fact in pagination.page_info.items()}
             total_pages, total_count = reported.get("total_pages"), reported.get("total_count")
-            if isinstance(total_pages, int) and page - pagination.first_page + 1 >= total_pages:
-                return None
-            if (
-                isinstance(total_count, int)
-                and (page - pagination.first_page + 1) * pagination.page_size >= total_count
-            ):
-                return None
-            return page + 1
+            # Reported totals win over page length: a server that caps per_page below what we
+            # asked for sends short pages that are not the last one.
+            if isinstance(total_pages, int) and not isinstance(total_pages, bool):
+                return None if page - pagination.first_page + 1 >= total_pages else page + 1
+            if isinstance(total_count, int) and not isinstance(total_count, bool):
+                return None if fetched_so_far >= total_count else page + 1
+            return None if len(page_entries) < pagination.page_size else page + 1
         if pagination.style is PaginationStyle.AFTER_ID:
             if not dig(body, pagination.has_more_path):
                 return None
@@ -309,6 +315,8 @@ class CatalogHttpEngine:
         if pagination.has_more_path and not dig(body, pagination.has_more_path):
             return None
         token = dig(body, pagination.cursor_path)
+        if not token and pagination.has_more_path:
+            raise ProviderError(spec.slug, shown_url, f"has_more is true but {pagination.cursor_path!r} is empty")
         return token or None
 
     def _scrubbed(self, error: ProviderError) -> ProviderError:

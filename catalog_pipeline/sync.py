@@ -13,7 +13,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from catalog_pipeline.http_engine import CatalogHttpEngine, FetchResult, ProviderError, ProviderNotConfigured
+from catalog_pipeline.http_engine import (
+    CatalogHttpEngine,
+    FetchResult,
+    ProviderError,
+    ProviderNotConfigured,
+    mask_url,
+)
 from catalog_pipeline.providers.normalize import NormalizedCatalog, normalize_catalog
 from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.providers.spec import ProviderSpec
@@ -94,6 +100,14 @@ def _obtain(
         return started_at, snapshot, None
     except ProviderError as error:
         return started_at, None, error
+    except Exception as error:  # anything unforeseen fails this provider, never the whole run
+        return started_at, None, _unexpected(spec, http, error)
+
+
+def _unexpected(spec: ProviderSpec, http: CatalogHttpEngine, error: Exception) -> ProviderError:
+    return ProviderError(
+        spec.slug, mask_url(spec.list_url(http.environment)), f"unexpected {type(error).__name__}: {error}"
+    )
 
 
 def _finish(
@@ -106,6 +120,9 @@ def _finish(
     run_id: str | None,
 ) -> ProviderOutcome:
     def done(status: str, **kwargs: object) -> ProviderOutcome:
+        # the outcome's error reaches the run's log and failure message: never with a secret in it
+        if isinstance(kwargs.get("error"), str):
+            kwargs["error"] = writer.scrub(kwargs["error"])  # type: ignore[arg-type]
         seconds = (datetime.now(UTC) - started_at).total_seconds()
         return ProviderOutcome(provider=spec.slug, status=status, seconds=round(seconds, 3), **kwargs)  # type: ignore[arg-type]
 
@@ -115,8 +132,9 @@ def _finish(
     if problem is not None or fetched is None:
         writer.log_sync(spec.slug, started_at, FAILED, error_message=str(problem), run_id=run_id)
         return done(FAILED, error=str(problem))
-    catalog = normalize_catalog(spec, fetched.entries)
+    catalog = NormalizedCatalog(models=[], rejections=[])
     try:
+        catalog = normalize_catalog(spec, fetched.entries)
         if options.fetch_live:
             writer.store_snapshot(spec, fetched, run_id)
         if not options.write_models:
@@ -132,7 +150,7 @@ def _finish(
     except MassDeactivationBlocked as blocked:
         writer.log_sync(spec.slug, started_at, BLOCKED, blocked.counts, error_message=str(blocked), run_id=run_id)
         return done(BLOCKED, fetched=fetched, catalog=catalog, counts=blocked.counts, error=str(blocked))
-    except Exception as error:  # a database error fails this provider only; the transaction rolled back
+    except Exception as error:  # a database (or normalizer) error fails this provider only; the write rolled back
         message = f"provider {spec.slug!r}: write failed: {type(error).__name__}: {str(error)[:500]}"
         read = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
         writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id)
@@ -178,6 +196,9 @@ def fetch_live_counts(slugs: Sequence[str], http: CatalogHttpEngine, max_workers
         except ProviderError as error:
             result.live[slug] = None
             result.errors[slug] = str(error)
+        except Exception as error:  # one odd provider must not cost every other provider its parity
+            result.live[slug] = None
+            result.errors[slug] = str(_unexpected(spec, http, error))
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(slugs))), thread_name_prefix="count") as pool:
         list(pool.map(count, slugs))

@@ -194,3 +194,27 @@ def test_a_swapped_model_with_equal_counts_is_still_a_gap(replay_server, sqlite_
     gap = {k: v.value for k, v in evaluations["unexplained_gap"].metadata.items()}
     assert not evaluations["unexplained_gap"].passed
     assert "groq (2 ids differ)" in gap["providers_with_gap"].split(", ")
+
+
+def test_an_unforeseen_error_in_one_provider_fails_that_provider_only(replay_server, sqlite_url, monkeypatch):
+    """Not every exception is a ProviderError: an odd one still fails its provider alone, and the
+    message that reaches the run log carries no key."""
+    from catalog_pipeline.http_engine import CatalogHttpEngine
+
+    secret = "sk-unforeseen-0123456789abcdef"
+    monkeypatch.setenv("GROQ_API_KEY", secret)
+    real_fetch = CatalogHttpEngine.fetch
+
+    def fetch(self, spec):
+        if spec.slug == "groq":
+            raise RuntimeError(f"library bug echoing {secret}")
+        return real_fetch(self, spec)
+
+    monkeypatch.setattr(CatalogHttpEngine, "fetch", fetch)
+    instance = dg.DagsterInstance.ephemeral()
+    result = sync(sqlite_url, replay_server.url, instance=instance)
+    assert not result.success
+    message = result.failure_data_for_node("sync_provider_catalogs").error.message
+    assert "provider 'groq'" in message and "unexpected RuntimeError" in message
+    assert secret not in message
+    assert set(materializations(instance, MODELS, result.run_id)) == set(PROVIDER_SLUGS) - {"groq"}

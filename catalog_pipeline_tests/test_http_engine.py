@@ -136,3 +136,29 @@ def test_bearer_key_is_sent_as_authorization_header():
     result = engine.fetch(get_provider("groq"))
     assert seen["authorization"] == f"Bearer {SECRET}"
     assert result.entries == [{"id": "llama-3.1-8b-instant"}]
+
+
+def test_reported_totals_win_over_a_short_page():
+    """Featherless caps per_page below what we ask for: short pages keep coming until total_pages."""
+    spec = get_provider("featherless")
+    pages_served = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        pages_served.append(page)
+        entries = [{"id": f"org/model-{page}-{i}"} for i in range(10)]  # far fewer than per_page
+        return httpx.Response(200, json={"data": entries, "pagination": {"current_page": page, "total_pages": 3}})
+
+    engine = CatalogHttpEngine({}, client=httpx.Client(transport=httpx.MockTransport(handler)))
+    result = engine.fetch(spec)
+    assert pages_served == [1, 2, 3]
+    assert len(result.entries) == 30
+
+
+def test_a_corrupt_compressed_body_fails_that_provider_with_a_provider_error():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"not gzip at all")
+
+    engine = CatalogHttpEngine({"GROQ_API_KEY": SECRET}, client=httpx.Client(transport=httpx.MockTransport(handler)))
+    with pytest.raises(ProviderError, match="provider 'groq'.*DecodingError"):
+        engine.fetch(get_provider("groq"))

@@ -606,7 +606,7 @@ class CatalogWriter:
                     price_changes=len(counts.price_changes),
                     models_active_before=counts.active_before,
                     models_would_deactivate=counts.would_deactivate,
-                    error_message=self._scrubbed(error_message)[:4000] if error_message else None,
+                    error_message=self.scrub(error_message)[:4000] if error_message else None,
                     dagster_run_id=run_id,
                 )
             )
@@ -615,7 +615,7 @@ class CatalogWriter:
                     schema.providers.update().where(schema.providers.c.slug == provider).values(last_sync_status=status)
                 )
 
-    def _scrubbed(self, message: str) -> str:
+    def scrub(self, message: str) -> str:
         """`message` without the database password or any provider key, whatever raised it."""
         secrets = [self.engine.url.password] + [
             value for name, value in os.environ.items() if name.endswith(_SECRET_SUFFIXES)
