@@ -344,3 +344,23 @@ def test_sync_log_messages_never_carry_secrets(postgres_url, monkeypatch):
     assert "pg-secret-8d1f" not in row["error_message"] and "csk-test-secret-7f3a9" not in row["error_message"]
     assert row["error_message"].count("***") == 2
     writer.engine.dispose()
+
+
+def test_snapshot_round_trip_keeps_every_decimal_exact(sqlite_url):
+    """A models-only materialization re-reads the snapshot: a price with more digits than a float
+    holds must come back unchanged, or a re-sync would invent a price change."""
+    from decimal import Decimal
+
+    from catalog_pipeline.http_engine import FetchResult
+    from catalog_pipeline.providers.registry import get_provider
+    from catalog_pipeline.storage.database import create_catalog_engine
+    from catalog_pipeline.storage.writer import CatalogWriter
+
+    spec = get_provider("together")
+    entries = [{"id": "a", "pricing": {"input": Decimal("0.88"), "output": Decimal("0.12345678901234567890")}}]
+    fetched = FetchResult("together", "https://api.together.xyz/v1/models", entries, 1, 100, 1.0, 200, 1)
+    writer = CatalogWriter(create_catalog_engine(sqlite_url))
+    writer.store_snapshot(spec, fetched)
+    reread = writer.load_snapshot(spec).entries
+    assert Decimal(str(reread[0]["pricing"]["output"])) == Decimal("0.12345678901234567890")
+    assert reread[0]["pricing"]["input"] == Decimal("0.88")

@@ -645,6 +645,9 @@ def _same_amount(stored: Decimal | None, fresh: Decimal | None) -> bool:
 
 
 def _json_number(value: Any) -> Any:
+    """A JSON number when a float holds the decimal exactly (every real price), else its exact text,
+    so re-reading a snapshot never changes a price."""
     if isinstance(value, Decimal):
-        return float(value)
+        as_float = float(value)
+        return as_float if value.is_finite() and Decimal(repr(as_float)) == value else str(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
