@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -320,13 +320,22 @@ class CatalogHttpEngine:
         return token or None
 
     def _scrubbed(self, error: ProviderError) -> ProviderError:
-        secrets = [value for name, value in self.environment.items() if name.endswith("_API_KEY") and value]
-        message = error.cause
-        for secret in secrets:
-            message = message.replace(secret, "***")
+        message = scrub_secrets(error.cause, self.environment)
         if message == error.cause:
             return error
         return ProviderError(error.provider, error.url, message, error.status)
+
+
+SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+def scrub_secrets(message: str, environment: Mapping[str, str], extra: Sequence[str | None] = ()) -> str:
+    """`message` with the value of every secret-named variable (and any `extra` secret) as ``***``."""
+    secrets = [value for name, value in environment.items() if name.endswith(SECRET_SUFFIXES)] + list(extra)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            message = message.replace(str(secret), "***")
+    return message
 
 
 def _parse_int(text: str) -> int | Decimal:

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from catalog_pipeline.http_engine import FetchResult
+from catalog_pipeline.http_engine import FetchResult, scrub_secrets
 from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState
 from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.storage import schema
@@ -617,16 +617,7 @@ class CatalogWriter:
 
     def scrub(self, message: str) -> str:
         """`message` without the database password or any provider key, whatever raised it."""
-        secrets = [self.engine.url.password] + [
-            value for name, value in os.environ.items() if name.endswith(_SECRET_SUFFIXES)
-        ]
-        for secret in secrets:
-            if secret and len(secret) >= 4:
-                message = message.replace(str(secret), "***")
-        return message
-
-
-_SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+        return scrub_secrets(message, os.environ, extra=[self.engine.url.password])
 
 
 def provider_lock_key(slug: str) -> int:
