@@ -30,6 +30,7 @@ from catalog_pipeline.http_engine import FetchResult, scrub_secrets
 from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState
 from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.storage import schema
+from catalog_pipeline.storage.changes import ChangeEvent, ChangeKind, limits_changed, price_changed
 from catalog_pipeline.storage.database import ensure_schema
 
 #: Rows per statement on SQLite, where a batch travels as one JSON parameter. PostgreSQL
@@ -39,6 +40,9 @@ BATCH_ROWS = 5000
 _IDS_PER_QUERY = 5000
 #: Namespace of the per-provider advisory locks (PostgreSQL two-key form: namespace, provider).
 PROVIDER_LOCK_NAMESPACE = int.from_bytes(b"CATG")
+#: PostgreSQL advisory lock (one-key form, transaction level) taken before change events are
+#: inserted: held until commit, so `model_changes.id` is handed out in commit order.
+CHANGE_FEED_LOCK_KEY = zlib.crc32(b"catalog_pipeline:change_feed")
 _MODEL_COLUMNS = (
     "provider_id",
     "provider_model_id",
@@ -74,6 +78,7 @@ _HISTORY_COLUMNS = (
     "changed_at",
     "dagster_run_id",
 )
+_CHANGE_COLUMNS = ("provider_id", "model_id", "kind", "recorded_at", "dagster_run_id", "details")
 
 
 @dataclass
@@ -84,6 +89,10 @@ class PriceChange:
     new_amount: Decimal | None
     old_state: str
     new_state: str
+    unit: str | None = None
+
+    def old_new(self) -> tuple[Decimal | None, str, Decimal | None, str]:
+        return self.old_amount, self.old_state, self.new_amount, self.new_state
 
     @property
     def magnitude(self) -> Decimal:
@@ -102,6 +111,8 @@ class SyncCounts:
     deactivated: int = 0
     rejected: int = 0
     price_changes: list[PriceChange] = field(default_factory=list)
+    #: the rows written to `model_changes` (the change feed)
+    changes: list[ChangeEvent] = field(default_factory=list)
     active_before: int | None = None
     would_deactivate: int | None = None
 
@@ -262,9 +273,14 @@ class CatalogWriter:
             existing = {
                 row.provider_model_id: row
                 for row in connection.execute(
-                    sa.select(models.c.id, models.c.provider_model_id, models.c.content_hash, models.c.is_active).where(
-                        models.c.provider_id == provider_id
-                    )
+                    sa.select(
+                        models.c.id,
+                        models.c.provider_model_id,
+                        models.c.content_hash,
+                        models.c.is_active,
+                        models.c.context_length,
+                        models.c.max_output_tokens,
+                    ).where(models.c.provider_id == provider_id)
                 )
             }
             to_deactivate = [row.id for key, row in existing.items() if row.is_active and key not in hashes]
@@ -273,28 +289,71 @@ class CatalogWriter:
             self._guard(counts, len(catalog.models), max_deactivation_share, allow_mass_deactivation)
 
             changed: list[ModelRecord] = []
+            events: list[ChangeEvent] = []
             for model in catalog.models:
-                row = existing.get(model.provider_model_id)
+                key = model.provider_model_id
+                row = existing.get(key)
                 if row is None:
                     counts.inserted += 1
                     changed.append(model)
-                elif row.content_hash != hashes[model.provider_model_id] or not row.is_active:
+                    events.append(ChangeEvent(key, ChangeKind.ADDED))
+                elif row.content_hash != hashes[key] or not row.is_active:
                     counts.updated += 1
                     changed.append(model)
+                    if not row.is_active:
+                        events.append(ChangeEvent(key, ChangeKind.REACTIVATED))
+                    limits = limits_changed(key, row, model)
+                    if limits is not None:
+                        events.append(limits)
                 else:
                     counts.unchanged += 1
+            ids: dict[str, int] = {key: row.id for key, row in existing.items()}
             if changed:
                 ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
                 counts.price_changes = self._write_prices(connection, changed, ids, existing, now, run_id)
+                events += [
+                    price_changed(c.provider_model_id, c.price_type, c.unit or "", *c.old_new())
+                    for c in counts.price_changes
+                ]
             if to_deactivate:
                 counts.deactivated = self._deactivate(connection, to_deactivate, now, last_synced_at)
+                deactivated = set(to_deactivate)
+                events += [
+                    ChangeEvent(key, ChangeKind.DEACTIVATED) for key, row in existing.items() if row.id in deactivated
+                ]
             self._replace_rejections(connection, provider_id, catalog, now, run_id)
+            counts.changes = events
+            self._record_changes(connection, provider_id, events, ids, now, run_id)
             connection.execute(
                 schema.providers.update()
                 .where(schema.providers.c.id == provider_id)
                 .values(last_synced_at=now, last_sync_status="success", updated_at=now)
             )
         return counts
+
+    @staticmethod
+    def _record_changes(
+        connection: Connection,
+        provider_id: int,
+        events: list[ChangeEvent],
+        ids: dict[str, int],
+        now: datetime,
+        run_id: str | None,
+    ) -> None:
+        """Append `events` to `model_changes`, last in the transaction: the feed lock is held until commit."""
+        if not events:
+            return
+        rows = [
+            (provider_id, ids[event.provider_model_id], event.kind, now, run_id, event.details_json())
+            for event in events
+        ]
+        table = schema.model_changes
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CHANGE_FEED_LOCK_KEY)))
+            _copy_rows(connection, table, _CHANGE_COLUMNS, rows)
+            return
+        for source, parameters in _row_sources(connection, table, _CHANGE_COLUMNS, rows):
+            connection.execute(table.insert().from_select(_CHANGE_COLUMNS, source), parameters)
 
     @staticmethod
     def _guard(counts: SyncCounts, live: int, max_share: float, allow: bool) -> None:
@@ -458,7 +517,13 @@ class CatalogWriter:
                 if old is not None:
                     changes.append(
                         PriceChange(
-                            model.provider_model_id, price_type, old.amount, price.amount, old.state, price.state
+                            model.provider_model_id,
+                            price_type,
+                            old.amount,
+                            price.amount,
+                            old.state,
+                            price.state,
+                            price.unit,
                         )
                     )
         if pricing_rows:

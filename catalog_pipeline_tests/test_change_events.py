@@ -1,0 +1,185 @@
+"""Change events (`model_changes`, the change feed) as the sync records them, on SQLite and PostgreSQL.
+
+Each event is written in the same transaction as the change it describes: a sync that
+changes nothing records none, a blocked or failed provider records none, and every
+added, deactivated, reactivated, price or limit change is recorded exactly once with
+the run that made it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from catalog_pipeline.http_engine import FetchResult
+from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState
+from catalog_pipeline.providers.registry import PROVIDERS
+from catalog_pipeline.storage import schema
+from catalog_pipeline.storage.changes import ChangeKind, decimal_text, percent_change
+from catalog_pipeline.storage.database import create_catalog_engine
+from catalog_pipeline.storage.writer import CatalogWriter, MassDeactivationBlocked
+from catalog_pipeline_tests.conftest import inject_fault
+from catalog_pipeline_tests.helpers import sync
+from catalog_pipeline_tests.storage_helpers import current_instance, provider_tables  # noqa: F401 - fixture
+
+SLUG = "cerebras"
+SIZE = 40
+PER_MILLION = "usd_per_million_tokens"
+pytestmark = pytest.mark.usefixtures("current_instance")
+
+
+def change_rows(database_url: str) -> list[dict]:
+    """Every stored change event with its provider slug and model id, in feed order."""
+    changes, models, providers = schema.model_changes, schema.models, schema.providers
+    engine = create_catalog_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(
+                changes.c.id,
+                providers.c.slug,
+                models.c.provider_model_id,
+                changes.c.kind,
+                changes.c.dagster_run_id,
+                changes.c.details,
+            )
+            .join(models, models.c.id == changes.c.model_id)
+            .join(providers, providers.c.id == changes.c.provider_id)
+            .order_by(changes.c.id)
+        ).mappings()
+        result = [{**row, "details": json.loads(row["details"]) if row["details"] else None} for row in rows]
+    engine.dispose()
+    return result
+
+
+@pytest.fixture(autouse=True)
+def _catalog_size(replay_server):
+    inject_fault(replay_server, SLUG, size=SIZE)
+
+
+def test_sync_records_each_change_once_and_an_unchanged_resync_none(replay_server, database_url):
+    """First sync: one `added` per model. Unchanged re-sync: nothing. Prices x1.5: one
+    `price_changed` per priced (model, price type) with exact old/new and +50%. 10 models
+    gone: 10 `deactivated`; back: 10 `reactivated`. Every event names its run."""
+    first = sync(database_url, replay_server.url, slugs=[SLUG])
+    assert first.success
+    events = change_rows(database_url)
+    assert [e["kind"] for e in events] == [ChangeKind.ADDED] * SIZE
+    assert {e["provider_model_id"] for e in events} == {
+        m["provider_model_id"] for m in provider_tables(database_url, SLUG)["models"]
+    }
+    assert {e["dagster_run_id"] for e in events} == {first.run_id}
+
+    assert sync(database_url, replay_server.url, slugs=[SLUG]).success
+    assert len(change_rows(database_url)) == SIZE
+
+    tables = provider_tables(database_url, SLUG)
+    model_ids = {m["id"]: m["provider_model_id"] for m in tables["models"]}
+    priced = {(model_ids[p["model_id"]], p["price_type"]): p["amount"] for p in tables["model_pricing"] if p["amount"]}
+    inject_fault(replay_server, SLUG, size=SIZE, price_multiplier="1.5")
+    repriced = sync(database_url, replay_server.url, slugs=[SLUG])
+    assert repriced.success
+    price_events = change_rows(database_url)[SIZE:]
+    assert {e["kind"] for e in price_events} == {ChangeKind.PRICE_CHANGED}
+    assert {e["dagster_run_id"] for e in price_events} == {repriced.run_id}
+    assert {(e["provider_model_id"], e["details"]["price_type"]): e["details"] for e in price_events} == {
+        key: {
+            "price_type": key[1],
+            "unit": PER_MILLION,
+            "old": {"amount": decimal_text(amount), "state": PriceState.KNOWN},
+            "new": {"amount": decimal_text(amount * Decimal("1.5")), "state": PriceState.KNOWN},
+            "percent": 50.0,
+        }
+        for key, amount in priced.items()
+    }
+
+    seen = len(change_rows(database_url))
+    inject_fault(replay_server, SLUG, size=SIZE - 10, price_multiplier="1.5")
+    assert sync(database_url, replay_server.url, slugs=[SLUG]).success
+    gone = change_rows(database_url)[seen:]
+    assert [e["kind"] for e in gone] == [ChangeKind.DEACTIVATED] * 10
+    inactive = {m["provider_model_id"] for m in provider_tables(database_url, SLUG)["models"] if not m["is_active"]}
+    assert {e["provider_model_id"] for e in gone} == inactive
+
+    inject_fault(replay_server, SLUG, size=SIZE, price_multiplier="1.5")
+    assert sync(database_url, replay_server.url, slugs=[SLUG]).success
+    back = change_rows(database_url)[seen + 10 :]
+    assert [e["kind"] for e in back] == [ChangeKind.REACTIVATED] * 10
+    assert {e["provider_model_id"] for e in back} == inactive
+    ids = [e["id"] for e in change_rows(database_url)]
+    assert ids == sorted(set(ids))
+
+
+def test_blocked_or_failed_provider_records_no_event(replay_server, database_url):
+    """A live list the mass-deactivation guard refuses, or a provider answering HTTP 500,
+    changes no row, so the feed gets no event."""
+    assert sync(database_url, replay_server.url, slugs=[SLUG]).success
+    before = change_rows(database_url)
+
+    inject_fault(replay_server, SLUG, size=5, price_multiplier="2")
+    assert not sync(database_url, replay_server.url, slugs=[SLUG]).success  # guard: 35 of 40 would go
+    inject_fault(replay_server, SLUG, status=500)
+    assert not sync(database_url, replay_server.url, slugs=[SLUG]).success
+    assert change_rows(database_url) == before
+
+
+def _record(model_id: str, context_length: int | None, max_output: int | None, input_price: str) -> ModelRecord:
+    return ModelRecord(
+        provider_model_id=model_id,
+        name=model_id,
+        canonical_slug=model_id,
+        context_length=context_length,
+        max_output_tokens=max_output,
+        input_modalities="text",
+        output_modalities="text",
+        prices={"input": Price(Decimal(input_price), PriceState.KNOWN, PER_MILLION)},
+    )
+
+
+def _write(writer: CatalogWriter, records: list[ModelRecord], **options: object):  # type: ignore[no-untyped-def]
+    spec = replace(PROVIDERS[SLUG], slug="synthetic", name="Synthetic provider")
+    fetched = FetchResult("synthetic", "https://synthetic.invalid/models", [{}] * len(records), 1, 0, 0.0, 200, 1)
+    return writer.write_provider(spec, fetched, NormalizedCatalog(models=records, rejections=[]), **options)
+
+
+def test_limits_changes_name_old_and_new_and_a_rename_is_no_event(database_url):
+    """A context length or output limit that moves is one `limits_changed` event with old
+    and new values; a change of name only rewrites the row and records nothing; a price
+    going from 0 has no percent."""
+    writer = CatalogWriter(create_catalog_engine(database_url))
+    _write(writer, [_record("m1", 8192, None, "0"), _record("m2", 4096, 1024, "1")])
+    counts = _write(writer, [_record("m1", 32768, 4096, "0"), replace(_record("m2", 4096, 1024, "1"), name="M2")])
+    assert [(c.provider_model_id, c.kind, c.details) for c in counts.changes] == [
+        (
+            "m1",
+            ChangeKind.LIMITS_CHANGED,
+            {"context_length": {"old": 8192, "new": 32768}, "max_output_tokens": {"old": None, "new": 4096}},
+        )
+    ]
+    counts = _write(writer, [_record("m1", 32768, 4096, "0.5"), _record("m2", 4096, 1024, "1")])
+    [price] = [c for c in counts.changes if c.kind == ChangeKind.PRICE_CHANGED]
+    assert price.details["percent"] is None and price.details["new"]["amount"] == "0.5"
+    stored = change_rows(database_url)
+    assert [(e["provider_model_id"], e["kind"]) for e in stored] == [
+        ("m1", ChangeKind.ADDED),
+        ("m2", ChangeKind.ADDED),
+        ("m1", ChangeKind.LIMITS_CHANGED),
+        ("m1", ChangeKind.PRICE_CHANGED),
+    ]
+    with pytest.raises(MassDeactivationBlocked):
+        _write(writer, [])
+    assert len(change_rows(database_url)) == 4
+    writer.engine.dispose()
+
+
+def test_percent_and_decimal_text():
+    """Percent is relative to the old amount; decimals print exactly, without exponent or trailing zeros."""
+    assert percent_change(Decimal("2"), Decimal("3")) == 50.0
+    assert percent_change(Decimal("3"), Decimal("1")) == pytest.approx(-66.6667)
+    assert percent_change(None, Decimal("1")) is None
+    assert decimal_text(Decimal("3.000000000000")) == "3"
+    assert decimal_text(Decimal("1E-12")) == "0.000000000001"
+    assert decimal_text(Decimal("150")) == "150"
