@@ -211,7 +211,12 @@ def create_app(database_url: str, environment: Mapping[str, str] = os.environ) -
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
         after: Annotated[
-            str | None, Query(max_length=1100, description="`next_cursor` of the previous page: <provider>/<model id>")
+            str | None,
+            Query(
+                max_length=1100,
+                pattern=r"^[^/]+/.+$",
+                description="`next_cursor` of the previous page: <provider>/<model id>",
+            ),
         ] = None,
     ) -> Response:
         model_filter = reads.ModelFilter(provider, canonical_slug, active, modality)
