@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -183,3 +184,45 @@ def test_percent_and_decimal_text():
     assert decimal_text(Decimal("3.000000000000")) == "3"
     assert decimal_text(Decimal("1E-12")) == "0.000000000001"
     assert decimal_text(Decimal("150")) == "150"
+
+
+def test_a_deprecation_date_is_announced_once_and_again_when_it_moves(database_url):
+    """A date appearing (or first listed with the model) is one `deprecation_announced` event with the
+    date; the same date on the next sync is nothing; a moved date is a new event naming the previous one."""
+    writer = CatalogWriter(create_catalog_engine(database_url))
+    retiring = datetime(2027, 3, 1, tzinfo=UTC)
+    _write(writer, [_record("m1", 8192, None, "1"), replace(_record("m2", 8192, None, "1"), deprecation_date=retiring)])
+    counts = _write(
+        writer,
+        [
+            replace(_record("m1", 8192, None, "1"), deprecation_date=retiring),
+            replace(_record("m2", 8192, None, "1"), deprecation_date=retiring),
+        ],
+    )
+    assert [(c.provider_model_id, c.kind, c.details) for c in counts.changes] == [
+        (
+            "m1",
+            ChangeKind.DEPRECATION_ANNOUNCED,
+            {"deprecation_date": "2027-03-01T00:00:00Z", "previous_deprecation_date": None},
+        )
+    ]
+    later = retiring + timedelta(days=30)
+    counts = _write(
+        writer,
+        [
+            replace(_record("m1", 8192, None, "1"), deprecation_date=retiring),
+            replace(_record("m2", 8192, None, "1"), deprecation_date=later),
+        ],
+    )
+    assert [(c.provider_model_id, c.details["previous_deprecation_date"]) for c in counts.changes] == [
+        ("m2", "2027-03-01T00:00:00Z")
+    ]
+    kinds = [(e["provider_model_id"], e["kind"]) for e in change_rows(database_url)]
+    assert kinds == [
+        ("m1", ChangeKind.ADDED),
+        ("m2", ChangeKind.ADDED),
+        ("m2", ChangeKind.DEPRECATION_ANNOUNCED),
+        ("m1", ChangeKind.DEPRECATION_ANNOUNCED),
+        ("m2", ChangeKind.DEPRECATION_ANNOUNCED),
+    ]
+    writer.engine.dispose()

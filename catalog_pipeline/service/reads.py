@@ -127,6 +127,8 @@ _MODEL_COLUMNS = (
     models.c.first_seen_at,
     models.c.updated_at,
     models.c.deactivated_at,
+    models.c.deprecation_date,
+    models.c.provider_status,
 )
 
 
@@ -171,13 +173,20 @@ def provider_exists(connection: Connection, provider: str) -> bool:
 
 
 def prices_of(connection: Connection, model_ids: Iterable[int]) -> dict[int, dict[str, dict[str, Any]]]:
-    """Current prices per model: price type -> amount (exact text), state, unit."""
+    """Current prices per model: price type -> amount (exact text), state, unit, tier threshold."""
     result: dict[int, dict[str, dict[str, Any]]] = {}
     ids = list(model_ids)
     for start in range(0, len(ids), _IDS_PER_QUERY):
         batch = ids[start : start + _IDS_PER_QUERY]
         for row in connection.execute(
-            sa.select(pricing.c.model_id, pricing.c.price_type, pricing.c.amount, pricing.c.state, pricing.c.unit)
+            sa.select(
+                pricing.c.model_id,
+                pricing.c.price_type,
+                pricing.c.amount,
+                pricing.c.state,
+                pricing.c.unit,
+                pricing.c.threshold_tokens,
+            )
             .where(pricing.c.model_id.in_(batch))
             .order_by(pricing.c.model_id, pricing.c.price_type)
         ):
@@ -185,6 +194,7 @@ def prices_of(connection: Connection, model_ids: Iterable[int]) -> dict[int, dic
                 "amount": decimal_text(row.amount),
                 "state": row.state,
                 "unit": row.unit,
+                "threshold_tokens": row.threshold_tokens,
             }
     return result
 

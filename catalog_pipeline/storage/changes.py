@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -90,3 +91,24 @@ def limits_changed(provider_model_id: str, stored: Any, fresh: Any) -> ChangeEve
         if getattr(stored, name) != getattr(fresh, name)
     }
     return ChangeEvent(provider_model_id, ChangeKind.LIMITS_CHANGED, changed) if changed else None
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
+
+
+def same_instant(stored: datetime | None, fresh: datetime | None) -> bool:
+    """Equal timestamps, reading a naive one (SQLite hands those back) as UTC."""
+    return _utc_text(stored) == _utc_text(fresh)
+
+
+def deprecation_announced(provider_model_id: str, previous: datetime | None, announced: datetime) -> ChangeEvent:
+    """The provider now says when it stops serving the model (or moved the date it had given)."""
+    return ChangeEvent(
+        provider_model_id,
+        ChangeKind.DEPRECATION_ANNOUNCED,
+        {"deprecation_date": _utc_text(announced), "previous_deprecation_date": _utc_text(previous)},
+    )
