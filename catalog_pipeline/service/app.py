@@ -8,8 +8,10 @@ line with the providers. The server opens the database read-only and never migra
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -25,7 +27,14 @@ from catalog_pipeline import settings
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline.service import documents, reads
 from catalog_pipeline.service.atom import render_atom
-from catalog_pipeline.service.http import GZIP_MINIMUM_BYTES, Rendered, RenderedCache, json_bytes, send
+from catalog_pipeline.service.http import (
+    GZIP_MINIMUM_BYTES,
+    ListWarmer,
+    Rendered,
+    RenderedCache,
+    json_bytes,
+    send,
+)
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.changes import ChangeKind, decimal_text
 from catalog_pipeline.storage.database import create_readonly_engine, head_revision
@@ -73,11 +82,10 @@ def _price_entry(price: dict[str, Any]) -> dict[str, Any]:
 
 def model_entry(row: Any, prices: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """One model in the OpenAI list shape, with the catalog's own fields beside OpenAI's four."""
-    first_seen = reads.utc(row.first_seen_at)
     return {
         "id": row.provider_model_id,
         "object": "model",
-        "created": int(first_seen.timestamp()) if first_seen else 0,
+        "created": reads.unix_seconds(row.first_seen_at),
         "owned_by": row.provider,
         "provider": row.provider,
         "canonical_slug": row.canonical_slug,
@@ -100,12 +108,11 @@ def model_entry(row: Any, prices: Mapping[str, dict[str, Any]]) -> dict[str, Any
 def gateway_entry(row: Any, prices: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """One model as the replaced gateway's ``/models`` listed it (OpenRouter-shaped, prices per token)."""
     inputs, outputs = reads.modality_list(row.input_modalities), reads.modality_list(row.output_modalities)
-    first_seen = reads.utc(row.first_seen_at)
     return {
         "id": row.provider_model_id,
         "canonical_slug": row.canonical_slug,
         "name": row.name or row.provider_model_id,
-        "created": int(first_seen.timestamp()) if first_seen else 0,
+        "created": reads.unix_seconds(row.first_seen_at),
         "context_length": row.context_length,
         "architecture": {
             "modality": f"{'+'.join(inputs)}->{'+'.join(outputs)}" if inputs or outputs else None,
@@ -123,17 +130,25 @@ def gateway_entry(row: Any, prices: Mapping[str, dict[str, Any]]) -> dict[str, A
 def gateway_pricing(prices: Mapping[str, dict[str, Any]]) -> dict[str, str]:
     result = {}
     for price_type, price in prices.items():
-        name = GATEWAY_PRICE_NAMES.get(price_type, price_type)
-        if price["state"] == "variable":
-            result[name] = "-1"
-        elif price["state"] == "free":
-            result[name] = "0"
-        elif price["amount"] is not None:
-            amount = Decimal(price["amount"])
-            if price["unit"] == _PER_MILLION_TOKENS:
-                amount = amount.scaleb(-6)
-            result[name] = decimal_text(amount) or "0"
+        text = _gateway_price(price["state"], price["amount"], price["unit"])
+        if text is not None:
+            result[GATEWAY_PRICE_NAMES.get(price_type, price_type)] = text
     return result
+
+
+@functools.lru_cache(maxsize=65536)
+def _gateway_price(state: str, amount: str | None, unit: str) -> str | None:
+    """OpenRouter's convention: USD per token as text, '-1' for a variable price, nothing when unknown."""
+    if state == "variable":
+        return "-1"
+    if state == "free":
+        return "0"
+    if amount is None:
+        return None
+    value = Decimal(amount)
+    if unit == _PER_MILLION_TOKENS:
+        value = value.scaleb(-6)
+    return decimal_text(value) or "0"
 
 
 def _after_key(after: str | None) -> tuple[str, str] | None:
@@ -156,7 +171,19 @@ def create_app(database_url: str, environment: Mapping[str, str] = os.environ) -
         settings.SYNC_INTERVAL_HOURS, settings.DEFAULT_SYNC_INTERVAL_HOURS, environment
     )
     cache = RenderedCache()
+    warmer = ListWarmer(cache, reads.data_version, engine.connect)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        warmer.start()
+        try:
+            yield
+        finally:
+            warmer.stop()
+            engine.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="catalog_pipeline API",
         version="1",
         summary="Read-only model lists, prices, price history and a change feed from the synced catalog database.",
@@ -190,9 +217,12 @@ def create_app(database_url: str, environment: Mapping[str, str] = os.environ) -
         return _error_response(503, "database_unavailable", f"the catalog database cannot be read ({cause})")
 
     def rendered_list(key: tuple, render: Any) -> Rendered:
+        def rendered(connection: sa.Connection) -> Rendered:
+            return Rendered(json_bytes(render(connection)))
+
+        warmer.remember(key, rendered)
         with engine.connect() as connection:
-            version = reads.data_version(connection)
-            return cache.get_or_render(key, version, lambda: Rendered(json_bytes(render(connection))))
+            return cache.get_or_render(key, reads.data_version(connection), lambda: rendered(connection))
 
     @app.get(
         "/v1/models",

@@ -137,3 +137,59 @@ class RenderedCache:
             self._entries.move_to_end(key)
             while sum(entry[2].size for entry in self._entries.values()) > self.max_bytes:
                 self._entries.popitem(last=False)
+
+
+class ListWarmer:
+    """Renders the lists clients asked for again as soon as a sync commits, off the request path.
+
+    A background thread reads the data version every `interval_seconds`; when it moved, each
+    recently requested list (at most `max_lists`, most recent first) is rendered into the
+    cache, so the monitor's hourly ``gateway=all`` does not pay for rendering 18,000 models.
+    """
+
+    def __init__(
+        self,
+        cache: RenderedCache,
+        read_version: Callable[[Any], str],
+        connect: Callable[[], Any],
+        interval_seconds: float = 2.0,
+        max_lists: int = 8,
+    ):
+        self.cache, self.read_version, self.connect = cache, read_version, connect
+        self.interval_seconds, self.max_lists = interval_seconds, max_lists
+        self._lists: OrderedDict[Hashable, Callable[[Any], Rendered]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def remember(self, key: Hashable, render: Callable[[Any], Rendered]) -> None:
+        with self._lock:
+            self._lists[key] = render
+            self._lists.move_to_end(key)
+            while len(self._lists) > self.max_lists:
+                self._lists.popitem(last=False)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="catalog-list-warmer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        last: str | None = None
+        while not self._stop.wait(self.interval_seconds):
+            try:
+                with self.connect() as connection:
+                    version = self.read_version(connection)
+                    if version == last:
+                        continue
+                    with self._lock:
+                        lists = list(reversed(self._lists.items()))
+                    for key, render in lists:
+                        self.cache.get_or_render(key, version, lambda render=render: render(connection))
+                    last = version
+            except Exception:  # noqa: BLE001 - a database hiccup: the requests themselves will say so
+                last = None
