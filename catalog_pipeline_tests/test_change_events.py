@@ -226,3 +226,15 @@ def test_a_deprecation_date_is_announced_once_and_again_when_it_moves(database_u
         ("m2", ChangeKind.DEPRECATION_ANNOUNCED),
     ]
     writer.engine.dispose()
+
+
+def test_a_held_change_keeps_its_values_exact():
+    """The hook for the anomaly guard: a held change names the field, both values (decimals as exact text) and why."""
+    from catalog_pipeline.storage.changes import held
+
+    event = held("m1", "input", Decimal("3.000000000000"), Decimal("3000"), "moved more than 10x")
+    assert (event.kind, event.details) == (
+        ChangeKind.HELD,
+        {"field": "input", "old": "3", "new": "3000", "reason": "moved more than 10x"},
+    )
+    assert event.details_json() == '{"field":"input","new":"3000","old":"3","reason":"moved more than 10x"}'

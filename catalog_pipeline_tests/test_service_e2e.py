@@ -29,12 +29,14 @@ import sqlalchemy as sa
 
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline.storage import schema
-from catalog_pipeline_tests.conftest import inject_fault
+from catalog_pipeline_tests.conftest import heal, inject_fault
 from catalog_pipeline_tests.postgres_server import create_database
 from catalog_pipeline_tests.service_helpers import create_reader_role, free_port, serve
 from catalog_pipeline_tests.test_cli_e2e import cli_environment, run_cli
 
 pytestmark = pytest.mark.e2e
+#: together's 800 demo models shrink to 600 after the first sync (25%, under the guard's 50%).
+TOGETHER_AFTER = 600
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
@@ -73,6 +75,11 @@ def served(request, tmp_path_factory, replay_server) -> Iterator[ServedCatalog]:
     environment = cli_environment(folder, database_url, replay_server.url)
     result = run_cli(["sync"], environment)
     assert result.returncode == 0, result.stdout + result.stderr
+    # together then lists 200 fewer models: they stay stored, inactive, so active < stored.
+    inject_fault(replay_server, "together", size=TOGETHER_AFTER)
+    shrunk = run_cli(["sync", "--provider", "together"], environment)
+    heal(replay_server, "together")
+    assert shrunk.returncode == 0, shrunk.stdout + shrunk.stderr
     reader_url = (
         database_url
         if request.param == "sqlite"
@@ -104,7 +111,7 @@ def test_gateway_all_lists_exactly_the_active_models(served):
     assert response.status_code == 200
     document = response.json()
     expected = active_count(served)
-    assert expected == 18_000
+    assert expected == 18_000 - 200
     assert len(document["data"]) == document["total"] == document["returned"] == expected
     assert (document["has_more"], document["next_offset"], document["gateway"]) == (False, None, "all")
     assert len({(m["provider_slug"], m["id"]) for m in document["data"]}) == expected
@@ -154,7 +161,9 @@ def test_v1_models_pages_through_every_model_exactly_once(served):
     assert len(groq) == active_count(served, "groq") and {m["owned_by"] for m in groq} == {"groq"}
     entry = groq[0]
     assert entry["object"] == "model" and isinstance(entry["created"], int) and entry["is_active"] is True
-    assert get(served, "/v1/models", params={"active": "false"}).json()["data"] == []
+    delisted = get(served, "/v1/models", params={"active": "false"}).json()["data"]
+    assert len(delisted) == 200 and {(m["provider"], m["is_active"]) for m in delisted} == {("together", False)}
+    assert all(m["deactivated_at"] for m in delisted)
     same_model = get(served, "/v1/models", params={"canonical_slug": entry["canonical_slug"]}).json()["data"]
     assert (entry["provider"], entry["id"]) in {(m["provider"], m["id"]) for m in same_model}
     texts = get(served, "/v1/models", params={"modality": "text", "limit": 50000}).json()["data"]
@@ -266,6 +275,11 @@ def test_change_feed_after_the_first_sync_and_its_atom_form(served):
     assert ids == sorted(ids) and first["next_since"] == ids[-1]
     following = get(served, f"/v1/changes?limit=1000&since={first['next_since']}").json()["data"]
     assert following[0]["id"] > ids[-1]
+    gone = get(served, "/v1/changes?kind=deactivated&limit=1000").json()["data"]
+    assert len(gone) == 200 and {e["provider"] for e in gone} == {"together"}
+    assert {e["model"] for e in gone} == {
+        m["id"] for m in get(served, "/v1/models", params={"active": "false"}).json()["data"]
+    }
     cerebras = get(served, "/v1/changes?provider=cerebras&kind=added&limit=1000").json()
     assert len(cerebras["data"]) == active_count(served, "cerebras")
     assert {e["kind"] for e in cerebras["data"]} == {"added"} and {e["provider"] for e in cerebras["data"]} == {

@@ -112,3 +112,24 @@ def deprecation_announced(provider_model_id: str, previous: datetime | None, ann
         ChangeKind.DEPRECATION_ANNOUNCED,
         {"deprecation_date": _utc_text(announced), "previous_deprecation_date": _utc_text(previous)},
     )
+
+
+def held(provider_model_id: str, field: str, stored: Any, proposed: Any, reason: str) -> ChangeEvent:
+    """A change the anomaly guard did not apply (issue 10): which field, its stored and proposed values, why.
+
+    The guard appends these to the write's events, so they reach the feed in the same transaction
+    as the rest of the write; ``str`` keeps decimals exact in the JSON details.
+    """
+    return ChangeEvent(
+        provider_model_id,
+        ChangeKind.HELD,
+        {"field": field, "old": _plain(stored), "new": _plain(proposed), "reason": reason},
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, datetime):
+        return _utc_text(value)
+    return value
