@@ -218,5 +218,4 @@ model_changes = Table(
     Column("details", Text),
     Index("ix_model_changes_provider_id_id", "provider_id", "id"),
     Index("ix_model_changes_model_id_id", "model_id", "id"),
-    Index("ix_model_changes_kind_id", "kind", "id"),
 )

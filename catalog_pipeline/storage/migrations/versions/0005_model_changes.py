@@ -31,12 +31,10 @@ def upgrade() -> None:
     with op.batch_alter_table('model_changes', schema=None) as batch_op:
         batch_op.create_index('ix_model_changes_provider_id_id', ['provider_id', 'id'], unique=False)
         batch_op.create_index('ix_model_changes_model_id_id', ['model_id', 'id'], unique=False)
-        batch_op.create_index('ix_model_changes_kind_id', ['kind', 'id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('model_changes', schema=None) as batch_op:
-        batch_op.drop_index('ix_model_changes_kind_id')
         batch_op.drop_index('ix_model_changes_model_id_id')
         batch_op.drop_index('ix_model_changes_provider_id_id')
     op.drop_table('model_changes')
