@@ -239,7 +239,9 @@ def create_app(database_url: str, environment: Mapping[str, str] = os.environ) -
         modality: Annotated[
             str | None, Query(pattern=r"^[a-z0-9_-]{1,32}$", description="input or output modality, e.g. image")
         ] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+        limit: Annotated[
+            int, Query(ge=1, le=MAX_PAGE, description="default: everything, in one page, as OpenAI's list does")
+        ] = MAX_PAGE,
         after: Annotated[
             str | None,
             Query(
