@@ -19,7 +19,7 @@ from catalog_pipeline_tests.service_helpers import serve
 from catalog_pipeline_tests.test_cli_e2e import cli_environment, run_cli
 
 pytestmark = pytest.mark.e2e
-EXAMPLES_PER_OPERATION = 60
+EXAMPLES_PER_OPERATION = 40
 PROVIDERS = ["openrouter", "groq", "cerebras", "together", "anthropic"]
 
 
