@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -191,6 +192,15 @@ def create_app(database_url: str, environment: Mapping[str, str] = os.environ) -
         redoc_url=None,
     )
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=6)
+    # A browser frontend on another origin (the gateway's) reads the lists; nothing here needs credentials.
+    origins = [o.strip() for o in environment.get(settings.API_CORS_ORIGINS, "*").split(",") if o.strip()]
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET"],
+        allow_headers=["If-None-Match"],
+        expose_headers=["ETag"],
+    )
     app.state.engine = engine
     app.state.cache = cache
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +21,7 @@ GZIP_MINIMUM_BYTES = 1024
 GZIP_LEVEL = 6
 #: Clients may keep a list, but must revalidate it (If-None-Match) before using it again.
 CACHE_CONTROL = "no-cache"
+_log = logging.getLogger(__name__)
 
 
 def json_bytes(payload: Any) -> bytes:
@@ -191,5 +193,6 @@ class ListWarmer:
                     for key, render in lists:
                         self.cache.get_or_render(key, version, lambda render=render: render(connection))
                     last = version
-            except Exception:  # noqa: BLE001 - a database hiccup: the requests themselves will say so
+            except Exception as error:  # a database hiccup: try again next round; requests say so themselves
+                _log.warning("list warmer: %s; retrying in %s s", type(error).__name__, self.interval_seconds)
                 last = None
