@@ -238,3 +238,38 @@ def test_a_held_change_keeps_its_values_exact():
         {"field": "input", "old": "3", "new": "3000", "reason": "moved more than 10x"},
     )
     assert event.details_json() == '{"field":"input","new":"3000","old":"3","reason":"moved more than 10x"}'
+
+
+@pytest.mark.postgres
+def test_postgres_writers_hand_out_event_ids_in_commit_order(postgres_url):
+    """A writer with events waits for the change-feed lock that another transaction holds until it commits,
+    so a lower id can never commit after a higher one (a reader polling `since` would skip it); a write
+    with nothing to record does not wait."""
+    import threading
+
+    from catalog_pipeline.storage.writer import CHANGE_FEED_LOCK_KEY
+
+    writer = CatalogWriter(create_catalog_engine(postgres_url))
+    _write(writer, [_record("m1", 8192, None, "1")])
+    holder = create_catalog_engine(postgres_url)
+    finished = threading.Event()
+
+    def write(price: str) -> None:
+        _write(writer, [_record("m1", 8192, None, price)])
+        finished.set()
+
+    with holder.connect() as connection:
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CHANGE_FEED_LOCK_KEY)))
+        unchanged = threading.Thread(target=write, args=("1",))
+        unchanged.start()
+        assert finished.wait(30), "a write without events waited for the feed lock"
+        finished.clear()
+        changed = threading.Thread(target=write, args=("2",))
+        changed.start()
+        assert not finished.wait(1.5), "a write with events did not take the feed lock"
+        connection.commit()  # releases it
+    assert finished.wait(30)
+    changed.join()
+    assert [e["kind"] for e in change_rows(postgres_url)][-1] == ChangeKind.PRICE_CHANGED
+    holder.dispose()
+    writer.engine.dispose()
