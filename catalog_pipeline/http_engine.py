@@ -92,6 +92,8 @@ class FetchResult:
     latency_ms: float
     http_status: int
     attempts: int
+    #: the endpoint that answered: the spec's primary name or a variant's (`ProviderSpec.endpoint_names`)
+    endpoint: str = "primary"
 
 
 class _Transient(Exception):
@@ -122,14 +124,11 @@ def replay_rewrite(url: str, slug: str, replay_url: str) -> str:
 
 
 def credential_hosts(spec: ProviderSpec, environment: Mapping[str, str], replay_url: str | None) -> frozenset[str]:
-    """The hosts `spec`'s key may be sent to: the host of its list URL, or the replay server's.
-
-    One place to switch to ``ProviderSpec.credential_hosts`` (primary and variant hosts)
-    when the spec carries it.
-    """
-    url = replay_url if replay_url else spec.list_url(environment)
-    host = urlsplit(url).hostname
-    return frozenset({host.lower()}) if host else frozenset()
+    """The hosts `spec`'s key may be sent to: those of its primary and every variant, or the replay server's."""
+    if replay_url:
+        host = urlsplit(replay_url).hostname
+        return frozenset({host.lower()}) if host else frozenset()
+    return frozenset(host.lower() for host in spec.credential_hosts(environment))
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -212,10 +211,14 @@ class CatalogHttpEngine:
         self._client.close()
 
     def missing_variables(self, spec: ProviderSpec) -> list[str]:
-        """Variables a live sync of `spec` still needs; none in replay mode."""
+        """Variables a live sync of `spec` (its first endpoint to try) still needs; none in replay mode."""
         if self.replay_url:
             return []
-        return [name for name in spec.required_env if not self.environment.get(name)]
+        try:
+            first = spec.endpoints(self.environment)[0]
+        except ValueError:
+            return []  # an invalid endpoint selector is reported by fetch, naming the variable
+        return [name for name in first.required_env if not self.environment.get(name)]
 
     def is_configured(self, spec: ProviderSpec) -> bool:
         return not self.missing_variables(spec)
@@ -227,30 +230,61 @@ class CatalogHttpEngine:
         return spec.max_response_mb or DEFAULT_MAX_RESPONSE_MB
 
     def fetch(self, spec: ProviderSpec) -> FetchResult:
-        """Fetch every page of `spec`'s list within the provider's deadline.
+        """Fetch every page of `spec`'s list, from the first of its endpoints that exists, within the deadline.
+
+        The endpoints are tried in the order `ProviderSpec.endpoints` gives: the primary,
+        then each fallback variant, moving on only when an endpoint answers 404 or 410
+        (gone or moved). Any other failure (401/403, 429 or 5xx after retries, a body that
+        is not the list) ends the fetch there: it says nothing about where the list moved.
+        All endpoints share the provider's one deadline.
 
         Raises:
             ProviderNotConfigured: a needed variable is not set.
             DeadlineExceeded: the fetch took longer than `deadline_seconds`.
-            ProviderError: the endpoint failed (after retries where retrying can help),
-                redirected to another origin, sent more than the response limit, or
+            ProviderError: every endpoint tried failed (after retries where retrying can
+                help), redirected to another origin, sent more than the response limit, or
                 answered something that is not the expected list.
         """
-        real_url = spec.list_url(self.environment)
-        shown_url = mask_url(real_url)
         try:
-            return self._fetch(spec, real_url, shown_url)
+            return self._fetch_provider(spec, _Deadline(self.deadline_seconds))
         except ProviderError as error:
             raise self._masked(error) from None
 
-    def _fetch(self, spec: ProviderSpec, real_url: str, shown_url: str) -> FetchResult:
+    def _fetch_provider(self, spec: ProviderSpec, deadline: _Deadline) -> FetchResult:
+        try:
+            endpoints = spec.endpoints(self.environment)
+        except ValueError as error:
+            raise ProviderError(spec.slug, mask_url(spec.list_url(self.environment)), str(error)) from None
+        allowed_hosts = credential_hosts(spec, self.environment, self.replay_url)
+        gone: list[str] = []
+        for position, endpoint in enumerate(endpoints):
+            if position and self.missing_variables(endpoint):
+                gone.append(f"{endpoint.endpoint_label} not configured")
+                continue
+            try:
+                return self._fetch_endpoint(endpoint, allowed_hosts, deadline)
+            except (ProviderNotConfigured, DeadlineExceeded):
+                raise
+            except ProviderError as error:
+                if error.status not in (404, 410) or position == len(endpoints) - 1:
+                    if gone:
+                        raise ProviderError(
+                            error.provider, error.url, f"{error.cause} (tried before: {'; '.join(gone)})", error.status
+                        ) from None
+                    raise
+                gone.append(f"{endpoint.endpoint_label} ({error.url}) answered HTTP {error.status}")
+        raise ProviderError(
+            spec.slug, mask_url(spec.list_url(self.environment)), "no endpoint left: " + "; ".join(gone)
+        )
+
+    def _fetch_endpoint(self, spec: ProviderSpec, allowed_hosts: frozenset[str], deadline: _Deadline) -> FetchResult:
+        real_url = spec.list_url(self.environment)
+        shown_url = mask_url(real_url)
         missing = self.missing_variables(spec)
         if missing:
             raise ProviderNotConfigured(spec.slug, shown_url, missing)
-        deadline = _Deadline(self.deadline_seconds)
         _check_url_variables(spec, self.environment, shown_url)
         url = replay_rewrite(real_url, spec.slug, self.replay_url) if self.replay_url else real_url
-        allowed_hosts = credential_hosts(spec, self.environment, self.replay_url)
         headers = self._auth_headers(spec)
         pagination = spec.pagination
         params: dict[str, Any] = dict(spec.query)
@@ -290,6 +324,7 @@ class CatalogHttpEngine:
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
             http_status=status,
             attempts=attempts,
+            endpoint=spec.endpoint_label,
         )
 
     def _auth_headers(self, spec: ProviderSpec) -> dict[str, str]:
@@ -303,6 +338,8 @@ class CatalogHttpEngine:
             headers["Authorization"] = f"Key {key}"
         elif spec.auth is AuthStyle.X_API_KEY:
             headers["x-api-key"] = key
+        elif spec.auth is AuthStyle.X_GOOG_API_KEY:
+            headers["x-goog-api-key"] = key
         return headers
 
     def _credential_free(self, headers: Mapping[str, str]) -> dict[str, str]:

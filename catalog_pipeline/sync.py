@@ -134,7 +134,7 @@ def _finish(
         return done(FAILED, error=str(problem))
     catalog = NormalizedCatalog(models=[], rejections=[])
     try:
-        catalog = normalize_catalog(spec, fetched.entries)
+        catalog = normalize_catalog(spec.variant(fetched.endpoint), fetched.entries)
         if options.fetch_live:
             writer.store_snapshot(spec, fetched, run_id)
         if not options.write_models:
@@ -188,9 +188,11 @@ def fetch_live_counts(slugs: Sequence[str], http: CatalogHttpEngine, max_workers
     def count(slug: str) -> None:
         spec = get_provider(slug)
         try:
-            entries = http.fetch(spec).entries
+            fetched = http.fetch(spec)
+            entries = fetched.entries
             result.live[slug] = len(entries)
-            result.model_ids[slug] = {model.provider_model_id for model in normalize_catalog(spec, entries).models}
+            catalog = normalize_catalog(spec.variant(fetched.endpoint), entries)
+            result.model_ids[slug] = {model.provider_model_id for model in catalog.models}
         except ProviderNotConfigured as error:
             result.skipped[slug] = str(error)
         except ProviderError as error:
