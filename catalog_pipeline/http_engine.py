@@ -557,7 +557,8 @@ class CatalogHttpEngine:
 
     @staticmethod
     def _json(spec: ProviderSpec, shown_url: str, status: int, body: bytearray) -> Any:
-        """Parse `body`, releasing the bytes before the objects are built, so the peak is text + objects."""
+        """Parse `body`, releasing the bytes before the objects are built, so the peak is text + objects,
+        and sharing repeated short values between entries (see `_SharedValues`)."""
         size = len(body)
         try:
             text = body.decode(json.detect_encoding(body), "surrogatepass")
@@ -568,7 +569,7 @@ class CatalogHttpEngine:
         finally:
             body.clear()
         try:
-            return json.loads(text, parse_float=Decimal, parse_int=_parse_int)
+            return json.loads(text, parse_float=Decimal, parse_int=_parse_int, object_pairs_hook=_SharedValues())
         except ValueError as error:
             raise ProviderError(
                 spec.slug, shown_url, f"response is not valid JSON ({error}); {size} bytes received", status
@@ -631,6 +632,36 @@ class CatalogHttpEngine:
         if isinstance(error, ProviderNotConfigured):
             masked.missing = error.missing
         return masked
+
+
+class _SharedValues:
+    """``object_pairs_hook`` that stores each repeated short value once.
+
+    A catalog repeats the same short strings and numbers in every entry (a price of
+    "0", "text", a context length, a tokenizer name); parsed naively each is its own
+    object, which made the parsed list about three times the size of the body. Values
+    are immutable, so sharing them is safe; lists and dicts are never shared.
+    """
+
+    __slots__ = ("memo",)
+    MAX_LENGTH = 64
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[type, Any], Any] = {}
+
+    def share(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.memo.setdefault((kind, value), value) if len(value) <= self.MAX_LENGTH else value
+        if kind is int or kind is Decimal:
+            # keyed by text: Decimal("0.50") == Decimal("0.5"), yet each must keep its own digits
+            return self.memo.setdefault((kind, str(value)), value)
+        if kind is list:
+            return [self.share(item) for item in value] if len(value) <= 32 else value
+        return value
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        return {key: self.share(value) for key, value in pairs}
 
 
 class _Decoder:
