@@ -425,7 +425,10 @@ class CatalogHttpEngine:
         try:
             request_url = self._client.build_request("GET", url, params=params).url
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as error:
-            raise ProviderError(spec.slug, shown_url, f"invalid URL: {error}") from None
+            raise ProviderError(spec.slug, shown_url, f"invalid URL: {error} (not retried)") from None
+        problem = _url_problem(request_url)
+        if problem:
+            raise ProviderError(spec.slug, shown_url, f"invalid URL: {problem} (not retried)")
         for _hop in range(MAX_REDIRECTS + 1):
             response = self._send(spec, shown_url, request_url, headers, allowed_hosts, deadline)
             try:
@@ -733,6 +736,16 @@ class _DeflateStage:
 
     def flush(self) -> bytes:
         return self._inner.flush()
+
+
+def _url_problem(url: httpx.URL) -> str | None:
+    if url.scheme not in ("http", "https"):
+        return f"scheme {url.scheme or 'missing'!r}, not http or https"
+    if not url.host:
+        return "no host"
+    if url.port is not None and not 0 < url.port < 65536:
+        return f"port {url.port} out of range"
+    return None
 
 
 def _check_url_variables(spec: ProviderSpec, environment: Mapping[str, str], shown_url: str) -> None:
