@@ -23,6 +23,7 @@ from catalog_pipeline.http_engine import (
     mask_url,
 )
 from catalog_pipeline.masking import shorten
+from catalog_pipeline.providers.drift import FieldObservation
 from catalog_pipeline.providers.normalize import NormalizedCatalog, normalize_catalog
 from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.providers.spec import ProviderSpec
@@ -44,6 +45,8 @@ class ProviderOutcome:
     counts: SyncCounts | None = None
     error: str | None = None
     seconds: float = 0.0
+    #: fields of the live payload the spec neither reads nor ignores, and read fields that vanished
+    drift: list[FieldObservation] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -171,12 +174,16 @@ def _finish(
         writer.log_sync(spec.slug, started_at, FAILED, error_message=str(problem), run_id=run_id)
         return done(FAILED, error=str(problem))
     catalog = NormalizedCatalog(models=[], rejections=[])
+    endpoint = fetched.endpoint
+    drift: list[FieldObservation] = []
     try:
-        catalog = normalize_catalog(spec.variant(fetched.endpoint), fetched.entries)
+        endpoint_spec = spec.variant(endpoint)
+        catalog = normalize_catalog(endpoint_spec, fetched.entries)
         if options.fetch_live:
             writer.store_snapshot(spec, fetched, run_id)
+            drift = writer.record_field_observations(endpoint_spec, fetched)
         if not options.write_models:
-            return done(SUCCESS, fetched=fetched, catalog=catalog)
+            return done(SUCCESS, fetched=fetched, catalog=catalog, drift=drift)
         counts = writer.write_provider(
             spec,
             fetched,
@@ -186,18 +193,20 @@ def _finish(
             allow_mass_deactivation=options.allow_mass_deactivation,
         )
     except MassDeactivationBlocked as blocked:
-        writer.log_sync(spec.slug, started_at, BLOCKED, blocked.counts, error_message=str(blocked), run_id=run_id)
-        return done(BLOCKED, fetched=fetched, catalog=catalog, counts=blocked.counts, error=str(blocked))
+        writer.log_sync(
+            spec.slug, started_at, BLOCKED, blocked.counts, error_message=str(blocked), run_id=run_id, endpoint=endpoint
+        )
+        return done(BLOCKED, fetched=fetched, catalog=catalog, counts=blocked.counts, error=str(blocked), drift=drift)
     except Exception as error:  # a database (or normalizer) error fails this provider only; the write rolled back
         # masked before it is cut: a secret straddling the cut would not be recognised after
         message = (
             f"provider {spec.slug!r}: write failed: {type(error).__name__}: {shorten(writer.scrub(str(error)), 500)}"
         )
         read = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
-        writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id)
-        return done(FAILED, fetched=fetched, catalog=catalog, error=message)
-    writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id)
-    return done(SUCCESS, fetched=fetched, catalog=catalog, counts=counts)
+        writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id, endpoint=endpoint)
+        return done(FAILED, fetched=fetched, catalog=catalog, error=message, drift=drift)
+    writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id, endpoint=endpoint)
+    return done(SUCCESS, fetched=fetched, catalog=catalog, counts=counts, drift=drift)
 
 
 def _progress_line(outcome: ProviderOutcome) -> str:

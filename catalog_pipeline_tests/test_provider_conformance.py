@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,9 @@ EXPECTED: dict[str, Expected] = {
             ("stabilityai/sdxl-turbo", "input.state"): UNKNOWN,
             ("openai/whisper-large-v3", "input.state"): UNKNOWN,
             ("openai/whisper-large-v3", "second.state"): UNKNOWN,
+            # 'deprecated' is a Unix time: 1767225600 = 2026-01-01T00:00:00Z
+            ("openai/whisper-large-v3", "deprecation_date"): datetime(2026, 1, 1, tzinfo=UTC),
+            ("BAAI/bge-m3", "deprecation_date"): None,
         },
     ),
     "groq": Expected(
@@ -213,6 +217,7 @@ EXPECTED: dict[str, Expected] = {
             ("llama-3.3-70b-versatile", "max_output_tokens"): 32768,
             ("whisper-large-v3-turbo", "context_length"): 448,
             ("playai-tts", "context_length"): None,
+            ("playai-tts", "provider_status"): "active",
         },
     ),
     "fireworks": Expected(
@@ -221,6 +226,10 @@ EXPECTED: dict[str, Expected] = {
             ("accounts/fireworks/models/llama-v3p1-70b-instruct", "context_length"): 131072,
             ("accounts/fireworks/models/llama-v3p1-70b-instruct", "name"): "Llama 3.1 70B Instruct",
             ("accounts/fireworks/models/flux-1-dev-fp8", "context_length"): None,
+            # deprecationDate is a google.type.Date object
+            ("accounts/fireworks/models/flux-1-dev-fp8", "deprecation_date"): datetime(2026, 6, 30, tzinfo=UTC),
+            ("accounts/fireworks/models/llama-v3p1-70b-instruct", "deprecation_date"): None,
+            ("accounts/fireworks/models/llama-v3p1-70b-instruct", "provider_status"): "ready",
         },
     ),
     "together": Expected(
@@ -242,6 +251,8 @@ EXPECTED: dict[str, Expected] = {
             ("gpt-oss-120b", "context_length"): 131072,
             ("gpt-oss-120b", "max_output_tokens"): 40960,
             ("llama3.1-8b", "input"): D("0.1"),
+            ("llama3.1-8b", "provider_status"): "deprecated",
+            ("gpt-oss-120b", "provider_status"): "active",
         },
     ),
     "nebius": Expected(
@@ -426,6 +437,8 @@ EXPECTED: dict[str, Expected] = {
         {
             ("command-a-03-2025", "context_length"): 256000,
             ("embed-v4.0", "context_length"): 128000,
+            ("command-r-03-2024", "provider_status"): "deprecated",
+            ("embed-v4.0", "provider_status"): "active",
         },
     ),
     "huggingface": Expected(

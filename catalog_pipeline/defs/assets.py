@@ -32,6 +32,7 @@ CATALOG_DATABASE_POOL = "catalog_database"
 TOTAL_PARITY_CHECK = "total_parity"
 UNEXPLAINED_GAP_CHECK = "unexplained_gap"
 MASS_DEACTIVATION_CHECK = "mass_deactivation_guard"
+PAYLOAD_DRIFT_CHECK = "payload_drift"
 
 
 def provider_parity_check_name(slug: str) -> str:
@@ -95,6 +96,15 @@ class ReconciliationConfig(dg.Config):
     ],
     check_specs=[
         dg.AssetCheckSpec(
+            PAYLOAD_DRIFT_CHECK,
+            asset=PROVIDER_CATALOG,
+            description=(
+                "Warns when a provider's live entries carry fields its spec neither reads nor ignores on purpose "
+                "(a provider started publishing something we would drop), or a field the spec reads is gone from "
+                "every entry. One row per field: provider, endpoint, field, entries carrying it, a sample, first seen."
+            ),
+        ),
+        dg.AssetCheckSpec(
             MASS_DEACTIVATION_CHECK,
             asset=MODELS,
             blocking=True,
@@ -103,7 +113,7 @@ class ReconciliationConfig(dg.Config):
                 "or would deactivate more than max_deactivation_share of the stored active models, writes "
                 "nothing. Fails with the numbers; override with allow_mass_deactivation: true."
             ),
-        )
+        ),
     ],
     partitions_def=PROVIDER_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -131,8 +141,11 @@ def sync_provider_catalogs(
     http = provider_api.http_engine()
     failures: list[ProviderOutcome] = []
     blocked: list[ProviderOutcome] = []
+    fetched_outcomes: list[ProviderOutcome] = []
     try:
         for outcome in sync_providers(context.partition_keys, http, catalog_database.writer, options, context.run_id):
+            if outcome.fetched is not None and options.fetch_live:
+                fetched_outcomes.append(outcome)
             if outcome.status in (SUCCESS, BLOCKED):
                 yield from _materializations(outcome, options)
             if outcome.status == SUCCESS:
@@ -147,6 +160,8 @@ def sync_provider_catalogs(
                 failures.append(outcome)
     finally:
         http.close()
+    if dg.AssetCheckKey(PROVIDER_CATALOG, PAYLOAD_DRIFT_CHECK) in context.selected_asset_check_keys:
+        yield _payload_drift_result(fetched_outcomes, catalog_database)
     guard_check = dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK)
     if guard_check in context.selected_asset_check_keys:
         # Blocking: a failed result fails this step after the other providers have landed.
@@ -177,6 +192,7 @@ def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterato
                 "latency_ms": fetched.latency_ms,
                 "http_status": fetched.http_status,
                 "attempts": fetched.attempts,
+                "endpoint": fetched.endpoint,
                 "url": dg.MetadataValue.url(fetched.url) if fetched.url.startswith("http") else fetched.url,
             },
         )
@@ -200,6 +216,59 @@ def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterato
                 "largest_price_changes": dg.MetadataValue.md(_price_change_preview(counts)),
             },
         )
+
+
+_DRIFT_COLUMNS = dg.TableSchema(
+    columns=[
+        dg.TableColumn("provider", "string"),
+        dg.TableColumn("endpoint", "string"),
+        dg.TableColumn("field", "string"),
+        dg.TableColumn("status", "string", description="unknown: neither read nor ignored; vanished: read, now absent"),
+        dg.TableColumn("entries", "int", description="live entries carrying the field"),
+        dg.TableColumn("sample", "string"),
+        dg.TableColumn("first_seen", "string"),
+    ]
+)
+
+
+def _payload_drift_result(outcomes: list[ProviderOutcome], catalog_database: CatalogDatabaseResource):
+    rows = []
+    for outcome in sorted(outcomes, key=lambda o: o.provider):
+        if not outcome.drift or outcome.fetched is None:
+            continue
+        first_seen = catalog_database.writer.field_first_seen(outcome.provider, outcome.fetched.endpoint)
+        for observation in outcome.drift:
+            seen = first_seen.get(observation.path)
+            rows.append(
+                dg.TableRecord(
+                    {
+                        "provider": outcome.provider,
+                        "endpoint": outcome.fetched.endpoint,
+                        "field": observation.path,
+                        "status": observation.status,
+                        "entries": observation.entries,
+                        "sample": observation.sample or "",
+                        "first_seen": seen.isoformat(timespec="seconds") if seen else "",
+                    }
+                )
+            )
+    providers = sorted({row.data["provider"] for row in rows})
+    summary = "; ".join(
+        f"{slug}: " + ", ".join(f"{r.data['field']} ({r.data['status']})" for r in rows if r.data["provider"] == slug)
+        for slug in providers
+    )
+    return dg.AssetCheckResult(
+        check_name=PAYLOAD_DRIFT_CHECK,
+        asset_key=PROVIDER_CATALOG,
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=summary or None,
+        metadata={
+            "providers_checked": len(outcomes),
+            "providers_with_drift": len(providers),
+            "fields": dg.MetadataValue.table(rows, schema=_DRIFT_COLUMNS),
+        },
+    )
 
 
 def _mass_deactivation_result(blocked: list[ProviderOutcome], options: SyncOptions) -> dg.AssetCheckResult:
