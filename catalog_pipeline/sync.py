@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from catalog_pipeline.http_engine import (
     CatalogHttpEngine,
@@ -27,7 +28,12 @@ from catalog_pipeline.providers.drift import FieldObservation
 from catalog_pipeline.providers.normalize import NormalizedCatalog, normalize_catalog
 from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.providers.spec import ProviderSpec
-from catalog_pipeline.storage.writer import CatalogWriter, MassDeactivationBlocked, SyncCounts
+from catalog_pipeline.storage.writer import (
+    DEFAULT_MAX_PRICE_CHANGE_FACTOR,
+    CatalogWriter,
+    MassDeactivationBlocked,
+    SyncCounts,
+)
 
 progress_log = logging.getLogger("catalog_pipeline.sync")
 
@@ -60,6 +66,8 @@ class SyncOptions:
         skip_unconfigured: report unconfigured providers as skipped instead of failing them.
         max_deactivation_share: largest share of active models one sync may deactivate.
         allow_mass_deactivation: accept a larger shrink (an operator's override).
+        max_price_change_factor: a price moving by more than this factor in one sync is held.
+        accept_held_changes: apply changes beyond the limits instead of holding them.
         max_workers: concurrent fetches.
         deadline_grace_seconds: how long past the engine's deadline the sync still waits for a fetch.
     """
@@ -69,6 +77,8 @@ class SyncOptions:
     skip_unconfigured: bool = False
     max_deactivation_share: float = 0.5
     allow_mass_deactivation: bool = False
+    max_price_change_factor: Decimal = DEFAULT_MAX_PRICE_CHANGE_FACTOR
+    accept_held_changes: bool = False
     max_workers: int = 8
     deadline_grace_seconds: float = 10.0
 
@@ -191,6 +201,8 @@ def _finish(
             run_id=run_id,
             max_deactivation_share=options.max_deactivation_share,
             allow_mass_deactivation=options.allow_mass_deactivation,
+            max_price_change_factor=options.max_price_change_factor,
+            accept_held_changes=options.accept_held_changes,
         )
     except MassDeactivationBlocked as blocked:
         writer.log_sync(
@@ -214,7 +226,9 @@ def _progress_line(outcome: ProviderOutcome) -> str:
         c = outcome.counts
         return (
             f"{outcome.provider:<24} ok       {c.fetched:>6} listed  +{c.inserted} ~{c.updated} -{c.deactivated} "
-            f"={c.unchanged} rejected {c.rejected}  ({outcome.seconds:.1f}s)"
+            f"={c.unchanged} rejected {c.rejected}"
+            + (f" held {c.models_held}" if c.held else "")
+            + f"  ({outcome.seconds:.1f}s)"
         )
     if outcome.status == SUCCESS and outcome.fetched:
         return f"{outcome.provider:<24} fetched  {len(outcome.fetched.entries):>6} listed  ({outcome.seconds:.1f}s)"
