@@ -112,6 +112,19 @@ def test_a_host_the_spec_does_not_name_never_gets_a_credential_header():
     assert str(http._credential_free_url(url)) == "https://elsewhere.example/v1?page=2"
 
 
+def test_were_a_redirect_to_another_host_ever_followed_it_would_carry_no_credential(fault_proxy, monkeypatch):
+    """Behind the redirect rule: with it switched off on purpose, the other host gets the request, but no key."""
+    keys = canary_keys()
+    monkeypatch.setattr(
+        CatalogHttpEngine, "_redirect_target", lambda self, spec, shown, current, location: current.join(location)
+    )
+    fault_proxy.inject("anthropic", "redirect_elsewhere")
+    engine(fault_proxy.url, keys).fetch(get_provider("anthropic"))  # the other host answers an empty list
+    [request] = fault_proxy.elsewhere.requests
+    assert {name.lower() for name in request["headers"]} & {"authorization", "x-api-key", "x-goog-api-key"} == set()
+    assert keys["ANTHROPIC_API_KEY"][:8] not in str(request)
+
+
 def test_an_extra_variable_that_would_change_the_host_is_refused_before_any_request(fault_proxy):
     """GOOGLE_VERTEX_LOCATION is pasted into the host name: 'evil.example/#' must not become the host."""
     environment = {"GOOGLE_VERTEX_API_KEY": "ck" + secrets.token_hex(16), "GOOGLE_VERTEX_LOCATION": "evil.example/#"}
