@@ -357,3 +357,33 @@ def test_a_dns_failure_is_not_retried():
     with pytest.raises(ProviderError, match=r"DNS failure.*\(not retried\)"):
         CatalogHttpEngine({"GROQ_API_KEY": "ck" + secrets.token_hex(8)}, backoff_seconds=5).fetch(spec)
     assert time.monotonic() - started < 5
+
+
+def test_a_fetch_that_never_returns_is_given_up_after_its_deadline_and_grace(replay_server, sqlite_url):
+    """Below the engine's timeouts (a DNS lookup that hangs): the sync stops waiting and goes on."""
+    from catalog_pipeline.storage.database import create_catalog_engine
+    from catalog_pipeline.storage.writer import CatalogWriter
+    from catalog_pipeline.sync import FAILED, SUCCESS, SyncOptions, sync_providers
+
+    release = threading.Event()
+
+    class StuckOnGroq(CatalogHttpEngine):
+        def fetch(self, spec):  # noqa: ANN001, ANN202
+            if spec.slug == "groq":
+                release.wait(60)
+            return super().fetch(spec)
+
+    http = StuckOnGroq({}, replay_url=replay_server.url, deadline_seconds=1)
+    writer = CatalogWriter(create_catalog_engine(sqlite_url))
+    started = time.monotonic()
+    try:
+        outcomes = {
+            outcome.provider: outcome
+            for outcome in sync_providers(["groq", "cerebras"], http, writer, SyncOptions(deadline_grace_seconds=1))
+        }
+    finally:
+        release.set()
+    assert time.monotonic() - started < 30  # the stuck fetch would have held it 60 s
+    assert outcomes["groq"].status == FAILED
+    assert "deadline exceeded: the fetch did not return within 1 s (+1 s grace)" in outcomes["groq"].error
+    assert outcomes["cerebras"].status == SUCCESS
