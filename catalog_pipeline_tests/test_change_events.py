@@ -160,7 +160,10 @@ def test_limits_changes_name_old_and_new_and_a_rename_is_no_event(database_url):
             {"context_length": {"old": 8192, "new": 32768}, "max_output_tokens": {"old": None, "new": 4096}},
         )
     ]
-    counts = _write(writer, [_record("m1", 32768, 4096, "0.5"), _record("m2", 4096, 1024, "1")])
+    # from 0 is an anomaly the guard holds; accepted, it is a price change without a percent
+    counts = _write(
+        writer, [_record("m1", 32768, 4096, "0.5"), _record("m2", 4096, 1024, "1")], accept_held_changes=True
+    )
     [price] = [c for c in counts.changes if c.kind == ChangeKind.PRICE_CHANGED]
     assert price.details["percent"] is None and price.details["new"]["amount"] == "0.5"
     stored = change_rows(database_url)
@@ -232,12 +235,36 @@ def test_a_held_change_keeps_its_values_exact():
     """The hook for the anomaly guard: a held change names the field, both values (decimals as exact text) and why."""
     from catalog_pipeline.storage.changes import held
 
-    event = held("m1", "input", Decimal("3.000000000000"), Decimal("3000"), "moved more than 10x")
+    event = held("m1", "input_price", Decimal("3.000000000000"), Decimal("3000"), "price_factor", PER_MILLION)
     assert (event.kind, event.details) == (
         ChangeKind.HELD,
-        {"field": "input", "old": "3", "new": "3000", "reason": "moved more than 10x"},
+        {"field": "input_price", "old": "3", "new": "3000", "reason": "price_factor", "unit": PER_MILLION},
     )
-    assert event.details_json() == '{"field":"input","new":"3000","old":"3","reason":"moved more than 10x"}'
+
+
+def test_a_held_change_is_one_event_until_its_proposal_changes_and_accepting_it_is_a_price_change(database_url):
+    """The anomaly guard holds a 100x price: one `held` event (and no price_changed); the same proposal on
+    the next sync is no news; another proposal is a new `held`; accepted, it is a `price_changed`."""
+    writer = CatalogWriter(create_catalog_engine(database_url))
+    _write(writer, [_record("m1", 8192, None, "1")])
+    counts = _write(writer, [_record("m1", 8192, None, "100")])
+    assert [(c.kind, c.details) for c in counts.changes] == [
+        (
+            ChangeKind.HELD,
+            {"field": "input_price", "old": "1", "new": "100", "reason": "price_factor", "unit": PER_MILLION},
+        )
+    ]
+    assert _write(writer, [_record("m1", 8192, None, "100")]).changes == []
+    assert [c.details["new"] for c in _write(writer, [_record("m1", 8192, None, "200")]).changes] == ["200"]
+    accepted = _write(writer, [_record("m1", 8192, None, "200")], accept_held_changes=True)
+    assert [(c.kind, c.details["new"]["amount"]) for c in accepted.changes] == [(ChangeKind.PRICE_CHANGED, "200")]
+    assert [e["kind"] for e in change_rows(database_url)] == [
+        ChangeKind.ADDED,
+        ChangeKind.HELD,
+        ChangeKind.HELD,
+        ChangeKind.PRICE_CHANGED,
+    ]
+    writer.engine.dispose()
 
 
 @pytest.mark.postgres

@@ -23,7 +23,7 @@ class ChangeKind:
     PRICE_CHANGED = "price_changed"
     LIMITS_CHANGED = "limits_changed"
     DEPRECATION_ANNOUNCED = "deprecation_announced"
-    #: a change the anomaly guard held back instead of applying (issue 10)
+    #: a change the anomaly guard held back instead of applying (`held_changes`)
     HELD = "held"
     ALL = (ADDED, DEACTIVATED, REACTIVATED, PRICE_CHANGED, LIMITS_CHANGED, DEPRECATION_ANNOUNCED, HELD)
 
@@ -114,16 +114,17 @@ def deprecation_announced(provider_model_id: str, previous: datetime | None, ann
     )
 
 
-def held(provider_model_id: str, field: str, stored: Any, proposed: Any, reason: str) -> ChangeEvent:
-    """A change the anomaly guard did not apply (issue 10): which field, its stored and proposed values, why.
+def held(
+    provider_model_id: str, field: str, stored: Any, proposed: Any, reason: str, unit: str | None = None
+) -> ChangeEvent:
+    """A change the anomaly guard did not apply: which field, its stored and proposed values, the rule.
 
-    The guard appends these to the write's events, so they reach the feed in the same transaction
-    as the rest of the write; ``str`` keeps decimals exact in the JSON details.
+    Recorded in the same transaction as the rest of the write; decimals travel as exact text.
     """
     return ChangeEvent(
         provider_model_id,
         ChangeKind.HELD,
-        {"field": field, "old": _plain(stored), "new": _plain(proposed), "reason": reason},
+        {"field": field, "old": _plain(stored), "new": _plain(proposed), "reason": reason, "unit": unit},
     )
 
 
