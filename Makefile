@@ -35,6 +35,7 @@ dev: install
 bench: install
 	scripts/ensure-postgres.sh
 	$(BIN)/python -m benchmarks.sync_benchmark
+	$(BIN)/python -m benchmarks.api_benchmark
 
 clean:
 	rm -rf .catalog .pytest_cache .ruff_cache

@@ -33,6 +33,15 @@ from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog,
 from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.settings import DEFAULT_MAX_PRICE_CHANGE_FACTOR
 from catalog_pipeline.storage import schema
+from catalog_pipeline.storage.changes import (
+    ChangeEvent,
+    ChangeKind,
+    deprecation_announced,
+    held,
+    limits_changed,
+    price_changed,
+    same_instant,
+)
 from catalog_pipeline.storage.database import ensure_schema
 
 #: Rows per statement on SQLite, where a batch travels as one JSON parameter. PostgreSQL
@@ -42,6 +51,9 @@ BATCH_ROWS = 5000
 _IDS_PER_QUERY = 5000
 #: Namespace of the per-provider advisory locks (PostgreSQL two-key form: namespace, provider).
 PROVIDER_LOCK_NAMESPACE = int.from_bytes(b"CATG")
+#: PostgreSQL advisory lock (one-key form, transaction level) taken before change events are
+#: inserted: held until commit, so `model_changes.id` is handed out in commit order.
+CHANGE_FEED_LOCK_KEY = zlib.crc32(b"catalog_pipeline:change_feed")
 _MODEL_COLUMNS = (
     "provider_id",
     "provider_model_id",
@@ -79,6 +91,7 @@ _HISTORY_COLUMNS = (
     "changed_at",
     "dagster_run_id",
 )
+_CHANGE_COLUMNS = ("provider_id", "model_id", "kind", "recorded_at", "dagster_run_id", "details")
 
 
 @dataclass
@@ -89,6 +102,10 @@ class PriceChange:
     new_amount: Decimal | None
     old_state: str
     new_state: str
+    unit: str | None = None
+
+    def old_new(self) -> tuple[Decimal | None, str, Decimal | None, str]:
+        return self.old_amount, self.old_state, self.new_amount, self.new_state
 
     @property
     def magnitude(self) -> Decimal:
@@ -184,6 +201,8 @@ class SyncCounts:
     deactivated: int = 0
     rejected: int = 0
     price_changes: list[PriceChange] = field(default_factory=list)
+    #: the rows written to `model_changes` (the change feed)
+    changes: list[ChangeEvent] = field(default_factory=list)
     active_before: int | None = None
     would_deactivate: int | None = None
     #: changes held for review this sync (their models kept their stored values)
@@ -364,6 +383,8 @@ class CatalogWriter:
                         models.c.content_hash,
                         models.c.is_active,
                         models.c.context_length,
+                        models.c.max_output_tokens,
+                        models.c.deprecation_date,
                     ).where(models.c.provider_id == provider_id)
                 )
             }
@@ -395,31 +416,81 @@ class CatalogWriter:
                     counts.accepted.extend(anomalies)
 
             changed: list[ModelRecord] = []
+            events: list[ChangeEvent] = []
             for model in catalog.models:
-                row = existing.get(model.provider_model_id)
+                key = model.provider_model_id
+                row = existing.get(key)
                 if row is None:
                     counts.inserted += 1
                     changed.append(model)
-                elif model.provider_model_id in held_models:
+                    events.append(ChangeEvent(key, ChangeKind.ADDED))
+                    if model.deprecation_date is not None:
+                        events.append(deprecation_announced(key, None, model.deprecation_date))
+                elif key in held_models:
                     continue
-                elif row.content_hash != hashes[model.provider_model_id] or not row.is_active:
+                elif row.content_hash != hashes[key] or not row.is_active:
                     counts.updated += 1
                     changed.append(model)
+                    if not row.is_active:
+                        events.append(ChangeEvent(key, ChangeKind.REACTIVATED))
+                    limits = limits_changed(key, row, model)
+                    if limits is not None:
+                        events.append(limits)
+                    if model.deprecation_date is not None and not same_instant(
+                        row.deprecation_date, model.deprecation_date
+                    ):
+                        events.append(deprecation_announced(key, row.deprecation_date, model.deprecation_date))
                 else:
                     counts.unchanged += 1
+            ids: dict[str, int] = {key: row.id for key, row in existing.items()}
             if changed:
                 ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
                 counts.price_changes = self._write_prices(connection, changed, ids, existing, now, run_id)
+                events += [
+                    price_changed(c.provider_model_id, c.price_type, c.unit or "", *c.old_new())
+                    for c in counts.price_changes
+                ]
             if to_deactivate:
                 counts.deactivated = self._deactivate(connection, to_deactivate, now, last_synced_at)
-            self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
+                deactivated = set(to_deactivate)
+                events += [
+                    ChangeEvent(key, ChangeKind.DEACTIVATED) for key, row in existing.items() if row.id in deactivated
+                ]
+            newly_held = self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
+            events += [held(c.provider_model_id, c.field, c.old_value, c.new_value, c.rule, c.unit) for c in newly_held]
             self._replace_rejections(connection, provider_id, catalog, now, run_id)
+            counts.changes = events
+            self._record_changes(connection, provider_id, events, ids, now, run_id)
             connection.execute(
                 schema.providers.update()
                 .where(schema.providers.c.id == provider_id)
                 .values(last_synced_at=now, last_sync_status="success", updated_at=now)
             )
         return counts
+
+    @staticmethod
+    def _record_changes(
+        connection: Connection,
+        provider_id: int,
+        events: list[ChangeEvent],
+        ids: dict[str, int],
+        now: datetime,
+        run_id: str | None,
+    ) -> None:
+        """Append `events` to `model_changes`, last in the transaction: the feed lock is held until commit."""
+        if not events:
+            return
+        rows = [
+            (provider_id, ids[event.provider_model_id], event.kind, now, run_id, event.details_json())
+            for event in events
+        ]
+        table = schema.model_changes
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CHANGE_FEED_LOCK_KEY)))
+            _copy_rows(connection, table, _CHANGE_COLUMNS, rows)
+            return
+        for source, parameters in _row_sources(connection, table, _CHANGE_COLUMNS, rows):
+            connection.execute(table.insert().from_select(_CHANGE_COLUMNS, source), parameters)
 
     @staticmethod
     def _headline_prices(connection: Connection, model_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -443,18 +514,24 @@ class CatalogWriter:
         counts: SyncCounts,
         now: datetime,
         run_id: str | None,
-    ) -> None:
+    ) -> list[HeldChange]:
         """Keep `held_changes` in line with this sync: one open row per held (model, field), updated while
-        the provider keeps listing the change; `applied` when accepted; `withdrawn` when no longer listed."""
+        the provider keeps listing the change; `applied` when accepted; `withdrawn` when no longer listed.
+
+        Returns:
+            The changes held for the first time, or held again with another proposed value: the
+            change feed's `held` events (a change still held as it was is no news).
+        """
         table = schema.held_changes
         open_rows = {
             (row.model_id, row.field): row
             for row in connection.execute(
-                sa.select(table.c.id, table.c.model_id, table.c.field).where(
+                sa.select(table.c.id, table.c.model_id, table.c.field, table.c.new_value).where(
                     table.c.provider_id == provider_id, table.c.status == HELD
                 )
             )
         }
+        newly_held: list[HeldChange] = []
         current = [(change, HELD) for change in counts.held] + [(change, APPLIED) for change in counts.accepted]
         seen = set()
         for change, status in current:
@@ -473,6 +550,10 @@ class CatalogWriter:
             else:
                 values["dagster_run_id"] = run_id
             row = open_rows.get(key)
+            if status == HELD and (
+                row is None or not _same_amount(_decimal_or_none(row.new_value), _decimal_or_none(change.new_value))
+            ):
+                newly_held.append(change)
             if row is None:
                 connection.execute(
                     table.insert().values(
@@ -492,6 +573,7 @@ class CatalogWriter:
                 .where(table.c.id.in_(batch))
                 .values(status=WITHDRAWN, resolved_at=now, resolved_run_id=run_id)
             )
+        return newly_held
 
     @staticmethod
     def _guard(counts: SyncCounts, live: int, max_share: float, allow: bool) -> None:
@@ -665,7 +747,13 @@ class CatalogWriter:
                 if old is not None:
                     changes.append(
                         PriceChange(
-                            model.provider_model_id, price_type, old.amount, price.amount, old.state, price.state
+                            model.provider_model_id,
+                            price_type,
+                            old.amount,
+                            price.amount,
+                            old.state,
+                            price.state,
+                            price.unit,
                         )
                     )
         if pricing_rows:
@@ -892,6 +980,10 @@ def provider_lock_key(slug: str) -> int:
 
 def _amount(price: Price | None) -> Decimal | None:
     return price.amount if price else None
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def _same_amount(stored: Decimal | None, fresh: Decimal | None) -> bool:
