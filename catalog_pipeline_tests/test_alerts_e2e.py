@@ -148,14 +148,14 @@ def test_failing_providers_alert_once_and_their_recovery_alerts_once(pipeline, r
     counted = _total_live() - groq - anthropic
     assert pipeline.alert_tick() == [
         (
-            "[catalog_pipeline] FAILING: parity_anthropic, parity_groq, total_parity, sync anthropic, sync groq",
+            "[catalog_pipeline] FAILING: all_providers_parity, parity_anthropic, parity_groq, sync anthropic, sync groq",
             f"FAILING check parity_anthropic on catalog_reconciliation (WARN): provider=anthropic, status=unknown, "
             f"db_active={anthropic}, live=n/a, missing=n/a, parity_pct=n/a, rejected=0, detail={anthropic_error}\n"
             f"  {CHECKS}\n"
             f"FAILING check parity_groq on catalog_reconciliation (WARN): provider=groq, status=unknown, "
             f"db_active={groq}, live=n/a, missing=n/a, parity_pct=n/a, rejected=0, detail={groq_error}\n"
             f"  {CHECKS}\n"
-            f"FAILING check total_parity on catalog_reconciliation (WARN): status=warning, "
+            f"FAILING check all_providers_parity on catalog_reconciliation (WARN): status=warning, "
             f"db_active_models={counted}, error_threshold=10, live_models={counted}, "
             "missing=0, parity_pct=100, rejected_models=0, warn_threshold=0\n"
             f"  {CHECKS}\n"
@@ -185,7 +185,7 @@ def test_failing_providers_alert_once_and_their_recovery_alerts_once(pipeline, r
             f"RECOVERED check parity_groq on catalog_reconciliation: provider=groq, status=healthy, "
             f"db_active={groq}, live={groq}, missing=0, parity_pct=100, rejected=0\n"
             f"  {CHECKS}\n"
-            f"RECOVERED check total_parity on catalog_reconciliation: status=healthy, "
+            f"RECOVERED check all_providers_parity on catalog_reconciliation: status=healthy, "
             f"db_active_models={_total_live()}, error_threshold=10, live_models={_total_live()}, missing=0, "
             "parity_pct=100, rejected_models=0, warn_threshold=0\n"
             f"  {CHECKS}\n"
@@ -224,11 +224,11 @@ def test_shrinking_catalog_is_blocked_and_alerts_with_the_gap_until_it_grows_bac
         f"FAILING check parity_together on catalog_reconciliation (ERROR): provider=together, status=out_of_sync, "
         f"db_active={stored}, live=4, missing={gap}, parity_pct=0, rejected=0, stale_sample={', '.join(gone)}",
         f"  {CHECKS}",
-        f"FAILING check total_parity on catalog_reconciliation (ERROR): status=out_of_sync, "
+        f"FAILING check all_providers_parity on catalog_reconciliation (ERROR): status=out_of_sync, "
         f"db_active_models={total_stored}, error_threshold=10, live_models={total_live}, missing={gap}, "
         f"parity_pct={parity_pct(total_live, gap):g}, rejected_models=0, warn_threshold=0",
         f"  {CHECKS}",
-        f"FAILING check unexplained_gap on catalog_reconciliation (ERROR): providers_with_gap=together ({gap:+d}), "
+        f"FAILING check all_providers_unexplained_gap on catalog_reconciliation (ERROR): providers_with_gap=together ({gap:+d}), "
         f"unexplained_models={-gap}",
         f"  {CHECKS}",
     ]

@@ -79,7 +79,7 @@ def test_parity_checks_warn_above_the_warning_and_error_above_the_error_threshol
     assert (together.passed, together.severity) == (False, dg.AssetCheckSeverity.ERROR)
     assert _values(together)["missing"] == 6 and _values(together)["status"] == "out_of_sync"
     assert anthropic.passed and _values(anthropic)["missing"] == 2
-    total = checks["total_parity"]
+    total = checks["all_providers_parity"]
     assert (total.passed, total.severity) == (False, dg.AssetCheckSeverity.ERROR)
     assert {k: _values(total)[k] for k in ("missing", "warn_threshold", "error_threshold", "status")} == {
         "missing": 11,
@@ -87,14 +87,14 @@ def test_parity_checks_warn_above_the_warning_and_error_above_the_error_threshol
         "error_threshold": 5,
         "status": "out_of_sync",
     }
-    gap = checks["unexplained_gap"]
+    gap = checks["all_providers_unexplained_gap"]
     assert not gap.passed and gap.severity == dg.AssetCheckSeverity.ERROR
     assert _values(gap)["unexplained_models"] == 11
     assert set(_values(gap)["providers_with_gap"].split(", ")) == {"together (+6)", "groq (+3)", "anthropic (+2)"}
 
     inject_fault(replay_server, "together", size=10)
     inject_fault(replay_server, "anthropic", size=10)
-    total = _evaluations(reconcile(sqlite_url, replay_server.url, warn=2, error=5))["total_parity"]
+    total = _evaluations(reconcile(sqlite_url, replay_server.url, warn=2, error=5))["all_providers_parity"]
     assert (total.passed, total.severity, _values(total)["missing"]) == (False, dg.AssetCheckSeverity.WARN, 3)
 
 

@@ -169,14 +169,14 @@ def test_failing_check_alerts_once_while_broken_and_once_on_recovery(ticks, inst
 
 def test_a_failing_check_getting_worse_alerts_again(ticks, instance, slack):
     """WARN turning into ERROR is a new state; ERROR staying ERROR is not."""
-    _report_check(instance, "total_parity", False, "WARN", missing=150)
+    _report_check(instance, "all_providers_parity", False, "WARN", missing=150)
     ticks.tick()
     assert len(_slack_texts(slack)) == 1
-    _report_check(instance, "total_parity", False, "ERROR", missing=1500)
+    _report_check(instance, "all_providers_parity", False, "ERROR", missing=1500)
     ticks.tick()
     (text,) = _slack_texts(slack)
-    assert "FAILING check total_parity on catalog_reconciliation (ERROR): missing=1500" in text
-    _report_check(instance, "total_parity", False, "ERROR", missing=1600)
+    assert "FAILING check all_providers_parity on catalog_reconciliation (ERROR): missing=1500" in text
+    _report_check(instance, "all_providers_parity", False, "ERROR", missing=1600)
     ticks.tick()
     assert _slack_texts(slack) == []
 
@@ -253,7 +253,9 @@ def test_a_channel_that_is_down_keeps_its_alert_and_delivers_it_on_the_next_tick
     """Slack answering 503 does not fail the tick or hold back e-mail; the alert waits in the cursor and
     goes out exactly once when Slack is back. The webhook URL and the key appear nowhere."""
     slack.fail_with = 503
-    _report_check(instance, "unexplained_gap", False, "ERROR", unexplained_models=7, providers_with_gap="groq (+7)")
+    _report_check(
+        instance, "all_providers_unexplained_gap", False, "ERROR", unexplained_models=7, providers_with_gap="groq (+7)"
+    )
     message = ticks.tick()
     logged = capfd.readouterr().err
     assert message == (
@@ -280,7 +282,7 @@ def test_an_unreachable_channel_is_logged_by_cause_and_retried(instance, resend,
     """Nothing listening at the webhook: the cause is logged as the exception type, never with the URL."""
     channels = AlertChannelsResource(slack_webhook_url="http://127.0.0.1:9/services/T1/B1/secret-part", ui_base_url=UI)
     ticks = AlertTicks(instance, {"alert_channels": channels, "catalog_database": database})
-    _report_check(instance, "total_parity", False, missing=150)
+    _report_check(instance, "all_providers_parity", False, missing=150)
     message = ticks.tick()
     assert message.endswith("slack: ConnectError (unreachable); 1 alert(s) kept, retrying next tick")
     assert "secret-part" not in message
@@ -290,9 +292,9 @@ def test_an_unreachable_channel_is_logged_by_cause_and_retried(instance, resend,
 def test_without_channels_the_sensor_still_tracks_state_and_says_what_it_would_send(instance, database):
     """No channel configured: state changes are recorded (no flood later) and named in the tick's message."""
     ticks = AlertTicks(instance, {"alert_channels": AlertChannelsResource(), "catalog_database": database})
-    _report_check(instance, "total_parity", False, missing=150)
+    _report_check(instance, "all_providers_parity", False, missing=150)
     assert "no alert channel configured" in ticks.tick()
-    assert json.loads(ticks.cursor)["states"]["check:catalog_reconciliation:total_parity"] == "failed:WARN"
+    assert json.loads(ticks.cursor)["states"]["check:catalog_reconciliation:all_providers_parity"] == "failed:WARN"
     assert ticks.tick().startswith("0 state change(s)")
 
 
