@@ -17,8 +17,11 @@ EXIT_OK, EXIT_FAILED, EXIT_UNKNOWN = 0, 1, 2
 
 
 def _prepare_dagster_home() -> Path:
-    """Use ``$DAGSTER_HOME``, or ``./.catalog/dagster_home`` when it is not set."""
-    home = Path(os.environ.get("DAGSTER_HOME") or Path(".catalog/dagster_home").resolve())
+    """Use ``$DAGSTER_HOME``, or ``./.catalog/dagster_home`` (where `make demo` and `make dev` keep
+    theirs) when it is not set."""
+    from catalog_pipeline.storage.database import DEFAULT_DAGSTER_HOME
+
+    home = Path(os.environ.get("DAGSTER_HOME") or Path(DEFAULT_DAGSTER_HOME).resolve())
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
