@@ -377,7 +377,7 @@ def _status_line(channels: list[str], cursor: AlertCursor) -> str:
 
 @dg.sensor(
     name=ALERT_SENSOR,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Posts to Slack (SLACK_WEBHOOK_URL) and/or e-mails through Resend (RESEND_API_KEY, ALERT_EMAIL, "
