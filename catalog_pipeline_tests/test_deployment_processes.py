@@ -115,7 +115,7 @@ def test_the_daemon_ticks_the_sync_schedule_and_one_failing_provider_alerts_once
             wait_for_webserver(web_port, tmp_path / "webserver.log")
             _phase("webserver up")
             scheduled = wait_for_run(
-                web_port, lambda r: r["tags"].get("dagster/schedule_name") == SYNC_SCHEDULE, 110, "the schedule's sync"
+                web_port, lambda r: r["tags"].get("dagster/schedule_name") == SYNC_SCHEDULE, 150, "the schedule's sync"
             )
             _phase("scheduled sync finished")
             # the provider that fails fails the run; the other one landed, through the code server
