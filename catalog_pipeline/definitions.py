@@ -13,7 +13,12 @@ from catalog_pipeline.alerts import AlertChannelsResource
 from catalog_pipeline.defs.assets import MODELS, build_catalog_reconciliation, sync_provider_catalogs
 from catalog_pipeline.defs.checks import MODELS_CHECKS, gateway_parity
 from catalog_pipeline.defs.jobs import catalog_sync_job, reconciliation_job
-from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
+from catalog_pipeline.defs.resources import (
+    CatalogDatabaseResource,
+    LifecycleSettingsResource,
+    ParitySettingsResource,
+    ProviderApiResource,
+)
 from catalog_pipeline.defs.schedules import build_sync_schedule, catalog_monitor_job, catalog_monitor_schedule
 from catalog_pipeline.defs.sensors import (
     DriftRemediationResource,
@@ -68,6 +73,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             alert_from_email=_optional(settings.ALERT_FROM_EMAIL, None),
             resend_api_url=_optional(settings.RESEND_API_URL, "https://api.resend.com"),
             ui_base_url=_optional(settings.UI_BASE_URL, "http://127.0.0.1:3000"),
+        ),
+        "lifecycle_settings": LifecycleSettingsResource(
+            deprecation_warn_days=_optional_int(settings.DEPRECATION_WARN_DAYS, settings.DEFAULT_DEPRECATION_WARN_DAYS)
         ),
         "catalog_gateway": GatewayResource(models_url=_optional(settings.GATEWAY_MODELS_URL, None)),
     }

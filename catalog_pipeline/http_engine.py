@@ -58,6 +58,8 @@ class FetchResult:
     latency_ms: float
     http_status: int
     attempts: int
+    #: the endpoint that answered: the spec's primary name or a variant's (`ProviderSpec.endpoint_names`)
+    endpoint: str = "primary"
 
 
 class _RetryableResponse(Exception):
@@ -136,22 +138,57 @@ class CatalogHttpEngine:
         self._client.close()
 
     def missing_variables(self, spec: ProviderSpec) -> list[str]:
-        """Variables a live sync of `spec` still needs; none in replay mode."""
+        """Variables a live sync of `spec` (its first endpoint to try) still needs; none in replay mode."""
         if self.replay_url:
             return []
-        return [name for name in spec.required_env if not self.environment.get(name)]
+        try:
+            first = spec.endpoints(self.environment)[0]
+        except ValueError:
+            return []  # an invalid endpoint selector is reported by fetch, naming the variable
+        return [name for name in first.required_env if not self.environment.get(name)]
 
     def is_configured(self, spec: ProviderSpec) -> bool:
         return not self.missing_variables(spec)
 
     def fetch(self, spec: ProviderSpec) -> FetchResult:
-        """Fetch every page of `spec`'s list.
+        """Fetch every page of `spec`'s list, from the first of its endpoints that exists.
+
+        The endpoints are tried in the order `ProviderSpec.endpoints` gives: the primary,
+        then each fallback variant, moving on only when an endpoint answers 404 or 410
+        (gone or moved). Any other failure (401/403, 429 or 5xx after retries, a body that
+        is not the list) ends the fetch there: it says nothing about where the list moved.
 
         Raises:
             ProviderNotConfigured: a needed variable is not set.
-            ProviderError: the endpoint failed after retries, or answered something
-                that is not the expected list.
+            ProviderError: every endpoint tried failed, or one answered something that is
+                not the expected list.
         """
+        try:
+            endpoints = spec.endpoints(self.environment)
+        except ValueError as error:
+            raise ProviderError(spec.slug, mask_url(spec.list_url(self.environment)), str(error)) from None
+        gone: list[str] = []
+        for position, endpoint in enumerate(endpoints):
+            if position and self.missing_variables(endpoint):
+                gone.append(f"{endpoint.endpoint_label} not configured")
+                continue
+            try:
+                return self._fetch_endpoint(endpoint)
+            except ProviderNotConfigured:
+                raise
+            except ProviderError as error:
+                if error.status not in (404, 410) or position == len(endpoints) - 1:
+                    if gone:
+                        raise ProviderError(
+                            error.provider, error.url, f"{error.cause} (tried before: {'; '.join(gone)})", error.status
+                        ) from None
+                    raise
+                gone.append(f"{endpoint.endpoint_label} ({error.url}) answered HTTP {error.status}")
+        raise ProviderError(
+            spec.slug, mask_url(spec.list_url(self.environment)), "no endpoint left: " + "; ".join(gone)
+        )
+
+    def _fetch_endpoint(self, spec: ProviderSpec) -> FetchResult:
         real_url = spec.list_url(self.environment)
         shown_url = mask_url(real_url)
         missing = self.missing_variables(spec)
@@ -201,6 +238,7 @@ class CatalogHttpEngine:
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
             http_status=status,
             attempts=attempts,
+            endpoint=spec.endpoint_label,
         )
 
     def _auth_headers(self, spec: ProviderSpec) -> dict[str, str]:
@@ -214,6 +252,8 @@ class CatalogHttpEngine:
             headers["Authorization"] = f"Key {key}"
         elif spec.auth is AuthStyle.X_API_KEY:
             headers["x-api-key"] = key
+        elif spec.auth is AuthStyle.X_GOOG_API_KEY:
+            headers["x-goog-api-key"] = key
         return headers
 
     def _get(

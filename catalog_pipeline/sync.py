@@ -20,6 +20,7 @@ from catalog_pipeline.http_engine import (
     ProviderNotConfigured,
     mask_url,
 )
+from catalog_pipeline.providers.drift import FieldObservation
 from catalog_pipeline.providers.normalize import NormalizedCatalog, normalize_catalog
 from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.providers.spec import ProviderSpec
@@ -41,6 +42,8 @@ class ProviderOutcome:
     counts: SyncCounts | None = None
     error: str | None = None
     seconds: float = 0.0
+    #: fields of the live payload the spec neither reads nor ignores, and read fields that vanished
+    drift: list[FieldObservation] = field(default_factory=list)
 
     def progress_line(self) -> str:
         """One line for the run log: what the provider's sync did, or why it did not."""
@@ -155,12 +158,16 @@ def _finish(
         writer.log_sync(spec.slug, started_at, FAILED, error_message=str(problem), run_id=run_id)
         return done(FAILED, error=str(problem))
     catalog = NormalizedCatalog(models=[], rejections=[])
+    endpoint = fetched.endpoint
+    drift: list[FieldObservation] = []
     try:
-        catalog = normalize_catalog(spec, fetched.entries)
+        endpoint_spec = spec.variant(endpoint)
+        catalog = normalize_catalog(endpoint_spec, fetched.entries)
         if options.fetch_live:
             writer.store_snapshot(spec, fetched, run_id)
+            drift = writer.record_field_observations(endpoint_spec, fetched)
         if not options.write_models:
-            return done(SUCCESS, fetched=fetched, catalog=catalog)
+            return done(SUCCESS, fetched=fetched, catalog=catalog, drift=drift)
         counts = writer.write_provider(
             spec,
             fetched,
@@ -170,15 +177,17 @@ def _finish(
             allow_mass_deactivation=options.allow_mass_deactivation,
         )
     except MassDeactivationBlocked as blocked:
-        writer.log_sync(spec.slug, started_at, BLOCKED, blocked.counts, error_message=str(blocked), run_id=run_id)
-        return done(BLOCKED, fetched=fetched, catalog=catalog, counts=blocked.counts, error=str(blocked))
+        writer.log_sync(
+            spec.slug, started_at, BLOCKED, blocked.counts, error_message=str(blocked), run_id=run_id, endpoint=endpoint
+        )
+        return done(BLOCKED, fetched=fetched, catalog=catalog, counts=blocked.counts, error=str(blocked), drift=drift)
     except Exception as error:  # a database (or normalizer) error fails this provider only; the write rolled back
         message = f"provider {spec.slug!r}: write failed: {type(error).__name__}: {str(error)[:500]}"
         read = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
-        writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id)
-        return done(FAILED, fetched=fetched, catalog=catalog, error=message)
-    writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id)
-    return done(SUCCESS, fetched=fetched, catalog=catalog, counts=counts)
+        writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id, endpoint=endpoint)
+        return done(FAILED, fetched=fetched, catalog=catalog, error=message, drift=drift)
+    writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id, endpoint=endpoint)
+    return done(SUCCESS, fetched=fetched, catalog=catalog, counts=counts, drift=drift)
 
 
 def _progress_line(outcome: ProviderOutcome) -> str:
@@ -210,9 +219,11 @@ def fetch_live_counts(slugs: Sequence[str], http: CatalogHttpEngine, max_workers
     def count(slug: str) -> None:
         spec = get_provider(slug)
         try:
-            entries = http.fetch(spec).entries
+            fetched = http.fetch(spec)
+            entries = fetched.entries
             result.live[slug] = len(entries)
-            result.model_ids[slug] = {model.provider_model_id for model in normalize_catalog(spec, entries).models}
+            catalog = normalize_catalog(spec.variant(fetched.endpoint), entries)
+            result.model_ids[slug] = {model.provider_model_id for model in catalog.models}
         except ProviderNotConfigured as error:
             result.skipped[slug] = str(error)
         except ProviderError as error:

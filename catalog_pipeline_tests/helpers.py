@@ -8,7 +8,12 @@ import dagster as dg
 import sqlalchemy as sa
 
 from catalog_pipeline.defs.assets import catalog_reconciliation, sync_provider_catalogs
-from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
+from catalog_pipeline.defs.resources import (
+    CatalogDatabaseResource,
+    LifecycleSettingsResource,
+    ParitySettingsResource,
+    ProviderApiResource,
+)
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import create_catalog_engine
@@ -19,6 +24,7 @@ def resources(database_url: str, replay_url: str, warn: int = 100, error: int = 
         "provider_api": ProviderApiResource(replay_url=replay_url, max_retry_wait_seconds=0.2, max_attempts=3),
         "catalog_database": CatalogDatabaseResource(url=database_url),
         "parity_settings": ParitySettingsResource(warn_threshold=warn, error_threshold=error),
+        "lifecycle_settings": LifecycleSettingsResource(),
     }
 
 

@@ -16,6 +16,7 @@ from catalog_pipeline.alerts import AlertChannelsResource
 from catalog_pipeline.defs.assets import catalog_reconciliation, sync_provider_catalogs
 from catalog_pipeline.defs.checks import MODELS_CHECKS
 from catalog_pipeline.defs.jobs import catalog_sync_job
+from catalog_pipeline.defs.resources import LifecycleSettingsResource
 from catalog_pipeline.defs.schedules import (
     MONITOR_SCHEDULE,
     SYNC_SCHEDULE,
@@ -94,6 +95,7 @@ def pipeline(replay_server, sqlite_url) -> Iterator[Pipeline]:
         bound = {
             **resources(sqlite_url, replay_server.url, warn=0, error=10),
             "sync_schedule": SyncScheduleResource(),
+            "lifecycle_settings": LifecycleSettingsResource(),
             "alert_channels": AlertChannelsResource(
                 slack_webhook_url=slack.url + SLACK_PATH,
                 resend_api_key=RESEND_KEY,

@@ -194,7 +194,7 @@ def test_data_quality_checks_pass_on_a_clean_sync_and_count_each_kind_of_bad_row
     assert not prices.passed and prices.severity == dg.AssetCheckSeverity.ERROR
     price_numbers = _values(prices)
     assert {k: v for k, v in price_numbers.items() if k != "examples"} == {
-        "prices_checked": 12,
+        "prices_checked": 6 * 2 + 6 * 5,  # together: input, output; groq: also cache_read, image, request
         "negative_prices": 1,
         "negative_model_columns": 0,
         "missing_amount_not_marked_unknown": 1,

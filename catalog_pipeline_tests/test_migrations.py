@@ -127,3 +127,28 @@ def test_db_commands_of_the_cli(tmp_path, database_url):
     again = run_cli(["db", "upgrade"], environment)
     assert again.returncode == 0 and f"at revision {HEAD}" in again.stdout
     assert schema_differences(create_catalog_engine(database_url)) == []
+
+
+def test_0003_adds_lifecycle_tiers_endpoint_and_drift_and_reverts_cleanly(database_url):
+    """0003 adds models.deprecation_date/provider_status, model_pricing.threshold_tokens, the endpoint
+    columns and payload_key_observations; downgrading to 0002 removes exactly those and keeps the rows."""
+    engine = create_catalog_engine(database_url)
+    upgrade(engine)
+    assert {"deprecation_date", "provider_status"} <= columns(engine, "models")
+    assert "threshold_tokens" in columns(engine, "model_pricing")
+    assert "endpoint" in columns(engine, "pricing_sync_log")
+    with engine.begin() as connection:
+        connection.execute(
+            schema.pricing_sync_log.insert().values(
+                provider_slug="xai", sync_started_at=datetime.now(UTC), status="success", endpoint="models"
+            )
+        )
+    downgrade(engine, "0002")
+    assert "payload_key_observations" not in sa.inspect(engine).get_table_names()
+    assert "deprecation_date" not in columns(engine, "models")
+    assert "endpoint" not in columns(engine, "pricing_sync_log")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT provider_slug FROM pricing_sync_log").all() == [("xai",)]
+    upgrade(engine)
+    assert schema_differences(engine) == []
+    engine.dispose()

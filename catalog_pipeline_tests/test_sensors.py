@@ -15,7 +15,12 @@ from catalog_pipeline import definitions
 from catalog_pipeline.alerts import AlertChannelsResource
 from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, catalog_reconciliation, sync_provider_catalogs
 from catalog_pipeline.defs.checks import MODELS_CHECKS
-from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
+from catalog_pipeline.defs.resources import (
+    CatalogDatabaseResource,
+    LifecycleSettingsResource,
+    ParitySettingsResource,
+    ProviderApiResource,
+)
 from catalog_pipeline.defs.sensors import (
     ALERT_SENSOR,
     DRIFT_SENSOR,
@@ -83,6 +88,7 @@ class AlertTicks:
                 "provider_api": ProviderApiResource(),
                 "parity_settings": ParitySettingsResource(),
                 "sync_schedule": SyncScheduleResource(),
+                "lifecycle_settings": LifecycleSettingsResource(),
                 **resources,
             },
         )

@@ -49,6 +49,7 @@ TOTAL_PARITY_CHECK = "all_providers_parity"
 UNEXPLAINED_GAP_CHECK = "all_providers_unexplained_gap"
 MASS_DEACTIVATION_CHECK = "mass_deactivation_guard"
 OWNERS = ["team:catalog"]
+PAYLOAD_DRIFT_CHECK = "payload_drift"
 
 
 def provider_parity_check_name(slug: str) -> str:
@@ -129,8 +130,18 @@ MASS_DEACTIVATION_DESCRIPTION = (
     ],
     check_specs=[
         dg.AssetCheckSpec(
+            PAYLOAD_DRIFT_CHECK,
+            asset=PROVIDER_CATALOG,
+            description=(
+                "WARN when a provider's live entries carry fields its spec neither reads nor ignores on purpose "
+                "(a provider started publishing something we would drop), or a field the spec reads is gone from "
+                "every entry (threshold: any such field). One row per field: provider, endpoint, field, entries "
+                "carrying it, a sample, first seen."
+            ),
+        ),
+        dg.AssetCheckSpec(
             MASS_DEACTIVATION_CHECK, asset=MODELS, blocking=True, description=MASS_DEACTIVATION_DESCRIPTION
-        )
+        ),
     ],
     partitions_def=PROVIDER_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -184,6 +195,8 @@ def sync_provider_catalogs(
             for asset_key, metadata in _provider_metadata(outcome, table_rows).items():
                 yield dg.AssetMaterialization(asset_key=asset_key, partition=outcome.provider, metadata=metadata)
 
+    if dg.AssetCheckKey(PROVIDER_CATALOG, PAYLOAD_DRIFT_CHECK) in context.selected_asset_check_keys:
+        yield _payload_drift_result([o for o in outcomes if o.fetched is not None], catalog_database)
     failures = [o for o in outcomes if o.status == FAILED]
     blocked = [o for o in outcomes if o.status == BLOCKED]
     if dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK) in context.selected_asset_check_keys:
@@ -218,6 +231,7 @@ def _provider_metadata(outcome: ProviderOutcome, table_rows: int) -> dict[dg.Ass
             "latency_ms": float(fetched.latency_ms),
             "http_status": fetched.http_status,
             "attempts": fetched.attempts,
+            "endpoint": fetched.endpoint,
             **({"url": dg.MetadataValue.url(fetched.url)} if fetched.url.startswith("http") else {}),
         }
     }
@@ -239,6 +253,59 @@ def _provider_metadata(outcome: ProviderOutcome, table_rows: int) -> dict[dg.Ass
             "largest_price_changes": dg.MetadataValue.md(_price_change_preview(counts)),
         }
     return metadata
+
+
+_DRIFT_COLUMNS = dg.TableSchema(
+    columns=[
+        dg.TableColumn("provider", "string"),
+        dg.TableColumn("endpoint", "string"),
+        dg.TableColumn("field", "string"),
+        dg.TableColumn("status", "string", description="unknown: neither read nor ignored; vanished: read, now absent"),
+        dg.TableColumn("entries", "int", description="live entries carrying the field"),
+        dg.TableColumn("sample", "string"),
+        dg.TableColumn("first_seen", "string"),
+    ]
+)
+
+
+def _payload_drift_result(outcomes: list[ProviderOutcome], catalog_database: CatalogDatabaseResource):
+    rows = []
+    for outcome in sorted(outcomes, key=lambda o: o.provider):
+        if not outcome.drift or outcome.fetched is None:
+            continue
+        first_seen = catalog_database.writer.field_first_seen(outcome.provider, outcome.fetched.endpoint)
+        for observation in outcome.drift:
+            seen = first_seen.get(observation.path)
+            rows.append(
+                dg.TableRecord(
+                    {
+                        "provider": outcome.provider,
+                        "endpoint": outcome.fetched.endpoint,
+                        "field": observation.path,
+                        "status": observation.status,
+                        "entries": observation.entries,
+                        "sample": observation.sample or "",
+                        "first_seen": seen.isoformat(timespec="seconds") if seen else "",
+                    }
+                )
+            )
+    providers = sorted({row.data["provider"] for row in rows})
+    summary = "; ".join(
+        f"{slug}: " + ", ".join(f"{r.data['field']} ({r.data['status']})" for r in rows if r.data["provider"] == slug)
+        for slug in providers
+    )
+    return dg.AssetCheckResult(
+        check_name=PAYLOAD_DRIFT_CHECK,
+        asset_key=PROVIDER_CATALOG,
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=summary or None,
+        metadata={
+            "providers_checked": len(outcomes),
+            "providers_with_drift": len(providers),
+            "fields": dg.MetadataValue.table(rows, schema=_DRIFT_COLUMNS),
+        },
+    )
 
 
 def _mass_deactivation_result(blocked: list[ProviderOutcome], options: SyncOptions) -> dg.AssetCheckResult:

@@ -6,14 +6,19 @@ failed check (and the alert it raises) says how much is wrong and where.
 """
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import sqlalchemy as sa
 
 from catalog_pipeline import settings
 from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, by_provider_table
-from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
+from catalog_pipeline.defs.resources import (
+    CatalogDatabaseResource,
+    LifecycleSettingsResource,
+    ParitySettingsResource,
+    ProviderApiResource,
+)
 from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 from catalog_pipeline.gateway import GATEWAY_SOURCE, GatewayResource
 from catalog_pipeline.providers.normalize import PriceState
@@ -35,6 +40,7 @@ UNIQUE_IDS_CHECK = "models_unique_provider_model_id"
 VALID_PRICES_CHECK = "models_valid_prices"
 REQUIRED_FIELDS_CHECK = "models_required_fields"
 GATEWAY_PARITY_CHECK = "gateway_parity"
+DEPRECATION_CHECK = "models_deprecation_upcoming"
 PRICE_STATES = (PriceState.KNOWN, PriceState.FREE, PriceState.VARIABLE, PriceState.UNKNOWN)
 EXAMPLES = 10
 
@@ -315,4 +321,82 @@ def gateway_parity(
     )
 
 
-MODELS_CHECKS = [models_freshness, models_unique_provider_model_id, models_valid_prices, models_required_fields]
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+_DEPRECATION_COLUMNS = dg.TableSchema(
+    columns=[
+        dg.TableColumn("provider", "string"),
+        dg.TableColumn("model", "string"),
+        dg.TableColumn("deprecation_date", "string", description="when the provider stops serving it (UTC)"),
+        dg.TableColumn("days_left", "int", description="negative: past its date and still listed"),
+        dg.TableColumn("provider_status", "string"),
+    ]
+)
+
+
+@dg.asset_check(
+    asset=MODELS,
+    name=DEPRECATION_CHECK,
+    description=(
+        "Warns about active models whose provider-announced deprecation date (OpenAI shutdown_date, Fireworks "
+        "deprecationDate, OpenRouter expiration_date, ...) falls within CATALOG_DEPRECATION_WARN_DAYS "
+        "(default 30) days, or has passed while the model is still listed; lists them, soonest first."
+    ),
+)
+def models_deprecation_upcoming(
+    catalog_database: CatalogDatabaseResource, lifecycle_settings: LifecycleSettingsResource
+) -> dg.AssetCheckResult:
+    models, providers = schema.models, schema.providers
+    now = _now()
+    horizon = now + timedelta(days=lifecycle_settings.deprecation_warn_days)
+    with catalog_database.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(providers.c.slug, models.c.provider_model_id, models.c.deprecation_date, models.c.provider_status)
+            .join(providers, providers.c.id == models.c.provider_id)
+            .where(models.c.is_active, models.c.deprecation_date.is_not(None), models.c.deprecation_date <= horizon)
+            .order_by(models.c.deprecation_date, providers.c.slug, models.c.provider_model_id)
+        ).all()
+        scheduled = connection.execute(
+            sa.select(sa.func.count(models.c.id)).where(models.c.is_active, models.c.deprecation_date.is_not(None))
+        ).scalar_one()
+    records = [
+        dg.TableRecord(
+            {
+                "provider": row.slug,
+                "model": row.provider_model_id,
+                "deprecation_date": _as_utc(row.deprecation_date).date().isoformat(),
+                "days_left": (_as_utc(row.deprecation_date) - now).days,
+                "provider_status": row.provider_status or "",
+            }
+        )
+        for row in rows
+    ]
+    overdue = sum(1 for record in records if record.data["days_left"] < 0)
+    return dg.AssetCheckResult(
+        passed=not records,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(records)} active model(s) reach their deprecation date within "
+            f"{lifecycle_settings.deprecation_warn_days} days ({overdue} already past)"
+            if records
+            else None
+        ),
+        metadata={
+            "models_due": len(records),
+            "models_past_date": overdue,
+            "models_with_deprecation_date": scheduled,
+            "providers_affected": _providers_text(Counter(row.slug for row in rows)),
+            "models": dg.MetadataValue.table(records[:200], schema=_DEPRECATION_COLUMNS),
+        },
+    )
+
+
+MODELS_CHECKS = [
+    models_freshness,
+    models_unique_provider_model_id,
+    models_valid_prices,
+    models_required_fields,
+    models_deprecation_upcoming,
+]

@@ -9,8 +9,9 @@ from catalog_pipeline.defs.partitions import PROVIDER_PARTITIONS
 # subprocess per step would only add seconds of start-up.
 catalog_sync_job = dg.define_asset_job(
     "catalog_sync_job",
-    # Every check on `models` too, as "Materialize" in the UI selects them: they run right after
-    # the sync step, in the same run, once every provider of the run has landed.
+    # Every check of both assets too, as "Materialize" in the UI selects them: the sync step's own
+    # (the guard, payload drift) and the ones on `models`, which run right after the sync step in
+    # the same run once every provider of the run has landed.
     selection=dg.AssetSelection.assets(PROVIDER_CATALOG, MODELS),
     partitions_def=PROVIDER_PARTITIONS,
     executor_def=dg.in_process_executor,

@@ -61,6 +61,12 @@ class CatalogDatabaseResource(dg.ConfigurableResource):
         return self._writer
 
 
+class LifecycleSettingsResource(dg.ConfigurableResource):
+    """How far ahead the deprecation check looks (``CATALOG_DEPRECATION_WARN_DAYS``)."""
+
+    deprecation_warn_days: int = 30
+
+
 class ParitySettingsResource(dg.ConfigurableResource):
     """Missing-model counts at which parity turns `warning` and `out_of_sync`."""
 

@@ -1,20 +1,16 @@
-"""Normalize and render hooks for the few payloads a spec's field paths cannot describe.
+"""Normalize hooks for the few payloads a spec's field paths cannot describe.
 
-Each pair reads (normalize) and writes (render, for the replay server) the same wire
-shape, so the replay server's output is a round-trip test of the normalizer.
+The replay server writes the same wire shapes (`catalog_pipeline.replay.render`), so its
+output is a round-trip test of these hooks; this module imports nothing above `providers`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from catalog_pipeline.providers.normalize import dig
-
-if TYPE_CHECKING:
-    from catalog_pipeline.replay.demo_models import DemoModel
-
 
 # --- Cloudflare Workers AI: properties[] as {property_id, value} pairs ----------------
 
@@ -59,34 +55,7 @@ def cloudflare_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
             "output": _cloudflare_price(price, "output"),
             "cache_read": _cloudflare_price(price, "cached input"),
         },
-        "task": dig(entry, "task.name"),
-    }
-
-
-def cloudflare_render(model: DemoModel) -> dict[str, Any]:
-    properties: list[dict[str, Any]] = []
-    if model.context_length:
-        properties.append({"property_id": "context_window", "value": str(model.context_length)})
-    if model.input_price is not None:
-        properties.append(
-            {
-                "property_id": "price",
-                "value": [
-                    {"unit": "per M input tokens", "price": model.input_price, "currency": "USD"},
-                    {"unit": "per M output tokens", "price": model.output_price, "currency": "USD"},
-                    {"unit": "per M cached input tokens", "price": model.input_price / 10, "currency": "USD"},
-                ],
-            }
-        )
-    return {
-        "id": model.uuid,
-        "source": 1,
-        "name": model.model_id,
-        "description": f"{model.display_name} served on Workers AI.",
-        "task": {"id": model.uuid[::-1], "name": "Text Generation", "description": "Text generation models."},
-        "created_at": model.created_iso,
-        "tags": [],
-        "properties": properties,
+        "provider_status": entry.get("deprecated"),
     }
 
 
@@ -139,39 +108,6 @@ def huggingface_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _markup(index: int) -> Decimal:
-    # later upstreams are dearer, so the cheapest is the model's own price
-    return Decimal(1) + Decimal(index) / 10
-
-
-def huggingface_render(model: DemoModel) -> dict[str, Any]:
-    upstreams = []
-    names = model.upstreams or ("together",)
-    for index, upstream in enumerate(names):
-        # a third upstream is down, and cheapest of all: its price must not count
-        failing = index == 2
-        upstream_entry: dict[str, Any] = {
-            "provider": upstream,
-            "status": "error" if failing else "live",
-            "context_length": model.context_length,
-            "supports_tools": index == 0,
-            "supports_structured_output": False,
-            "is_model_author": False,
-        }
-        if model.input_price is not None:
-            markup = Decimal("0.5") if failing else _markup(index)
-            upstream_entry["pricing"] = {"input": model.input_price * markup, "output": model.output_price * markup}
-        upstreams.append(upstream_entry)
-    return {
-        "id": model.model_id,
-        "object": "model",
-        "created": model.created,
-        "owned_by": model.organization,
-        "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
-        "providers": upstreams,
-    }
-
-
 def helicone_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
     """One row per registry model id, priced by its cheapest endpoint (USD per million tokens)."""
     cheapest = _cheapest_upstream(_mappings(entry.get("endpoints")), "pricing.prompt", "pricing.completion")
@@ -188,47 +124,6 @@ def helicone_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
             "cache_read": dig(cheapest, "pricing.cacheRead"),
             "cache_write": dig(cheapest, "pricing.cacheWrite"),
         },
-    }
-
-
-def helicone_render(model: DemoModel) -> dict[str, Any]:
-    endpoints = []
-    for index, upstream in enumerate(model.upstreams or ("openai",)):
-        pricing: dict[str, Any] = {}
-        raw_tiers: list[dict[str, Any]] = []
-        if model.input_price is not None:
-            prompt, completion = model.input_price * _markup(index), model.output_price * _markup(index)
-            pricing = {"prompt": prompt, "completion": completion, "cacheRead": prompt / 10}
-            raw_tiers = [{"threshold": 0, "input": prompt / 1_000_000, "output": completion / 1_000_000}]
-        endpoints.append(
-            {
-                "provider": upstream,
-                "providerSlug": upstream,
-                "supportsPtb": index == 0,
-                "pricing": pricing,
-                "endpoint": {
-                    "pricing": raw_tiers,
-                    "contextLength": model.context_length,
-                    "maxCompletionTokens": model.max_output_tokens,
-                    "ptbEnabled": index == 0,
-                    "provider": upstream,
-                    "author": model.organization,
-                    "providerModelId": model.model_id,
-                },
-            }
-        )
-    return {
-        "id": model.model_id,
-        "name": model.display_name,
-        "author": model.organization,
-        "contextLength": model.context_length,
-        "maxOutput": model.max_output_tokens,
-        "trainingDate": model.created_iso[:10],
-        "description": f"{model.display_name}, routed by Helicone.",
-        "inputModalities": ["text"],
-        "outputModalities": ["text"],
-        "supportedParameters": ["max_tokens", "temperature", "tools"],
-        "endpoints": endpoints,
     }
 
 
@@ -253,6 +148,7 @@ def deepinfra_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
             "cache_read": _product(base, rate),
             "second": pricing.get("cents_per_sec"),
         },
+        "deprecation_date": entry.get("deprecated"),
     }
 
 
@@ -265,34 +161,14 @@ def _product(price: Decimal | None, multiplier: Decimal | None) -> Decimal | Non
         return None
 
 
-def deepinfra_render(model: DemoModel) -> dict[str, Any]:
-    cents = {"type": "tokens"}
-    if model.input_price is not None:
-        # USD per million tokens to US cents per token
-        cents["cents_per_input_token"] = _plain(model.input_price / 10_000)
-        cents["cents_per_output_token"] = _plain(model.output_price / 10_000)
-    return {
-        "model_name": model.model_id,
-        "type": "text-generation",
-        "reported_type": "text-generation",
-        "description": f"{model.display_name} on DeepInfra.",
-        "max_tokens": model.context_length,
-        "deprecated": None,
-        "replaced_by": None,
-        "private": 0,
-        "tags": [],
-        "pricing": cents | {"rate_per_input_token_cached": None, "discount": None, "discount_ends_at": None},
-    }
-
-
 # --- Together: all-zero prices mean "not served per token", except for the -Free models ------
 
 
-def together_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
+def together_normalize(entry: Mapping[str, Any], id_key: str = "id") -> dict[str, Any]:
     """Zero input and output prices on a model whose id does not say ``free`` are unknown, not free:
     Together writes zeros for dedicated-only and image models, which are billed elsewhere."""
     input_price, output_price = dig(entry, "pricing.input"), dig(entry, "pricing.output")
-    model_id = entry.get("id")
+    model_id = entry.get(id_key)
     named_free = isinstance(model_id, str) and "free" in model_id.lower()
     if _number(input_price) == 0 and _number(output_price) == 0 and not named_free:
         input_price = output_price = None
@@ -300,34 +176,13 @@ def together_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
         "id": model_id,
         "name": entry.get("display_name"),
         "context_length": entry.get("context_length"),
-        "max_output_tokens": None,
+        "max_output_tokens": entry.get("max_tokens") if id_key == "name" else None,
         "input_modalities": None,
         "output_modalities": None,
         "prices": {"input": input_price, "output": output_price},
     }
 
 
-def together_render(model: DemoModel) -> dict[str, Any]:
-    pricing: dict[str, Any] = {"hourly": 0, "base": 0, "finetune": 0}
-    if model.input_price is not None:
-        pricing |= {"input": _plain(model.input_price), "output": _plain(model.output_price)}
-    return {
-        "id": model.model_id,
-        "object": "model",
-        "created": model.created,
-        "type": "chat",
-        "running": False,
-        "display_name": model.display_name,
-        "organization": model.organization,
-        "link": f"https://huggingface.co/{model.organization}",
-        "license": "other",
-        "context_length": model.context_length,
-        "config": {"chat_template": None, "stop": [], "bos_token": None, "eos_token": None},
-        "pricing": pricing,
-    }
-
-
-def _plain(amount: Decimal) -> int | float:
-    """A JSON number as providers write it: an integer when whole."""
-    exact = amount.normalize()
-    return int(exact) if exact == exact.to_integral_value() else float(exact)
+def together_legacy_normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The legacy /api/models list: the same zero-price rule, the id in ``name``."""
+    return together_normalize(entry, id_key="name")

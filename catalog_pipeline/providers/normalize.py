@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +41,7 @@ class RejectReason:
     DUPLICATE_ID = "duplicate_id"
     INVALID_PRICE = "invalid_price"
     INVALID_CONTEXT_LENGTH = "invalid_context_length"
+    INVALID_DEPRECATION_DATE = "invalid_deprecation_date"
     #: a provider's normalize hook failed on the entry: a bug to fix, recorded instead of failing the sync
     UNREADABLE_ENTRY = "unreadable_entry"
 
@@ -60,6 +62,8 @@ class Price:
     amount: Decimal | None
     state: str
     unit: str
+    #: a tier price applies to prompts above this many tokens (xAI's long_context_threshold)
+    threshold_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,10 @@ class ModelRecord:
     input_modalities: str | None
     output_modalities: str | None
     prices: Mapping[str, Price] = field(default_factory=dict)
+    #: when the provider stops serving the model (UTC), as it announces it
+    deprecation_date: datetime | None = None
+    #: the provider's own state flag, e.g. ``active``/``inactive`` (Groq), ``ready`` (Fireworks)
+    provider_status: str | None = None
 
     @property
     def input_price(self) -> Price | None:
@@ -94,7 +102,9 @@ class ModelRecord:
             self.max_output_tokens,
             self.input_modalities,
             self.output_modalities,
-            sorted((kind, str(p.amount), p.state, p.unit) for kind, p in self.prices.items()),
+            sorted((kind, str(p.amount), p.state, p.unit, p.threshold_tokens) for kind, p in self.prices.items()),
+            self.deprecation_date.isoformat() if self.deprecation_date else None,
+            self.provider_status,
         ]
         return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:32]
 
@@ -197,7 +207,11 @@ def normalize_entry(spec: ProviderSpec, entry: Any) -> ModelRecord:
     prices: dict[str, Price] = {}
     for kind, price_field in spec.prices.items():
         raw = fields["prices"].get(kind) if "prices" in fields else dig(entry, price_field.path)
-        prices[kind] = _price(spec, model_id, kind, raw, price_field)
+        price = _price(spec, model_id, kind, raw, price_field)
+        if price_field.threshold_path and price.amount is not None:
+            threshold = _token_count(spec, model_id, f"{kind} threshold", dig(entry, price_field.threshold_path))
+            price = Price(price.amount, price.state, price.unit, threshold)
+        prices[kind] = price
     return ModelRecord(
         provider_model_id=model_id,
         name=_text(fields.get("name"), MAX_NAME_LENGTH),
@@ -207,7 +221,47 @@ def normalize_entry(spec: ProviderSpec, entry: Any) -> ModelRecord:
         input_modalities=_modalities(fields.get("input_modalities")),
         output_modalities=_modalities(fields.get("output_modalities")),
         prices=prices,
+        deprecation_date=_deprecation_date(spec, model_id, fields.get("deprecation_date")),
+        provider_status=_status(spec, fields.get("provider_status")),
     )
+
+
+def _deprecation_date(spec: ProviderSpec, model_id: str, raw: Any) -> datetime | None:
+    """A provider's shutdown date in any of the forms seen: ISO date or timestamp text, Unix seconds
+    (or milliseconds), or Google's ``{year, month, day}``; naive times are UTC."""
+    if raw is None or raw == "" or raw is False:
+        return None
+    try:
+        if isinstance(raw, Mapping):
+            value = datetime.combine(date(int(raw["year"]), int(raw["month"]), int(raw["day"])), time(), UTC)
+        elif isinstance(raw, (int, Decimal)) and not isinstance(raw, bool):
+            seconds = Decimal(raw)
+            value = datetime.fromtimestamp(float(seconds / 1000 if seconds > 10**11 else seconds), UTC)
+        elif isinstance(raw, str):
+            text = raw.strip().replace("Z", "+00:00")
+            value = (
+                datetime.fromisoformat(text) if len(text) > 10 else datetime.combine(date.fromisoformat(text), time())
+            )
+            value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        else:
+            raise ValueError
+        if not 1990 <= value.year <= 2200:
+            raise ValueError
+    except (ValueError, TypeError, KeyError, OverflowError, ArithmeticError):
+        raise RejectedEntry(
+            RejectReason.INVALID_DEPRECATION_DATE,
+            f"{spec.slug}: model {model_id!r} has an unreadable deprecation date {_shown(raw)[:80]}",
+            model_id,
+        ) from None
+    return value.astimezone(UTC)
+
+
+def _status(spec: ProviderSpec, raw: Any) -> str | None:
+    if isinstance(raw, bool):
+        return spec.status_labels[0] if raw else spec.status_labels[1]
+    if isinstance(raw, str) and raw.strip():
+        return _clean_text(raw.strip().lower())[:32]
+    return None
 
 
 def _hook_fields(spec: ProviderSpec, entry: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -229,6 +283,8 @@ def _fields_from_paths(spec: ProviderSpec, entry: Mapping[str, Any]) -> dict[str
         "max_output_tokens": dig(entry, spec.max_output_path),
         "input_modalities": dig(entry, spec.input_modalities_path),
         "output_modalities": dig(entry, spec.output_modalities_path),
+        "deprecation_date": dig(entry, spec.deprecation_path),
+        "provider_status": dig(entry, spec.status_path),
     }
 
 

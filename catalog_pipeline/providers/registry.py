@@ -1,6 +1,6 @@
 """Every provider the pipeline syncs, as data.
 
-Adding a provider means adding a `ProviderSpec` here (and a normalize/render pair in
+Adding a provider means adding a `ProviderSpec` here (and a normalize hook in
 `hooks.py` only if its payload is unusual) plus a test; the engine, the assets and
 the replay server pick it up from `PROVIDERS`.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from catalog_pipeline.providers import hooks
 from catalog_pipeline.providers.spec import (
     AuthStyle,
+    EndpointVariant,
     Pagination,
     PaginationStyle,
     PriceField,
@@ -21,6 +22,13 @@ _PER_TOKEN = PriceUnit.USD_PER_TOKEN
 _PER_MILLION = PriceUnit.USD_PER_MILLION_TOKENS
 #: The envelope of an OpenAI-compatible list: ``{"object": "list", "data": [...]}``.
 _OPENAI_LIST = {"object": "list"}
+#: The fields every OpenAI-compatible entry carries that are no part of the catalog.
+_OPENAI_ENTRY_IGNORED = {
+    "object": "always 'model'",
+    "created": "creation time as the provider states it; first_seen_at records when we first listed it",
+    "owned_by": "an organization or engine label, not the provider or a model property",
+}
+_DESCRIPTION_IGNORED = {"description": "prose for people"}
 
 
 def _openrouter_price(path: str, unit: PriceUnit = _PER_TOKEN) -> PriceField:
@@ -34,6 +42,24 @@ def _per_token_strings(prompt: str, completion: str) -> dict[str, PriceField]:
         "output": PriceField(completion, _PER_TOKEN, quoted=True),
     }
 
+
+def _xai_price(path: str, tier: bool = False) -> PriceField:
+    return PriceField(
+        path, PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS, threshold_path="long_context_threshold" if tier else None
+    )
+
+
+#: xAI's prices, in both of its list forms; the ``*_long_context`` tier applies above ``long_context_threshold``.
+_XAI_PRICES = {
+    "input": _xai_price("prompt_text_token_price"),
+    "output": _xai_price("completion_text_token_price"),
+    "cache_read": _xai_price("cached_prompt_text_token_price"),
+    "image_input": _xai_price("prompt_image_token_price"),
+    "input_long_context": _xai_price("prompt_text_token_price_long_context", tier=True),
+    "output_long_context": _xai_price("completion_text_token_price_long_context", tier=True),
+    "cache_read_long_context": _xai_price("cached_prompt_text_token_price_long_context", tier=True),
+}
+_XAI_IGNORED = {**_OPENAI_ENTRY_IGNORED, "aliases": "other names of the same model, not rows of their own"}
 
 SPECS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
@@ -56,6 +82,23 @@ SPECS: tuple[ProviderSpec, ...] = (
             "cache_read": _openrouter_price("pricing.input_cache_read"),
             "cache_write": _openrouter_price("pricing.input_cache_write"),
             "reasoning": _openrouter_price("pricing.internal_reasoning"),
+            "web_search": _openrouter_price("pricing.web_search", PriceUnit.USD_PER_REQUEST),
+            "audio": _openrouter_price("pricing.audio"),
+        },
+        deprecation_path="expiration_date",
+        ignored_fields={
+            **_DESCRIPTION_IGNORED,
+            "created": "creation time as OpenRouter states it",
+            "canonical_slug": "OpenRouter's own slug; ours (canonical_slug) is computed the same way for every provider",
+            "hugging_face_id": "a link to the weights, not a catalog field",
+            "architecture.modality": "the input and output modalities again, as one string",
+            "architecture.tokenizer": "tokenizer family, no catalog column",
+            "architecture.instruct_type": "chat template family, no catalog column",
+            "top_provider.context_length": "the context of the upstream OpenRouter prefers; context_length is the model's",
+            "top_provider.is_moderated": "moderation flag of one upstream",
+            "per_request_limits": "the caller's rate limits, not the model's",
+            "supported_parameters": "request parameters, no catalog column",
+            "default_parameters": "request defaults, no catalog column",
         },
         docs_url="https://openrouter.ai/docs/api-reference/list-available-models",
         demo_size=3500,
@@ -109,7 +152,51 @@ SPECS: tuple[ProviderSpec, ...] = (
             "second": PriceField("pricing.cents_per_sec", PriceUnit.CENTS_PER_SECOND),
         },
         normalize=hooks.deepinfra_normalize,
-        render=hooks.deepinfra_render,
+        deprecation_path="deprecated",
+        ignored_fields={
+            **_DESCRIPTION_IGNORED,
+            "type": "task name (text-generation, embeddings, ...)",
+            "reported_type": "task name again",
+            "replaced_by": "successor's id; the successor is listed on its own",
+            "private": "always 0 in the public list",
+            "tags": "marketing tags",
+            "pricing.type": "which price fields apply; the hook reads them",
+            "pricing.discount": "a temporary discount without its terms",
+            "pricing.discount_ends_at": "end of that discount",
+            "cover_img_url": "a picture",
+            "mmlu": "a benchmark score",
+            "quantization": "weight format, no catalog column",
+            "expected": "DeepInfra's internal field",
+        },
+        variants=(
+            EndpointVariant(
+                "openai-v1",
+                {
+                    "list_path": "/v1/openai/models",
+                    "records_path": "data",
+                    "envelope": _OPENAI_LIST,
+                    "id_path": "id",
+                    "context_path": "metadata.context_length",
+                    "max_output_path": "metadata.max_tokens",
+                    "prices": {
+                        "input": PriceField("metadata.pricing.input_tokens", _PER_MILLION),
+                        "output": PriceField("metadata.pricing.output_tokens", _PER_MILLION),
+                        "cache_read": PriceField("metadata.pricing.cache_read_tokens", _PER_MILLION),
+                    },
+                    "deprecation_path": None,
+                    "normalize": None,
+                    "ignored_fields": {
+                        **_OPENAI_ENTRY_IGNORED,
+                        "root": "the id again",
+                        "parent": "always null",
+                        "metadata.description": "prose for people",
+                        "metadata.tags": "marketing tags",
+                    },
+                },
+                description="The OpenAI-compatible list: ids, and for priced models metadata.pricing in USD per "
+                "million tokens and metadata.context_length; null metadata on embedding and image models.",
+            ),
+        ),
         docs_url="https://deepinfra.com/docs/inference",
         demo_size=2000,
         notes="Public bare array keyed by model_name (an invalid key gets 401, so set the key only if valid). "
@@ -123,13 +210,33 @@ SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://api.groq.com/openai/v1",
         list_path="/models",
         envelope=_OPENAI_LIST,
+        name_path="name",
         context_path="context_window",
         max_output_path="max_completion_tokens",
+        input_modalities_path="input_modalities",
+        output_modalities_path="output_modalities",
+        prices={
+            **_per_token_strings("pricing.prompt", "pricing.completion"),
+            "cache_read": PriceField("pricing.input_cache_read", _PER_TOKEN, quoted=True),
+            "image": PriceField("pricing.image", PriceUnit.USD_PER_IMAGE, quoted=True),
+            "request": PriceField("pricing.request", PriceUnit.USD_PER_REQUEST, quoted=True),
+        },
+        status_path="active",
+        ignored_fields={
+            **_OPENAI_ENTRY_IGNORED,
+            "context_length": "the same number as context_window",
+            "max_output_length": "the same number as max_completion_tokens",
+            "public_apps": "always null",
+            "hugging_face_id": "a link to the weights, not a catalog field",
+            "supported_sampling_parameters": "request parameters, no catalog column",
+            "supported_features": "feature flags, no catalog column",
+        },
         docs_url="https://console.groq.com/docs/api-reference#models-list",
         demo_size=100,
         demo_id_template="{lname}",
         notes="OpenAI-compatible list plus active, context_window and max_completion_tokens; chat, speech and "
-        "guard models mixed, no type field; no prices in the list.",
+        "guard models mixed, no type field. Since 2026 it also carries name, modalities and OpenRouter-style "
+        "pricing (strings in USD per token; speech models list no completion price).",
     ),
     ProviderSpec(
         slug="fireworks",
@@ -148,6 +255,51 @@ SPECS: tuple[ProviderSpec, ...] = (
             cursor_path="nextPageToken",
             page_info={"totalSize": "total_count"},
         ),
+        deprecation_path="deprecationDate",
+        status_path="state",
+        ignored_fields={
+            **_DESCRIPTION_IGNORED,
+            **{
+                name: "training, tuning or deployment detail, no catalog column"
+                for name in (
+                    "baseModelDetails",
+                    "calibrated",
+                    "cluster",
+                    "conversationConfig",
+                    "defaultDraftModel",
+                    "defaultDraftTokenCount",
+                    "defaultSamplingParams",
+                    "deployedModelRefs",
+                    "encryptionState",
+                    "fineTuningJob",
+                    "importedFrom",
+                    "kind",
+                    "peftDetails",
+                    "rlFullParameterTunable",
+                    "rlLoraTunable",
+                    "rlTunable",
+                    "serverlessModes",
+                    "snapshotType",
+                    "supervisedFullParameterTunable",
+                    "supervisedLoraTunable",
+                    "supportsLora",
+                    "teftDetails",
+                    "trainingContextLength",
+                    "tunable",
+                    "useHfApplyChatTemplate",
+                    "useTrainingV2",
+                )
+            },
+            "createTime": "creation time as Fireworks states it",
+            "updateTime": "last edit of the model record",
+            "githubUrl": "a link",
+            "huggingFaceUrl": "a link",
+            "public": "always true in the fireworks account's list",
+            "status": "status.code/message of the model record (state is read)",
+            "supportsImageInput": "a capability flag, no catalog column",
+            "supportsServerless": "whether a serverless deployment exists; both kinds are listed",
+            "supportsTools": "a capability flag, no catalog column",
+        },
         docs_url="https://docs.fireworks.ai/api-reference/list-models",
         demo_size=600,
         demo_id_template="accounts/fireworks/models/{pname}",
@@ -168,7 +320,72 @@ SPECS: tuple[ProviderSpec, ...] = (
             "output": PriceField("pricing.output", _PER_MILLION),
         },
         normalize=hooks.together_normalize,
-        render=hooks.together_render,
+        ignored_fields={
+            **_OPENAI_ENTRY_IGNORED,
+            "type": "task (chat, image, embedding, ...)",
+            "running": "whether a dedicated instance of the caller runs",
+            "organization": "the model's author",
+            "link": "a link",
+            "license": "license name",
+            "config": "chat template and stop tokens",
+            "pricing.hourly": "dedicated-instance price per hour, not per token",
+            "pricing.base": "dedicated-instance base fee",
+            "pricing.finetune": "fine-tuning price",
+        },
+        variants=(
+            EndpointVariant(
+                "legacy",
+                {
+                    "base_url": "https://api.together.xyz",
+                    "list_path": "/api/models",
+                    "id_path": "name",
+                    "name_path": "display_name",
+                    "context_path": "context_length",
+                    "max_output_path": "max_tokens",
+                    "prices": {
+                        "input": PriceField("pricing.input", PriceUnit.TOGETHER_LEGACY_PRICE_UNITS),
+                        "output": PriceField("pricing.output", PriceUnit.TOGETHER_LEGACY_PRICE_UNITS),
+                    },
+                    "normalize": hooks.together_legacy_normalize,
+                    "ignored_fields": {
+                        **_DESCRIPTION_IGNORED,
+                        **{
+                            name: "playground, hardware or listing detail, no catalog column"
+                            for name in (
+                                "modelInstanceConfig",
+                                "_id",
+                                "display_type",
+                                "license",
+                                "creator_organization",
+                                "hardware_label",
+                                "num_parameters",
+                                "show_in_playground",
+                                "isFeaturedModel",
+                                "config",
+                                "instances",
+                                "access",
+                                "link",
+                                "descriptionLink",
+                                "depth",
+                                "pricing_tier",
+                                "external_pricing_url",
+                                "finetuning_supported",
+                                "autopilot_pool",
+                            )
+                        },
+                        "created_at": "creation time as Together states it",
+                        "update_at": "last edit of the record",
+                        "release_date": "the model's release",
+                        "renamed": "an earlier id; the model is listed under its current name",
+                        "pricing.hourly": "dedicated-instance price per hour, not per token",
+                        "pricing.base": "dedicated-instance base fee",
+                        "pricing.finetune": "fine-tuning price",
+                    },
+                },
+                description="The legacy list (before /v1/models): a bare array keyed by name; prices in "
+                "1/250 USD per million tokens.",
+            ),
+        ),
         docs_url="https://docs.together.ai/reference/models-1",
         demo_size=800,
         demo_free_suffix="-Free",
@@ -187,6 +404,25 @@ SPECS: tuple[ProviderSpec, ...] = (
         context_path="limits.max_context_length",
         max_output_path="limits.max_completion_tokens",
         prices=_per_token_strings("pricing.prompt", "pricing.completion"),
+        ignored_fields={**_OPENAI_ENTRY_IGNORED, **_DESCRIPTION_IGNORED, "deprecated": "see provider_status"},
+        status_path="deprecated",
+        status_labels=("deprecated", "active"),
+        variants=(
+            EndpointVariant(
+                "openai-v1",
+                {
+                    "base_url": "https://api.cerebras.ai/v1",
+                    "auth": AuthStyle.BEARER,
+                    "name_path": None,
+                    "context_path": None,
+                    "max_output_path": None,
+                    "prices": {},
+                    "status_path": None,
+                    "ignored_fields": _OPENAI_ENTRY_IGNORED,
+                },
+                description="The keyed OpenAI-compatible list: ids only.",
+            ),
+        ),
         docs_url="https://inference-docs.cerebras.ai/api-reference/models/public-models",
         demo_size=40,
         demo_id_template="{lname}",
@@ -203,6 +439,20 @@ SPECS: tuple[ProviderSpec, ...] = (
         name_path="name",
         context_path="context_length",
         prices=_per_token_strings("pricing.prompt", "pricing.completion"),
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
+        variants=(
+            EndpointVariant(
+                "studio",
+                {
+                    "base_url": "https://api.studio.nebius.com/v1",
+                    "query": {},
+                    "name_path": None,
+                    "context_path": None,
+                    "prices": {},
+                },
+                description="The former AI Studio host, without verbose=true: ids only.",
+            ),
+        ),
         docs_url="https://docs.tokenfactory.nebius.com/api-reference/examples/list-of-models",
         demo_size=150,
         notes="Formerly Nebius AI Studio (api.studio.nebius.com). verbose=true adds name, context_length and "
@@ -217,12 +467,33 @@ SPECS: tuple[ProviderSpec, ...] = (
         records_path="models",
         input_modalities_path="input_modalities",
         output_modalities_path="output_modalities",
-        prices={
-            "input": PriceField("prompt_text_token_price", PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS),
-            "output": PriceField("completion_text_token_price", PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS),
-            "cache_read": PriceField("cached_prompt_text_token_price", PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS),
-            "image_input": PriceField("prompt_image_token_price", PriceUnit.CENTS_PER_HUNDRED_MILLION_TOKENS),
+        prices=_XAI_PRICES,
+        ignored_fields={
+            **_XAI_IGNORED,
+            "fingerprint": "build fingerprint of the serving system",
+            "version": "the model's version label",
+            "search_price": "price per live-search source, not per token: no catalog unit for it",
         },
+        variants=(
+            EndpointVariant(
+                "models",
+                {
+                    "list_path": "/models",
+                    "records_path": "data",
+                    "envelope": _OPENAI_LIST,
+                    "context_path": "context_length",
+                    "input_modalities_path": None,
+                    "output_modalities_path": None,
+                    "prices": {
+                        **_XAI_PRICES,
+                        "image": PriceField("image_price", PriceUnit.CENTS_PER_HUNDRED_MILLION_IMAGES),
+                    },
+                    "ignored_fields": _XAI_IGNORED,
+                },
+                description="The newer /v1/models form: every model (image models too) with context_length, "
+                "the same prices and a per-image price for image models.",
+            ),
+        ),
         docs_url="https://docs.x.ai/docs/api-reference#list-language-models",
         demo_size=30,
         demo_id_template="grok-{lname}",
@@ -236,6 +507,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://api.novita.ai/openai/v1",
         list_path="/models",
         envelope=_OPENAI_LIST,
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
         name_path="title",
         context_path="context_size",
         max_output_path="max_output_tokens",
@@ -264,6 +536,19 @@ SPECS: tuple[ProviderSpec, ...] = (
             "input": PriceField("pricing.prompt", _PER_MILLION),
             "output": PriceField("pricing.completion", _PER_MILLION),
             "cache_read": PriceField("pricing.input_cache_read", _PER_MILLION),
+        },
+        ignored_fields={
+            **_OPENAI_ENTRY_IGNORED,
+            "price": "the same prices again, in USD and in TAO; pricing.* is read",
+            "max_model_len": "the engine's maximum; context_length is the context served",
+            "chute_id": "Chutes' deployment id",
+            "confidential_compute": "whether it runs in a TEE (also in the id's -TEE suffix)",
+            "quantization": "weight format, no catalog column",
+            "root": "the base model's id",
+            "parent": "always null",
+            "permission": "OpenAI-era permission objects",
+            "supported_features": "feature flags, no catalog column",
+            "supported_sampling_parameters": "request parameters, no catalog column",
         },
         docs_url="https://chutes.ai/docs",
         demo_size=200,
@@ -306,6 +591,47 @@ SPECS: tuple[ProviderSpec, ...] = (
             "input": PriceField("inputCostPerToken", PriceUnit.SCALED_USD_PER_TOKEN),
             "output": PriceField("outputCostPerToken", PriceUnit.SCALED_USD_PER_TOKEN),
         },
+        variants=(
+            EndpointVariant(
+                "openai-v1",
+                {
+                    "list_path": "/models",
+                    "records_path": "data",
+                    "envelope": _OPENAI_LIST,
+                    "id_path": "id",
+                    "name_path": "name",
+                    "context_path": "context_length",
+                    "max_output_path": "max_output_length",
+                    "input_modalities_path": "input_modalities",
+                    "output_modalities_path": "output_modalities",
+                    "prices": {
+                        **_per_token_strings("pricing.prompt", "pricing.completion"),
+                        "cache_read": PriceField("pricing.input_cache_read", _PER_TOKEN, quoted=True),
+                        "image": PriceField("pricing.image", PriceUnit.USD_PER_IMAGE, quoted=True),
+                        "request": PriceField("pricing.request", PriceUnit.USD_PER_REQUEST, quoted=True),
+                    },
+                    "status_path": "is_ready",
+                    "status_labels": ("ready", "not_ready"),
+                    "ignored_fields": {
+                        **_OPENAI_ENTRY_IGNORED,
+                        **_DESCRIPTION_IGNORED,
+                        "pricing.input": "the input price again, per million tokens as a float; pricing.prompt is exact",
+                        "pricing.output": "the output price again, per million tokens as a float; "
+                        "pricing.completion is exact",
+                        "architecture": "the modalities again (camelCase)",
+                        "top_provider": "the context and output limit again",
+                        "hugging_face_id": "a link to the weights, not a catalog field",
+                        "quantization": "weight format, no catalog column",
+                        "supported_features": "feature flags, no catalog column",
+                        "supported_sampling_parameters": "request parameters, no catalog column",
+                        "datacenters": "where it runs",
+                        "openrouter": "the model's OpenRouter slug",
+                    },
+                },
+                description="The OpenAI-compatible list in OpenRouter's shape: pricing strings in USD per token "
+                "(and the same as floats per million), is_ready.",
+            ),
+        ),
         docs_url="https://cloud-api.near.ai/v1/model/list",
         demo_size=60,
         notes="The public catalog /v1/model/list (not the OpenAI-compatible /v1/models): camelCase, id in "
@@ -353,7 +679,13 @@ SPECS: tuple[ProviderSpec, ...] = (
         },
         pagination=Pagination(page_info={"data.total": "total_count"}),
         normalize=hooks.helicone_normalize,
-        render=hooks.helicone_render,
+        read_fields=("id", "name", "contextLength", "maxOutput", "inputModalities", "outputModalities", "endpoints"),
+        ignored_fields={
+            **_DESCRIPTION_IGNORED,
+            "author": "the model's author",
+            "trainingDate": "training cut-off",
+            "supportedParameters": "request parameters, no catalog column",
+        },
         docs_url="https://docs.helicone.ai/rest/models/get-v1public-model-registry-models",
         demo_size=200,
         demo_id_template="{lname}",
@@ -419,6 +751,17 @@ SPECS: tuple[ProviderSpec, ...] = (
             "cache_read": PriceField("pricing.input_cache_read", _PER_TOKEN, quoted=True),
             "cache_write": PriceField("pricing.input_cache_write", _PER_TOKEN, quoted=True),
         },
+        deprecation_path="deprecated_at",
+        ignored_fields={
+            **_OPENAI_ENTRY_IGNORED,
+            **_DESCRIPTION_IGNORED,
+            "type": "language, embedding or image",
+            "tags": "capability tags",
+            "pricing.input_tiers": "long-context tiers: not stored yet (no capture shows their shape)",
+            "pricing.output_tiers": "long-context tiers: not stored yet (no capture shows their shape)",
+            "pricing.image": "per-image price without a documented unit",
+            "pricing.web_search": "per-search price without a documented unit",
+        },
         docs_url="https://vercel.com/docs/ai-gateway/sdks-and-apis/rest-api",
         demo_size=200,
         demo_id_template="{lorg}/{lname}",
@@ -441,6 +784,45 @@ SPECS: tuple[ProviderSpec, ...] = (
             page_param="pageToken",
             cursor_path="nextPageToken",
         ),
+        endpoint_selector="GOOGLE_VERTEX_API",
+        primary_name="vertex",
+        variants=(
+            EndpointVariant(
+                "gemini",
+                {
+                    "base_url": "https://generativelanguage.googleapis.com/v1beta",
+                    "list_path": "/models",
+                    "auth": AuthStyle.X_GOOG_API_KEY,
+                    "extra_env": (),
+                    "records_path": "models",
+                    "name_path": "displayName",
+                    "context_path": "inputTokenLimit",
+                    "max_output_path": "outputTokenLimit",
+                    "pagination": Pagination(
+                        style=PaginationStyle.PAGE_TOKEN,
+                        page_size=1000,
+                        size_param="pageSize",
+                        page_param="pageToken",
+                        cursor_path="nextPageToken",
+                    ),
+                    "demo_id_template": "models/gemini-{lname}",
+                    "ignored_fields": {
+                        **_DESCRIPTION_IGNORED,
+                        "version": "the model's version label",
+                        "supportedGenerationMethods": "API methods, no catalog column",
+                        "temperature": "sampling default",
+                        "maxTemperature": "sampling limit",
+                        "topP": "sampling default",
+                        "topK": "sampling default",
+                        "thinking": "a capability flag, no catalog column",
+                        "baseModelId": "the base model's name",
+                    },
+                },
+                fallback=False,
+                description="The Gemini API list (GOOGLE_VERTEX_API=gemini, an API key in GOOGLE_VERTEX_API_KEY "
+                "sent as x-goog-api-key): ids models/..., names, input and output token limits; no prices.",
+            ),
+        ),
         docs_url="https://cloud.google.com/vertex-ai/docs/reference/rest/v1beta1/publishers.models/list",
         demo_size=60,
         demo_id_template="publishers/google/models/gemini-{lname}",
@@ -456,6 +838,8 @@ SPECS: tuple[ProviderSpec, ...] = (
         list_path="/models",
         envelope=_OPENAI_LIST,
         docs_url="https://platform.openai.com/docs/api-reference/models/list",
+        deprecation_path="shutdown_date",
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
         demo_size=120,
         demo_id_template="gpt-{lname}",
         notes="Ids only, scoped to what the key's project may use (the org's fine-tunes included); chat, "
@@ -479,6 +863,11 @@ SPECS: tuple[ProviderSpec, ...] = (
             has_more_path="has_more",
             cursor_path="last_id",
         ),
+        ignored_fields={
+            "type": "always 'model'",
+            "created_at": "release time as Anthropic states it",
+            "capabilities": "feature flags (batch, thinking, effort, ...), no catalog column",
+        },
         docs_url="https://docs.anthropic.com/en/api/models-list",
         demo_size=12,
         demo_id_template="claude-{lname}-{date}",
@@ -492,6 +881,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://api.simplismart.live/v1",
         list_path="/models",
         envelope=_OPENAI_LIST,
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
         docs_url="https://simplismart.ai/pricing",
         demo_size=70,
         notes="No documented list endpoint: this is the OpenAI-compatible convention on the documented "
@@ -546,7 +936,16 @@ SPECS: tuple[ProviderSpec, ...] = (
             },
         ),
         normalize=hooks.cloudflare_normalize,
-        render=hooks.cloudflare_render,
+        read_fields=("name", "properties", "deprecated"),
+        status_labels=("deprecated", "active"),
+        ignored_fields={
+            **_DESCRIPTION_IGNORED,
+            "id": "an internal uuid; callers use the @cf/... name",
+            "source": "Cloudflare's catalog source number",
+            "task": "the task (Text Generation, ...), no catalog column",
+            "created_at": "when Cloudflare added the model",
+            "tags": "listing tags",
+        },
         docs_url="https://developers.cloudflare.com/api/resources/ai/subresources/models/methods/list/",
         demo_size=90,
         demo_id_template="@cf/{lorg}/{lname}",
@@ -561,6 +960,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         list_path="/models",
         auth=AuthStyle.KEY,
         envelope=_OPENAI_LIST,
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
         docs_url="https://docs.clarifai.com/compute/inference/open-ai",
         demo_size=150,
         demo_id_template="{lorg}/chat-completion/models/{name}",
@@ -574,6 +974,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         list_path="/models",
         key_required=False,
         envelope=_OPENAI_LIST,
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
         docs_url="https://apidocs.mor.org/api-reference/introduction",
         demo_size=40,
         demo_id_template="{name}",
@@ -587,6 +988,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://api.sybil.com/v1",
         list_path="/models",
         envelope=_OPENAI_LIST,
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
         name_path="name",
         context_path="capabilities.context_length",
         prices=_per_token_strings("pricing.prompt", "pricing.completion"),
@@ -601,6 +1003,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://inference.canopywave.io/v1",
         list_path="/models",
         envelope=_OPENAI_LIST,
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
         context_path="context_length",
         docs_url="https://canopywave.com/docs/get-started/openai-compatible",
         demo_size=40,
@@ -638,6 +1041,8 @@ SPECS: tuple[ProviderSpec, ...] = (
             page_param="page_token",
             cursor_path="next_page_token",
         ),
+        status_path="is_deprecated",
+        status_labels=("deprecated", "active"),
         docs_url="https://docs.cohere.com/v1/reference/list-models",
         demo_size=40,
         demo_id_template="command-{lname}",
@@ -651,12 +1056,13 @@ SPECS: tuple[ProviderSpec, ...] = (
         list_path="/models",
         key_required=False,
         envelope=_OPENAI_LIST,
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
         prices={
             "input": PriceField("providers.pricing.input", _PER_MILLION),
             "output": PriceField("providers.pricing.output", _PER_MILLION),
         },
         normalize=hooks.huggingface_normalize,
-        render=hooks.huggingface_render,
+        read_fields=("id", "architecture.input_modalities", "architecture.output_modalities", "providers"),
         docs_url="https://huggingface.co/docs/inference-providers/hub-api",
         demo_size=1500,
         notes="Router list (chat models with inference providers). One row per model id: prices (USD per "
@@ -669,6 +1075,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
         list_path="/models",
         envelope=_OPENAI_LIST,
+        ignored_fields=_OPENAI_ENTRY_IGNORED,
         docs_url="https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope",
         demo_size=200,
         demo_id_template="{lname}",

@@ -4,16 +4,17 @@ A provider is data: where its list lives, how to authenticate, how to page, whic
 fields hold the id, limits and prices, and in which unit each price is quoted. The
 shared HTTP engine (`catalog_pipeline.http_engine`) and the normalizer
 (`catalog_pipeline.providers.normalize`) interpret it; only unusual payloads add a
-small `normalize` (and, for the replay server, `render`) function.
+small `normalize` function (the replay server has the matching writers).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class AuthStyle(enum.StrEnum):
@@ -23,6 +24,8 @@ class AuthStyle(enum.StrEnum):
     BEARER = "bearer"
     X_API_KEY = "x-api-key"
     KEY = "key"
+    #: Google's Gemini API: the key in an ``x-goog-api-key`` header.
+    X_GOOG_API_KEY = "x-goog-api-key"
 
 
 class PaginationStyle(enum.StrEnum):
@@ -50,6 +53,11 @@ class PriceUnit(enum.StrEnum):
     USD_PER_IMAGE = "usd_per_image"
     #: Compute time (DeepInfra's ``pricing.type == "time"``): US cents per second.
     CENTS_PER_SECOND = "cents_per_second"
+    #: xAI's ``image_price`` on /v1/models: US cents per 100 million images (200000000 = $0.02 per image).
+    CENTS_PER_HUNDRED_MILLION_IMAGES = "cents_per_hundred_million_images"
+    #: Together's legacy /api/models: 1/250 USD per million tokens (75 = $0.30 per million), read off the
+    #: payload against Together's published per-size prices of early 2024 (7B 50, 13B 75, 70B 225, Mixtral 150).
+    TOGETHER_LEGACY_PRICE_UNITS = "together_legacy_price_units"
 
     @property
     def stored_unit(self) -> str:
@@ -73,10 +81,13 @@ _FACTORS = {
     PriceUnit.USD_PER_REQUEST: Decimal(1),
     PriceUnit.USD_PER_IMAGE: Decimal(1),
     PriceUnit.CENTS_PER_SECOND: Decimal("0.01"),
+    PriceUnit.CENTS_PER_HUNDRED_MILLION_IMAGES: Decimal("1e-10"),
+    PriceUnit.TOGETHER_LEGACY_PRICE_UNITS: Decimal("0.004"),
 }
 _STORED_UNITS = {
     PriceUnit.USD_PER_REQUEST: "usd_per_request",
     PriceUnit.USD_PER_IMAGE: "usd_per_image",
+    PriceUnit.CENTS_PER_HUNDRED_MILLION_IMAGES: "usd_per_image",
     PriceUnit.CENTS_PER_SECOND: "usd_per_second",
 }
 
@@ -92,12 +103,16 @@ class PriceField:
             ``"-1"``) for a price that depends on the routed model.
         quoted: the provider writes the number as a JSON string (the replay server
             copies this; the normalizer accepts both).
+        threshold_path: for a tier price (xAI's ``*_long_context``), the entry's field
+            holding the prompt size in tokens above which this price applies; it is
+            stored beside the price (``model_pricing.threshold_tokens``).
     """
 
     path: str
     unit: PriceUnit
     negative_means_variable: bool = False
     quoted: bool = False
+    threshold_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,10 +147,27 @@ class Pagination:
     max_pages: int = 1000
 
 
+@dataclass(frozen=True)
+class EndpointVariant:
+    """Another list endpoint of the same provider: another path or host, an older or richer form.
+
+    Attributes:
+        name: short name shown in metadata and the sync log (``openai-v1``, ``legacy``).
+        changes: the `ProviderSpec` fields that differ from the primary endpoint (base_url,
+            list_path, records_path, field paths, prices, pagination, auth, ignored_fields, ...).
+        fallback: tried, in order, when the endpoint before it answers 404 or 410. A variant
+            that is not a fallback is used only when chosen by the spec's `endpoint_selector`.
+        description: why the variant exists, for the README and the UI.
+    """
+
+    name: str
+    changes: Mapping[str, Any]
+    fallback: bool = True
+    description: str = ""
+
+
 #: Signature of a provider's own normalize hook: raw entry -> fields for `ModelFields`.
 NormalizeHook = Callable[[Mapping[str, Any]], Mapping[str, Any]]
-#: Signature of a provider's own replay renderer: a demo model -> one raw entry.
-RenderHook = Callable[[Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -161,8 +193,8 @@ class ProviderSpec:
         prices: price kind (``input``, ``output``, ``cache_read``, ``request``...) to field.
         pagination: paging scheme.
         docs_url: where the endpoint is documented.
-        normalize: optional hook for payloads the paths cannot describe.
-        render: optional hook the replay server uses to write such payloads.
+        normalize: optional hook for payloads the paths cannot describe (the replay server
+            writes such payloads with its own renderers, `catalog_pipeline.replay.render`).
         demo_size: default number of models the replay server lists.
         demo_id_template: how this provider spells ids, for the replay server:
             ``{org}`` and ``{name}`` as on Hugging Face (``meta-llama``, ``Llama-3.1-8B-Instruct``),
@@ -171,6 +203,19 @@ class ProviderSpec:
         demo_free_suffix: how this provider marks a free variant in its ids (OpenRouter's
             ``:free``, Together's ``-Free``); the replay server appends it to its free models.
         notes: what is unusual about this provider, for the README and the UI.
+        deprecation_path: field with the date the provider stops serving the model
+            (``shutdown_date``, ``deprecationDate``, ``expiration_date``, ...).
+        status_path: the provider's own state flag (Groq ``active``, Fireworks ``state``);
+            booleans are stored as `status_labels` (true, false), text lower-cased.
+        read_fields: further entry fields a normalize hook reads (the paths above count as read).
+        ignored_fields: entry fields read on purpose by nobody, each with the reason; a
+            field path covers everything below it. Any other field in a live payload is
+            reported by the `payload_drift` check.
+        endpoint_name: which endpoint this spec describes (``primary`` or a variant's name).
+        variants: the provider's other list endpoints.
+        endpoint_selector: a variable choosing one endpoint by name (``GOOGLE_VERTEX_API=gemini``);
+            unset or the primary's name means the primary, then the fallbacks.
+        primary_name: what `endpoint_selector` calls the primary endpoint.
     """
 
     slug: str
@@ -194,11 +239,26 @@ class ProviderSpec:
     pagination: Pagination = field(default_factory=Pagination)
     docs_url: str = ""
     normalize: NormalizeHook | None = None
-    render: RenderHook | None = None
     demo_size: int = 50
     demo_id_template: str = "{org}/{name}"
     demo_free_suffix: str = ""
     notes: str = ""
+    deprecation_path: str | None = None
+    status_path: str | None = None
+    status_labels: tuple[str, str] = ("active", "inactive")
+    read_fields: tuple[str, ...] = ()
+    ignored_fields: Mapping[str, str] = field(default_factory=dict)
+    endpoint_name: str = "primary"
+    variants: tuple[EndpointVariant, ...] = ()
+    endpoint_selector: str | None = None
+    primary_name: str = "primary"
+
+    def __post_init__(self) -> None:
+        known = {f.name for f in fields(self)} - {"slug", "variants", "endpoint_name", "endpoint_selector"}
+        for variant in self.variants:
+            unknown = set(variant.changes) - known
+            if unknown:
+                raise ValueError(f"{self.slug}: endpoint variant {variant.name!r} changes unknown fields {unknown}")
 
     @property
     def key_env(self) -> str:
@@ -221,3 +281,62 @@ class ProviderSpec:
         for name in self.extra_env:
             base = base.replace("{" + name + "}", env.get(name) or "{" + name + "}")
         return base.rstrip("/") + self.list_path
+
+    @property
+    def read_paths(self) -> tuple[str, ...]:
+        """Every entry field this endpoint reads: the field paths, price paths and `read_fields`."""
+        paths = [
+            self.id_path,
+            self.name_path,
+            self.context_path,
+            self.max_output_path,
+            self.input_modalities_path,
+            self.output_modalities_path,
+            self.deprecation_path,
+            self.status_path,
+            *(price.path for price in self.prices.values()),
+            *(price.threshold_path for price in self.prices.values()),
+            *self.read_fields,
+        ]
+        return tuple(dict.fromkeys(path for path in paths if path))
+
+    def variant(self, name: str) -> ProviderSpec:
+        """This provider's spec as seen through the endpoint called `name` (the primary's name included)."""
+        if name in (self.primary_name, "primary"):
+            return self
+        for variant in self.variants:
+            if variant.name == name:
+                return replace(self, **variant.changes, endpoint_name=variant.name)
+        raise KeyError(f"{self.slug}: no endpoint {name!r}; known: {', '.join(self.endpoint_names)}")
+
+    @property
+    def endpoint_label(self) -> str:
+        """The name of the endpoint this spec describes, as metadata and the sync log show it."""
+        return self.primary_name if self.endpoint_name == "primary" else self.endpoint_name
+
+    @property
+    def endpoint_names(self) -> tuple[str, ...]:
+        return (self.primary_name, *(variant.name for variant in self.variants))
+
+    def endpoints(self, env: Mapping[str, str]) -> list[ProviderSpec]:
+        """The endpoints to try, in order: the selected one alone, or the primary then each fallback.
+
+        Raises:
+            ValueError: `endpoint_selector` names an endpoint this provider does not have.
+        """
+        if self.endpoint_name != "primary" and self.endpoint_name != self.primary_name:
+            return [self]
+        chosen = (env.get(self.endpoint_selector) or "").strip() if self.endpoint_selector else ""
+        if chosen and chosen != self.primary_name:
+            if chosen not in self.endpoint_names:
+                raise ValueError(
+                    f"{self.endpoint_selector}={chosen!r} is not an endpoint of {self.slug}; "
+                    f"use one of: {', '.join(self.endpoint_names)}"
+                )
+            return [self.variant(chosen)]
+        return [self] + [self.variant(v.name) for v in self.variants if v.fallback]
+
+    def credential_hosts(self, env: Mapping[str, str]) -> frozenset[str]:
+        """The hosts this provider's key may be sent to: those of its primary and every variant."""
+        specs = [self, *(self.variant(v.name) for v in self.variants)]
+        return frozenset(filter(None, (urlsplit(spec.list_url(env)).hostname for spec in specs)))

@@ -1,13 +1,15 @@
 """A local HTTP server that speaks every provider's list-models API.
 
 Paths follow the ``CATALOG_REPLAY_URL`` layout: the real request
-``https://host/base/path?q`` arrives as ``/{slug}/base/path?q``. Faults can be
+``https://host/base/path?q`` arrives as ``/{slug}/base/path?q``; every endpoint of a
+provider is served (the primary and each variant, in the variant's own shape). Faults can be
 injected per provider over HTTP, so tests and demos can drive one provider into
 failure and heal it again:
 
     POST   /_faults/{slug}   {"status": 500, "times": 2, "retry_after": 1, "delay": 0.5,
                               "body": "invalid_json" | "truncated" | "not_a_list",
-                              "size": 10, "price_multiplier": "1.5", "duplicates": 3}
+                              "size": 10, "price_multiplier": "1.5", "duplicates": 3,
+                              "endpoint": "primary"}   (only that endpoint of the provider misbehaves)
     DELETE /_faults/{slug}   heal one provider; DELETE /_faults heals all
     GET    /_requests        request counts per provider
     GET    /gateway/models?gateway={slug}&limit=N   a model gateway's view: {"data": [...]} of that
@@ -46,6 +48,7 @@ class Fault:
     size: int | None = None
     price_multiplier: Decimal = Decimal(1)
     duplicates: int = 0
+    endpoint: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -58,6 +61,7 @@ class Fault:
             size=data.get("size"),
             price_multiplier=Decimal(str(data.get("price_multiplier", "1"))),
             duplicates=int(data.get("duplicates") or 0),
+            endpoint=data.get("endpoint"),
         )
 
 
@@ -78,8 +82,8 @@ class ReplayState:
 
 
 @lru_cache(maxsize=128)
-def _entries(slug: str, size: int, price_multiplier: Decimal) -> list[Any]:
-    spec = PROVIDERS[slug]
+def _entries(slug: str, endpoint: str, size: int, price_multiplier: Decimal) -> list[Any]:
+    spec = PROVIDERS[slug].variant(endpoint)
     return [render_entry(spec, model) for model in demo_models(spec, size, price_multiplier)]
 
 
@@ -89,7 +93,24 @@ def _path_pattern(spec: ProviderSpec) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\\\{[A-Z_]+\\\}", "[^/]+", escaped) + "$")
 
 
-_PATHS = {slug: _path_pattern(spec) for slug, spec in PROVIDERS.items()}
+#: Per provider, each endpoint's path pattern and name, the primary first.
+_PATHS = {
+    slug: [(_path_pattern(spec.variant(name)), name) for name in spec.endpoint_names]
+    for slug, spec in PROVIDERS.items()
+}
+
+
+def _endpoint_at(slug: str, path: str, query: dict[str, str]) -> str | None:
+    """The endpoint a request is for. Two endpoints on one path (a host move: the replay layout drops the
+    host) are told apart by their fixed query parameters: the one whose parameters all match, most first."""
+    candidates = [name for pattern, name in _PATHS.get(slug, []) if pattern.match(path)]
+    spec = PROVIDERS.get(slug)
+    matching = [
+        (len(spec.variant(name).query), name)
+        for name in candidates
+        if spec is not None and spec.variant(name).query.items() <= query.items()
+    ]
+    return max(matching, key=lambda item: item[0])[1] if matching else None
 
 
 def _json_default(value: Any) -> Any:
@@ -127,14 +148,17 @@ class ReplayHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, {slug: self.server.state.size_for(spec) for slug, spec in PROVIDERS.items()})
             return
         slug, _, rest = parts.path.lstrip("/").partition("/")
-        spec = PROVIDERS.get(slug)
-        if spec is None or not _PATHS[slug].match("/" + rest):
+        endpoint = _endpoint_at(slug, "/" + rest, dict(parse_qsl(parts.query)))
+        if endpoint is None:
             self._send(HTTPStatus.NOT_FOUND, {"error": f"no provider endpoint at {parts.path}"})
             return
+        spec = PROVIDERS[slug].variant(endpoint)
         state = self.server.state
         with state.lock:
             state.requests[slug] = state.requests.get(slug, 0) + 1
             fault = state.faults.get(slug)
+            if fault is not None and fault.endpoint not in (None, endpoint, spec.endpoint_label):
+                fault = None
             active = fault is not None and (fault.times is None or fault.times > 0)
             if active and fault.times is not None and (fault.status or fault.body):
                 fault.times -= 1
@@ -145,7 +169,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             self._send(fault.status, {"error": {"message": f"injected HTTP {fault.status}"}}, headers)
             return
-        entries = _entries(slug, size, fault.price_multiplier if fault else Decimal(1))
+        entries = _entries(slug, spec.endpoint_name, size, fault.price_multiplier if fault else Decimal(1))
         if fault and fault.duplicates:
             entries = entries + entries[: fault.duplicates]
         body = render_page(spec, entries, dict(parse_qsl(parts.query)))

@@ -15,6 +15,7 @@ from typing import Any
 
 from catalog_pipeline.providers.spec import PaginationStyle, PriceUnit, ProviderSpec
 from catalog_pipeline.replay.demo_models import DemoModel
+from catalog_pipeline.replay.render import RENDERERS
 
 
 def _set(target: dict[str, Any], path: str, value: Any) -> None:
@@ -51,8 +52,9 @@ def _extra_price(kind: str, model: DemoModel, unit: PriceUnit) -> Decimal | None
 
 def render_entry(spec: ProviderSpec, model: DemoModel) -> dict[str, Any]:
     """One list entry for `model`, exactly as `spec`'s provider would write it."""
-    if spec.render:
-        return spec.render(model)
+    render = RENDERERS.get((spec.slug, spec.endpoint_name))
+    if render:
+        return render(model)
     entry: dict[str, Any] = {}
     if spec.envelope.get("object") == "list":
         entry.update({"id": None, "object": "model", "created": model.created, "owned_by": model.organization})

@@ -70,9 +70,14 @@ models = Table(
     Column("last_seen_at", TIMESTAMP, nullable=False),
     Column("updated_at", TIMESTAMP, nullable=False),
     Column("deactivated_at", TIMESTAMP),
+    # Lifecycle (migration 0003): the date the provider says it stops serving the model, and
+    # the provider's own state flag (Groq `active`, NEAR `is_ready`, Fireworks `state`).
+    Column("deprecation_date", TIMESTAMP),
+    Column("provider_status", String(32)),
     UniqueConstraint("provider_id", "provider_model_id"),
     Index("ix_models_provider_id_is_active", "provider_id", "is_active"),
     Index("ix_models_canonical_slug", "canonical_slug"),
+    Index("ix_models_deprecation_date", "deprecation_date"),
 )
 
 model_pricing = Table(
@@ -84,6 +89,8 @@ model_pricing = Table(
     Column("state", String(16), nullable=False),
     Column("unit", String(32), nullable=False),
     Column("updated_at", TIMESTAMP, nullable=False),
+    # A tier price (`<kind>_long_context`) applies to prompts above this many tokens (migration 0003).
+    Column("threshold_tokens", BigInteger),
 )
 
 price_history = Table(
@@ -130,6 +137,7 @@ provider_catalog_snapshots = Table(
     Column("latency_ms", Numeric(12, 1), nullable=False),
     Column("http_status", Integer, nullable=False),
     Column("payload_gzip", LargeBinary, nullable=False),
+    Column("endpoint", String(64)),  # which of the provider's endpoints answered (migration 0003)
 )
 
 pricing_sync_log = Table(
@@ -154,6 +162,7 @@ pricing_sync_log = Table(
     # keeps models_deactivated at 0 and says here what it refused to do.
     Column("models_active_before", Integer),
     Column("models_would_deactivate", Integer),
+    Column("endpoint", String(64)),  # which of the provider's endpoints answered (migration 0003)
     Index("ix_pricing_sync_log_provider_slug_sync_started_at", "provider_slug", "sync_started_at"),
     Index("ix_pricing_sync_log_dagster_run_id", "dagster_run_id"),
 )
@@ -177,4 +186,20 @@ reconciliation_history = Table(
     Column("status", String(16), nullable=False),
     Column("error_message", Text),
     Index("ix_catalog_reconciliation_history_checked_at", "checked_at"),
+)
+
+#: Every field path seen in a provider's live entries, per endpoint, with what the spec does with it
+#: (read, ignored, unknown, vanished) and when it was first and last seen (migration 0003). The
+#: `payload_drift` check reads it; the UI shows when a provider started sending a field.
+payload_key_observations = Table(
+    "payload_key_observations",
+    metadata,
+    Column("provider_id", Integer, ForeignKey("providers.id"), primary_key=True),
+    Column("endpoint", String(64), primary_key=True),
+    Column("key_path", String(256), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("entries_with_key", Integer, nullable=False),
+    Column("sample_value", Text),
+    Column("first_seen_at", TIMESTAMP, nullable=False),
+    Column("last_seen_at", TIMESTAMP, nullable=False),
 )

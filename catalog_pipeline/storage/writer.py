@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from catalog_pipeline.http_engine import FetchResult, scrub_secrets
+from catalog_pipeline.providers.drift import READ, VANISHED, FieldObservation, news, observe_fields
 from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState
 from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.storage import schema
@@ -57,12 +58,14 @@ _MODEL_COLUMNS = (
     "last_seen_at",
     "updated_at",
     "deactivated_at",
+    "deprecation_date",
+    "provider_status",
 )
 #: What an upsert of a known model rewrites; `first_seen_at` is kept.
 _MODEL_UPDATED_COLUMNS = tuple(
     name for name in _MODEL_COLUMNS if name not in ("provider_id", "provider_model_id", "first_seen_at")
 )
-_PRICING_COLUMNS = ("model_id", "price_type", "amount", "state", "unit", "updated_at")
+_PRICING_COLUMNS = ("model_id", "price_type", "amount", "state", "unit", "updated_at", "threshold_tokens")
 _HISTORY_COLUMNS = (
     "model_id",
     "price_type",
@@ -367,6 +370,8 @@ class CatalogWriter:
                 now,
                 now,
                 None,
+                model.deprecation_date,
+                model.provider_status,
             )
             for model in changed
         ]
@@ -417,7 +422,12 @@ class CatalogWriter:
         for batch in _batches(known_ids, _IDS_PER_QUERY):
             for row in connection.execute(
                 sa.select(
-                    pricing.c.model_id, pricing.c.price_type, pricing.c.amount, pricing.c.state, pricing.c.unit
+                    pricing.c.model_id,
+                    pricing.c.price_type,
+                    pricing.c.amount,
+                    pricing.c.state,
+                    pricing.c.unit,
+                    pricing.c.threshold_tokens,
                 ).where(pricing.c.model_id.in_(batch))
             ):
                 current.setdefault(row.model_id, {})[row.price_type] = row
@@ -439,9 +449,12 @@ class CatalogWriter:
                     and _same_amount(old.amount, price.amount)
                     and old.state == price.state
                     and old.unit == price.unit
+                    and old.threshold_tokens == price.threshold_tokens
                 ):
                     continue
-                pricing_rows.append((model_id, price_type, price.amount, price.state, price.unit, now))
+                pricing_rows.append(
+                    (model_id, price_type, price.amount, price.state, price.unit, now, price.threshold_tokens)
+                )
                 history_rows.append(
                     (
                         model_id,
@@ -467,11 +480,14 @@ class CatalogWriter:
                 excluded = statement.excluded
                 statement = statement.on_conflict_do_update(
                     index_elements=[pricing.c.model_id, pricing.c.price_type],
-                    set_={name: excluded[name] for name in ("amount", "state", "unit", "updated_at")},
+                    set_={
+                        name: excluded[name] for name in ("amount", "state", "unit", "updated_at", "threshold_tokens")
+                    },
                     where=sa.or_(
                         pricing.c.amount.is_distinct_from(excluded.amount),
                         pricing.c.state != excluded.state,
                         pricing.c.unit != excluded.unit,
+                        pricing.c.threshold_tokens.is_distinct_from(excluded.threshold_tokens),
                     ),
                 )
                 connection.execute(statement, parameters)
@@ -551,6 +567,7 @@ class CatalogWriter:
             "latency_ms": Decimal(str(fetched.latency_ms)),
             "http_status": fetched.http_status,
             "payload_gzip": payload,
+            "endpoint": fetched.endpoint,
         }
         with self.engine.begin() as connection:
             provider_id, _ = self._upsert_provider(connection, spec, now)
@@ -577,6 +594,7 @@ class CatalogWriter:
             latency_ms=float(row.latency_ms),
             http_status=row.http_status,
             attempts=0,
+            endpoint=row.endpoint or "primary",
         )
 
     def log_sync(
@@ -587,6 +605,7 @@ class CatalogWriter:
         counts: SyncCounts | None = None,
         error_message: str | None = None,
         run_id: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
         """Append the provider's `pricing_sync_log` row; failures are logged too."""
         counts = counts or SyncCounts(provider=provider)
@@ -608,12 +627,63 @@ class CatalogWriter:
                     models_would_deactivate=counts.would_deactivate,
                     error_message=self.scrub(error_message)[:4000] if error_message else None,
                     dagster_run_id=run_id,
+                    endpoint=endpoint,
                 )
             )
             if status != "success":
                 connection.execute(
                     schema.providers.update().where(schema.providers.c.slug == provider).values(last_sync_status=status)
                 )
+
+    def record_field_observations(self, spec: ProviderSpec, fetched: FetchResult) -> list[FieldObservation]:
+        """Compare the live entries' fields with what `spec` reads and ignores, keep every field's first and
+        last sighting in `payload_key_observations`, and return the news: unknown and vanished fields.
+
+        Args:
+            spec: the spec of the endpoint that answered.
+            fetched: its live list.
+        """
+        now = _now()
+        table = schema.payload_key_observations
+        with self.engine.begin() as connection:
+            provider_id, _ = self._upsert_provider(connection, spec, now)
+            mine = sa.and_(table.c.provider_id == provider_id, table.c.endpoint == fetched.endpoint)
+            previously_read = [
+                row.key_path
+                for row in connection.execute(
+                    sa.select(table.c.key_path).where(mine, table.c.status.in_([READ, VANISHED]))
+                )
+            ]
+            observations = observe_fields(spec, fetched.entries, previously_read)
+            for observation in observations:
+                values: dict[str, Any] = {"status": observation.status, "entries_with_key": observation.entries}
+                if observation.status != VANISHED:
+                    values |= {"sample_value": observation.sample, "last_seen_at": now}
+                statement = _insert(connection, table).values(
+                    provider_id=provider_id,
+                    endpoint=fetched.endpoint,
+                    key_path=observation.path[:256],
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    **{k: v for k, v in values.items() if k != "last_seen_at"},
+                )
+                connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[table.c.provider_id, table.c.endpoint, table.c.key_path], set_=values
+                    )
+                )
+        return news(observations)
+
+    def field_first_seen(self, slug: str, endpoint: str) -> dict[str, datetime]:
+        """When each field of `slug`'s `endpoint` was first seen."""
+        table = schema.payload_key_observations
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(table.c.key_path, table.c.first_seen_at)
+                .join(schema.providers, schema.providers.c.id == table.c.provider_id)
+                .where(schema.providers.c.slug == slug, table.c.endpoint == endpoint)
+            )
+            return {row.key_path: row.first_seen_at for row in rows}
 
     def scrub(self, message: str) -> str:
         """`message` without the database password or any provider key, whatever raised it."""

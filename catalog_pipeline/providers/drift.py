@@ -1,0 +1,101 @@
+"""Wire-format drift: which fields of a live list a spec reads, ignores on purpose, or has never heard of.
+
+A spec names the entry fields it reads (its field and price paths, `read_fields`) and the ones it
+ignores on purpose (`ignored_fields`, each with a reason). Any other field in a live payload is news:
+a provider started publishing something (Groq's prices did exactly that) that we drop until the spec
+says what to do with it. A read field that was seen before and is now absent from every entry is
+news too: the provider renamed or removed it, and the column it fed silently turns empty.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from catalog_pipeline.providers.spec import ProviderSpec
+
+READ, IGNORED, UNKNOWN, VANISHED = "read", "ignored", "unknown", "vanished"
+#: Nested objects are looked into this deep (``pricing.prompt``), deeper where a spec path leads.
+DEFAULT_DEPTH = 2
+_SAMPLE_LENGTH = 80
+
+
+@dataclass(frozen=True)
+class FieldObservation:
+    """One field path seen in (or, when vanished, missing from) a provider's live entries."""
+
+    path: str
+    status: str
+    entries: int
+    sample: str | None = None
+
+
+def observe_fields(
+    spec: ProviderSpec, entries: Iterable[Any], previously_seen: Iterable[str] = ()
+) -> list[FieldObservation]:
+    """Every field path of `entries` with its status, plus the read paths that vanished.
+
+    Args:
+        spec: the endpoint's spec (`ProviderSpec.variant` of the endpoint that answered).
+        entries: the raw list entries.
+        previously_seen: read paths stored from earlier syncs; one of them absent from
+            every entry now is reported as vanished.
+    """
+    read, ignored = set(spec.read_paths), set(spec.ignored_fields)
+    guides = read | ignored
+    counts: dict[str, int] = {}
+    samples: dict[str, str] = {}
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            for path, value in _paths(entry, "", 1, guides):
+                counts[path] = counts.get(path, 0) + 1
+                if path not in samples and value is not None:
+                    samples[path] = _sample(value)
+    observations = [
+        FieldObservation(path, _status(path, read, ignored), count, samples.get(path))
+        for path, count in sorted(counts.items())
+    ]
+    seen_now = {o.path for o in observations}
+    for path in sorted(set(previously_seen) & read):
+        if not any(_covers(path, seen) or _covers(seen, path) for seen in seen_now):
+            observations.append(FieldObservation(path, VANISHED, 0))
+    return observations
+
+
+def news(observations: Sequence[FieldObservation]) -> list[FieldObservation]:
+    """The observations a person should look at: unknown fields and vanished read fields."""
+    return [o for o in observations if o.status in (UNKNOWN, VANISHED)]
+
+
+def _paths(entry: Mapping[str, Any], prefix: str, depth: int, guides: set[str]) -> Iterable[tuple[str, Any]]:
+    for key, value in entry.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and path not in guides:
+            leads = any(guide.startswith(path + ".") for guide in guides)
+            if leads or depth < DEFAULT_DEPTH:
+                yield from _paths(value, path + ".", depth + 1, guides)
+                continue
+        yield path, value
+
+
+def _covers(ancestor: str, path: str) -> bool:
+    return path == ancestor or path.startswith(ancestor + ".")
+
+
+def _status(path: str, read: set[str], ignored: set[str]) -> str:
+    # an empty or null container of read fields (DeepInfra's ``metadata: null``) counts as read
+    if any(_covers(known, path) or known.startswith(path + ".") for known in read):
+        return READ
+    if any(_covers(known, path) for known in ignored):
+        return IGNORED
+    return UNKNOWN
+
+
+def _sample(value: Any) -> str:
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text[:_SAMPLE_LENGTH]
