@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from catalog_pipeline.masking import mask_secrets
 from catalog_pipeline.storage import schema
 
 HEALTHY, WARNING, OUT_OF_SYNC = "healthy", "warning", "out_of_sync"
@@ -280,10 +281,11 @@ def build_report(
             last_sync_status=held.last_sync_status,
             last_sync_error=held.last_sync_error,
         )
+        # the detail reaches the history table, check metadata, alerts and the CLI
         if slug in skipped:
-            line.status, line.detail = SKIPPED, skipped[slug]
+            line.status, line.detail = SKIPPED, mask_secrets(skipped[slug])
         elif count is None:
-            line.detail = errors.get(slug, "live count unavailable")
+            line.detail = mask_secrets(errors.get(slug, "live count unavailable"))
         else:
             line.missing, line.stale = split_gap(count, held.db_active, held.rejected)
             seen = recorded.get(slug)
