@@ -145,7 +145,7 @@ class Expected:
 
     `values` maps (model id, field) to the expected value; a field is ``context_length``,
     ``max_output_tokens``, ``name``, ``input_modalities``, a price kind (its amount in the stored
-    unit) or ``<kind>.state`` / ``<kind>.unit``.
+    unit) or ``<kind>.state`` / ``<kind>.unit`` / ``<kind>.threshold``.
     """
 
     count: int
@@ -156,7 +156,7 @@ def _field(model: ModelRecord, name: str) -> Any:
     kind, _, part = name.partition(".")
     if kind in model.prices:
         price = model.prices[kind]
-        return {"": price.amount, "state": price.state, "unit": price.unit}[part]
+        return {"": price.amount, "state": price.state, "unit": price.unit, "threshold": price.threshold_tokens}[part]
     return getattr(model, name)
 
 
@@ -168,6 +168,11 @@ EXPECTED: dict[str, Expected] = {
         4,
         {
             ("meta-llama/llama-3.1-70b-instruct", "input"): D("0.4"),
+            ("meta-llama/llama-3.1-70b-instruct", "output"): D("0.4"),
+            ("meta-llama/llama-3.1-70b-instruct", "name"): "Meta: Llama 3.1 70B Instruct",
+            ("meta-llama/llama-3.1-70b-instruct", "request"): D("0"),
+            ("meta-llama/llama-3.1-70b-instruct", "reasoning"): D("0"),
+            ("meta-llama/llama-3.1-70b-instruct", "deprecation_date"): None,
             ("meta-llama/llama-3.1-70b-instruct", "context_length"): 131072,
             ("meta-llama/llama-3.1-70b-instruct", "max_output_tokens"): 16384,
             ("meta-llama/llama-3.1-70b-instruct", "request.state"): FREE,
@@ -179,6 +184,13 @@ EXPECTED: dict[str, Expected] = {
             ("google/gemini-2.5-flash-image-preview", "image"): D("0.001238"),
             ("google/gemini-2.5-flash-image-preview", "image.unit"): "usd_per_image",
             ("google/gemini-2.5-flash-image-preview", "cache_read"): D("0.075"),
+            ("google/gemini-2.5-flash-image-preview", "output"): D("2.5"),
+            ("google/gemini-2.5-flash-image-preview", "cache_write"): D("0.3833"),
+            ("google/gemini-2.5-flash-image-preview", "reasoning"): D("2.5"),
+            ("google/gemini-2.5-flash-image-preview", "web_search"): D("0.01"),
+            ("google/gemini-2.5-flash-image-preview", "web_search.unit"): "usd_per_request",
+            ("google/gemini-2.5-flash-image-preview", "audio"): D("1"),
+            ("google/gemini-2.5-flash-image-preview", "deprecation_date"): datetime(2026, 10, 31, tzinfo=UTC),
             ("google/gemini-2.5-flash-image-preview", "request.state"): UNKNOWN,
             ("google/gemini-2.5-flash-image-preview", "output_modalities"): "image,text",
         },
@@ -188,6 +200,7 @@ EXPECTED: dict[str, Expected] = {
         {
             ("meta-llama/Meta-Llama-3.1-70B-Instruct", "context_length"): 16384,
             ("meta-llama/Meta-Llama-3.1-70B-Instruct", "max_output_tokens"): 4096,
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "name"): "meta-llama/Meta-Llama-3.1-70B-Instruct",
             ("Qwen/Qwen2.5-72B-Instruct", "context_length"): 32768,
         },
     ),
@@ -211,8 +224,23 @@ EXPECTED: dict[str, Expected] = {
         },
     ),
     "groq": Expected(
-        4,
+        5,
         {
+            # the 2026 form: name, modalities and OpenRouter-style prices (strings, USD per token)
+            ("canopylabs/orpheus-v1-english", "name"): "Canopy Labs Orpheus V1 English",
+            ("canopylabs/orpheus-v1-english", "input_modalities"): "text",
+            ("canopylabs/orpheus-v1-english", "output_modalities"): "speech",
+            ("canopylabs/orpheus-v1-english", "input"): D("22"),
+            ("canopylabs/orpheus-v1-english", "output"): D("50"),
+            ("canopylabs/orpheus-v1-english", "cache_read"): D("11"),
+            ("canopylabs/orpheus-v1-english", "image"): D("0.002"),
+            ("canopylabs/orpheus-v1-english", "image.unit"): "usd_per_image",
+            ("canopylabs/orpheus-v1-english", "request"): D("0.0001"),
+            ("canopylabs/orpheus-v1-english", "request.unit"): "usd_per_request",
+            ("canopylabs/orpheus-v1-english", "context_length"): 4000,
+            ("canopylabs/orpheus-v1-english", "max_output_tokens"): 50000,
+            ("canopylabs/orpheus-v1-english", "provider_status"): "inactive",
+            ("llama-3.3-70b-versatile", "input.state"): UNKNOWN,
             ("llama-3.3-70b-versatile", "context_length"): 131072,
             ("llama-3.3-70b-versatile", "max_output_tokens"): 32768,
             ("whisper-large-v3-turbo", "context_length"): 448,
@@ -236,6 +264,7 @@ EXPECTED: dict[str, Expected] = {
         4,
         {
             ("meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo", "input"): D("0.88"),
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo", "name"): "Meta Llama 3.1 70B Instruct Turbo",
             ("meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo", "context_length"): 131072,
             ("meta-llama/Llama-3.3-70B-Instruct-Turbo-Free", "input.state"): FREE,
             ("black-forest-labs/FLUX.1-schnell", "input.state"): UNKNOWN,
@@ -247,6 +276,7 @@ EXPECTED: dict[str, Expected] = {
         3,
         {
             ("gpt-oss-120b", "input"): D("0.35"),
+            ("gpt-oss-120b", "name"): "OpenAI GPT OSS",
             ("gpt-oss-120b", "output"): D("0.75"),
             ("gpt-oss-120b", "context_length"): 131072,
             ("gpt-oss-120b", "max_output_tokens"): 40960,
@@ -259,6 +289,7 @@ EXPECTED: dict[str, Expected] = {
         3,
         {
             ("meta-llama/Meta-Llama-3.1-70B-Instruct", "input"): D("0.13"),
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "name"): "Meta: Llama 3.1 70B Instruct",
             ("meta-llama/Meta-Llama-3.1-70B-Instruct-fast", "output"): D("0.75"),
             ("Qwen/Qwen2.5-72B-Instruct", "context_length"): 32000,
         },
@@ -271,6 +302,15 @@ EXPECTED: dict[str, Expected] = {
             ("grok-3", "cache_read"): D("0.75"),
             ("grok-3", "image_input.state"): FREE,
             ("grok-4-fast-reasoning", "input"): D("0.2"),
+            ("grok-4-fast-reasoning", "image_input"): D("0.2"),
+            ("grok-4-fast-reasoning", "input_long_context"): D("0.4"),
+            ("grok-4-fast-reasoning", "input_long_context.threshold"): 128000,
+            ("grok-4-fast-reasoning", "output_long_context"): D("1"),
+            ("grok-4-fast-reasoning", "cache_read_long_context"): D("0.1"),
+            ("grok-4-fast-reasoning", "cache_read_long_context.threshold"): 128000,
+            ("grok-4-fast-reasoning", "input.threshold"): None,
+            ("grok-3", "input_long_context.state"): UNKNOWN,
+            ("grok-3", "output_modalities"): "text",
             ("grok-4-fast-reasoning", "input_modalities"): "image,text",
             ("grok-2-vision-1212", "context_length"): None,
         },
@@ -279,6 +319,7 @@ EXPECTED: dict[str, Expected] = {
         3,
         {
             ("meta-llama/llama-3.3-70b-instruct", "input"): D("0.39"),
+            ("meta-llama/llama-3.3-70b-instruct", "name"): "meta-llama/llama-3.3-70b-instruct",
             ("meta-llama/llama-3.3-70b-instruct", "context_length"): 131072,
             ("deepseek/deepseek-v3-0324", "output"): D("1.14"),
             ("deepseek/deepseek-v3-0324", "max_output_tokens"): 163840,
@@ -289,6 +330,10 @@ EXPECTED: dict[str, Expected] = {
         {
             ("deepseek-ai/DeepSeek-V3.2-TEE", "input"): D("0.25"),
             ("deepseek-ai/DeepSeek-V3.2-TEE", "cache_read"): D("0.125"),
+            ("deepseek-ai/DeepSeek-V3.2-TEE", "output"): D("0.4"),
+            ("google/gemma-3-27b-it", "output"): D("0.37"),
+            ("google/gemma-3-27b-it", "input_modalities"): "image,text",
+            ("google/gemma-3-27b-it", "output_modalities"): "text",
             ("deepseek-ai/DeepSeek-V3.2-TEE", "max_output_tokens"): 65536,
             ("google/gemma-3-27b-it", "context_length"): 131072,
             ("google/gemma-3-27b-it", "cache_read.state"): UNKNOWN,
@@ -300,6 +345,8 @@ EXPECTED: dict[str, Expected] = {
         {
             ("openai/gpt-4o", "context_length"): 128000,
             ("openai/gpt-4o", "name"): "GPT-4o",
+            ("openai/gpt-4o", "output_modalities"): "text",
+            ("openai/gpt-4o", "input_modalities"): "image,text",
             ("deepseek/deepseek-chat", "input_modalities"): "text",
         },
     ),
@@ -309,6 +356,8 @@ EXPECTED: dict[str, Expected] = {
             ("zai-org/GLM-4.6-FP8", "input"): D("0.85"),
             ("zai-org/GLM-4.6-FP8", "output"): D("3.3"),
             ("zai-org/GLM-4.6-FP8", "context_length"): 202752,
+            ("zai-org/GLM-4.6-FP8", "name"): "GLM 4.6",
+            ("zai-org/GLM-4.6-FP8", "input_modalities"): "text",
             ("Qwen/Qwen3-Embedding-0.6B", "output.state"): FREE,
             ("Qwen/Qwen3-Embedding-0.6B", "output_modalities"): "embedding",
             ("anthropic/claude-haiku-4-5", "input"): D("1"),
@@ -338,6 +387,7 @@ EXPECTED: dict[str, Expected] = {
         3,
         {
             ("openai/gpt-5-mini", "input"): D("0.25"),
+            ("openai/gpt-5-mini", "name"): "GPT-5 Mini",
             ("openai/gpt-5-mini", "output"): D("2"),
             ("openai/gpt-5-mini", "context_length"): 400000,
             ("anthropic/claude-sonnet-4-5", "request.state"): UNKNOWN,
@@ -349,6 +399,9 @@ EXPECTED: dict[str, Expected] = {
         3,
         {
             ("claude-sonnet-4-5", "input"): D("3.3"),
+            ("claude-sonnet-4-5", "output"): D("16.5"),
+            ("claude-sonnet-4-5", "cache_read"): D("0.33"),
+            ("Qwen/Qwen2.5-72B-Instruct", "output"): D("1.68"),
             ("claude-sonnet-4-5", "cache_write"): D("4.125"),
             ("claude-sonnet-4-5", "input_modalities"): "image,text",
             ("claude-sonnet-4-5", "max_output_tokens"): 64000,
@@ -363,6 +416,12 @@ EXPECTED: dict[str, Expected] = {
             ("anthropic/claude-sonnet-4.5", "input"): D("3"),
             ("anthropic/claude-sonnet-4.5", "output"): D("15"),
             ("anthropic/claude-sonnet-4.5", "cache_write"): D("3.75"),
+            ("anthropic/claude-sonnet-4.5", "cache_read"): D("0.3"),
+            ("anthropic/claude-sonnet-4.5", "name"): "Claude Sonnet 4.5",
+            ("anthropic/claude-sonnet-4.5", "max_output_tokens"): 64000,
+            ("anthropic/claude-sonnet-4.5", "deprecation_date"): None,
+            ("meta/llama-3.1-70b", "deprecation_date"): datetime(2026, 12, 1, tzinfo=UTC),
+            ("voyage/voyage-3.5", "max_output_tokens"): None,
             ("anthropic/claude-sonnet-4.5", "context_length"): 200000,
             ("voyage/voyage-3.5", "input"): D("0.06"),
             ("voyage/voyage-3.5", "output.state"): FREE,
@@ -377,7 +436,14 @@ EXPECTED: dict[str, Expected] = {
             ("publishers/google/models/gemma3", "name"): None,
         },
     ),
-    "openai": Expected(3, {("ft:gpt-4o-mini-2024-07-18:acme:support:9xYz12Ab", "context_length"): None}),
+    "openai": Expected(
+        4,
+        {
+            ("ft:gpt-4o-mini-2024-07-18:acme:support:9xYz12Ab", "context_length"): None,
+            ("gpt-3.5-turbo", "deprecation_date"): datetime(2026, 10, 23, tzinfo=UTC),
+            ("gpt-4o-mini", "deprecation_date"): None,
+        },
+    ),
     "anthropic": Expected(
         3,
         {
@@ -392,6 +458,9 @@ EXPECTED: dict[str, Expected] = {
         3,
         {
             ("openai/gpt-5", "input"): D("1.25"),
+            ("openai/gpt-5", "name"): "GPT-5",
+            ("openai/gpt-5", "input_modalities"): "image,text",
+            ("openai/gpt-5", "output_modalities"): "text",
             ("openai/gpt-5", "output"): D("10"),
             ("openai/gpt-5", "context_length"): 400000,
             ("openai/gpt-5", "max_output_tokens"): 128000,
@@ -419,6 +488,7 @@ EXPECTED: dict[str, Expected] = {
         2,
         {
             ("zai-org/GLM-4.6", "input"): D("1.5"),
+            ("zai-org/GLM-4.6", "name"): "GLM 4.6",
             ("zai-org/GLM-4.6", "output"): D("2"),
             ("zai-org/GLM-4.6", "context_length"): 202752,
             ("Qwen/Qwen3-Embedding-8B", "output.state"): FREE,
@@ -493,3 +563,29 @@ def test_fixture_requests_carry_the_key_the_way_the_provider_expects():
         assert check(request), slug
     _, openrouter = fetch_fixture("openrouter")
     assert openrouter.url.params["output_modalities"] == "all"
+
+
+#: The record field each spec path fills, for the completeness test below.
+_PATH_FIELDS = {
+    "name_path": "name",
+    "context_path": "context_length",
+    "max_output_path": "max_output_tokens",
+    "input_modalities_path": "input_modalities",
+    "output_modalities_path": "output_modalities",
+    "deprecation_path": "deprecation_date",
+    "status_path": "provider_status",
+}
+
+
+@pytest.mark.parametrize("slug", PROVIDER_SLUGS)
+def test_every_price_limit_and_lifecycle_field_a_spec_reads_has_a_value_read_by_hand(slug):
+    """A field path or price a spec reads is pinned by at least one expectation with a real value (not
+    None), so pointing it at a field that does not exist fails the fixture test. The spec only says which
+    fields need an expectation; the values come from the fixtures."""
+    spec = get_provider(slug)
+    pinned: dict[str, list[Any]] = {}
+    for (_, name), value in EXPECTED[slug].values.items():
+        pinned.setdefault(name, []).append(value)
+    wanted = [name for attribute, name in _PATH_FIELDS.items() if getattr(spec, attribute)] + list(spec.prices)
+    unpinned = [name for name in wanted if not any(value is not None for value in pinned.get(name, []))]
+    assert unpinned == [], f"{slug}: no expected value for {unpinned} in EXPECTED"
