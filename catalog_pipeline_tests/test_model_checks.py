@@ -1,0 +1,247 @@
+"""The checks on `models`, called directly on a SQLite catalog written by the real writer from hand-built
+records, with every kind of bad row planted on purpose and every number written out by hand.
+
+Fast (no Dagster run, no replay server), so the mutation run uses them for `defs/checks.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from catalog_pipeline.defs import checks
+from catalog_pipeline.defs.resources import CatalogDatabaseResource, LifecycleSettingsResource, ProviderApiResource
+from catalog_pipeline.defs.sync_settings import SyncScheduleResource
+from catalog_pipeline.storage.database import create_catalog_engine
+from catalog_pipeline.storage.writer import CatalogWriter
+from catalog_pipeline_tests.catalog_builders import execute, model, models, write
+
+
+def _values(result: dg.AssetCheckResult) -> dict:
+    return {name: value.value for name, value in result.metadata.items()}
+
+
+@pytest.fixture
+def catalog(sqlite_url: str):
+    """groq: g-1..g-3, together: t-1..t-2 active plus t-3 deactivated; every price input 1, output 2."""
+    engine = create_catalog_engine(sqlite_url)
+    writer = CatalogWriter(engine)
+    write(writer, "groq", models("g", 3))
+    write(writer, "together", models("t", 3))
+    write(writer, "together", models("t", 2))  # t-3 leaves the list: deactivated (1 of 3 is within the guard)
+    yield writer, CatalogDatabaseResource(url=sqlite_url)
+    engine.dispose()
+
+
+def _model_id(slug: str, provider_model_id: str) -> str:
+    return (
+        "(SELECT m.id FROM models m JOIN providers p ON p.id = m.provider_id "
+        f"WHERE p.slug = '{slug}' AND m.provider_model_id = '{provider_model_id}')"
+    )
+
+
+def test_clean_catalog_passes_every_data_quality_check_with_its_counts(catalog):
+    """A catalog as the writer leaves it passes; the counts cover active models only (t-3 is inactive)."""
+    _, database = catalog
+    prices = checks.models_valid_prices(catalog_database=database)
+    assert prices.passed
+    assert {k: v for k, v in _values(prices).items()} == {
+        "prices_checked": 10,  # 5 active models x (input, output); t-3's two prices are not checked
+        "negative_prices": 0,
+        "negative_model_columns": 0,
+        "missing_amount_not_marked_unknown": 0,
+        "invalid_price_state": 0,
+        "providers_affected": "none",
+        "examples": "_none_",
+    }
+    required = checks.models_required_fields(catalog_database=database)
+    assert required.passed
+    assert _values(required) == {
+        "models_checked": 5,
+        "missing_provider_model_id": 0,
+        "missing_canonical_slug": 0,
+        "missing_price_status": 0,
+        "providers_affected": "none",
+        "examples": "_none_",
+    }
+    unique = checks.models_unique_provider_model_id(catalog_database=database)
+    assert unique.passed
+    assert _values(unique) == {
+        "models_checked": 6,  # the inactive t-3 counts: a duplicate is a duplicate either way
+        "duplicated_ids": 0,
+        "extra_rows": 0,
+        "providers_affected": "none",
+        "examples": "_none_",
+    }
+
+
+def test_each_kind_of_bad_price_is_counted_on_its_own_and_inactive_models_are_ignored(catalog):
+    """A negative price, a 'known' price without an amount, a state no one defined and a negative price
+    column on `models` are each counted once, with the providers and examples; the same damage on an
+    inactive model counts nothing."""
+    writer, database = catalog
+    execute(
+        writer,
+        f"UPDATE model_pricing SET amount = -1 WHERE price_type = 'input' AND model_id = {_model_id('groq', 'g-1')}",
+    )
+    execute(
+        writer,
+        "UPDATE model_pricing SET amount = NULL, state = 'known' "
+        f"WHERE price_type = 'output' AND model_id = {_model_id('groq', 'g-2')}",
+    )
+    execute(
+        writer,
+        f"UPDATE model_pricing SET state = 'cheap' WHERE price_type = 'input' AND model_id = {_model_id('groq', 'g-3')}",
+    )
+    execute(writer, f"UPDATE models SET input_price_per_million = -2 WHERE id = {_model_id('together', 't-1')}")
+    execute(writer, f"UPDATE models SET output_price_per_million = -3 WHERE id = {_model_id('together', 't-2')}")
+    inactive = _model_id("together", "t-3")
+    execute(writer, f"UPDATE model_pricing SET amount = -5, state = 'cheap' WHERE model_id = {inactive}")
+    execute(writer, f"UPDATE models SET input_price_per_million = -5 WHERE id = {inactive}")
+
+    result = checks.models_valid_prices(catalog_database=database)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    numbers = _values(result)
+    assert {k: v for k, v in numbers.items() if k != "examples"} == {
+        "prices_checked": 10,
+        "negative_prices": 1,
+        "negative_model_columns": 2,
+        "missing_amount_not_marked_unknown": 1,
+        "invalid_price_state": 1,
+        "providers_affected": "groq (3), together (2)",
+    }
+    assert numbers["examples"].splitlines() == [
+        "- `groq/g-1 input=-1.000000000000 (known)`",
+        "- `groq/g-2 output=None (known)`",
+        "- `groq/g-3 input=1.000000000000 (cheap)`",
+        "- `together/t-1 input=-2.000000000000 output=2.000000000000`",
+        "- `together/t-2 input=1.000000000000 output=-3.000000000000`",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "counted"),
+    [
+        ("provider_model_id", ("   ", "    "), "missing_provider_model_id"),
+        ("provider_model_id", ("", " "), "missing_provider_model_id"),
+        ("canonical_slug", (" ", ""), "missing_canonical_slug"),
+        ("price_status", ("cheap", "cheaper"), "missing_price_status"),
+    ],
+)
+def test_a_blank_or_undefined_required_field_is_counted_under_its_own_name(catalog, column, values, counted):
+    """Blank ids, blank canonical slugs and undefined price statuses of active models each fail the check
+    under their own key, naming the provider and the row; the inactive t-3 damaged the same way is ignored."""
+    writer, database = catalog
+    for target, value in zip((_model_id("together", "t-2"), _model_id("together", "t-3")), values, strict=True):
+        execute(writer, f"UPDATE models SET {column} = :value WHERE id = {target}", value=value)
+    result = checks.models_required_fields(catalog_database=database)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    numbers = _values(result)
+    expected = {"missing_provider_model_id": 0, "missing_canonical_slug": 0, "missing_price_status": 0} | {counted: 1}
+    assert {k: v for k, v in numbers.items() if k != "examples"} == {
+        "models_checked": 5,
+        **expected,
+        "providers_affected": "together (1)",
+    }
+    field_name = counted.removeprefix("missing_")
+    assert numbers["examples"].startswith("- `together models.id=") and f"{field_name} missing" in numbers["examples"]
+
+
+def test_freshness_counts_stale_and_never_synced_providers_within_twice_the_interval(catalog, monkeypatch):
+    """With a 3 h interval (window 6 h): groq synced 5 h ago is fresh, together 7 h ago is stale,
+    cerebras never synced is stale; their ages are in the metadata."""
+    writer, database = catalog
+    now = datetime.now(UTC)
+    for slug, age in (("groq", timedelta(hours=5)), ("together", timedelta(hours=7))):
+        writer.log_sync(slug, now - age, "success")
+        execute(
+            writer,
+            "UPDATE pricing_sync_log SET sync_finished_at = :at WHERE provider_slug = :slug",
+            at=now - age,
+            slug=slug,
+        )
+    writer.log_sync("groq", now, "failed", error_message="a failure does not make it fresher")
+    for name in ("GROQ_API_KEY", "TOGETHER_API_KEY"):
+        monkeypatch.setenv(name, "k")
+    result = checks.models_freshness(
+        provider_api=ProviderApiResource(),
+        catalog_database=database,
+        sync_schedule=SyncScheduleResource(interval_hours=3, providers="groq,together,cerebras"),
+    )
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    numbers = _values(result)
+    assert numbers["window_hours"] == 6
+    assert numbers["providers_checked"] == 3
+    assert numbers["stale_count"] == 2
+    assert numbers["stale_providers"] == "together (7.0 h), cerebras (never)"
+    assert numbers["oldest_success_age_hours"] == 7.0
+    assert numbers["not_configured"] == "none"
+
+    fresh = checks.models_freshness(
+        provider_api=ProviderApiResource(),
+        catalog_database=database,
+        sync_schedule=SyncScheduleResource(interval_hours=4, providers="groq,together"),
+    )
+    assert fresh.passed and _values(fresh)["stale_count"] == 0
+
+
+def test_deprecation_check_lists_models_due_within_the_window_soonest_first(sqlite_url, monkeypatch):
+    """On a fixed clock (2026-09-01, window 30 days): a date 10 days ahead and one 5 days past are due
+    (the past one first, days_left -5), one 40 days ahead is not, nor an inactive model that is due."""
+    clock = datetime(2026, 9, 1, tzinfo=UTC)
+    monkeypatch.setattr(checks, "_now", lambda: clock)
+    engine = create_catalog_engine(sqlite_url)
+    writer = CatalogWriter(engine)
+    dated = {
+        "soon": clock + timedelta(days=10),
+        "past": clock - timedelta(days=5),
+        "later": clock + timedelta(days=40),
+        "gone": clock + timedelta(days=3),
+    }
+    records = [replace(model(name), deprecation_date=when, provider_status="active") for name, when in dated.items()]
+    write(writer, "openai", [*records, model("undated")])
+    write(writer, "openai", [r for r in records if r.provider_model_id != "gone"] + [model("undated")])
+    result = checks.models_deprecation_upcoming(
+        catalog_database=CatalogDatabaseResource(url=sqlite_url),
+        lifecycle_settings=LifecycleSettingsResource(deprecation_warn_days=30),
+    )
+    engine.dispose()
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert result.description == "2 active model(s) reach their deprecation date within 30 days (1 already past)"
+    numbers = _values(result)
+    assert (numbers["models_due"], numbers["models_past_date"], numbers["models_with_deprecation_date"]) == (2, 1, 3)
+    assert numbers["providers_affected"] == "openai (2)"
+    assert [record.data for record in numbers["models"].records] == [
+        {
+            "provider": "openai",
+            "model": "past",
+            "deprecation_date": "2026-08-27",
+            "days_left": -5,
+            "provider_status": "active",
+        },
+        {
+            "provider": "openai",
+            "model": "soon",
+            "deprecation_date": "2026-09-11",
+            "days_left": 10,
+            "provider_status": "active",
+        },
+    ]
+
+
+def test_deprecation_check_passes_when_nothing_is_due(sqlite_url, monkeypatch):
+    """Only dates beyond the window: the check passes and says nothing."""
+    clock = datetime(2026, 9, 1, tzinfo=UTC)
+    monkeypatch.setattr(checks, "_now", lambda: clock)
+    engine = create_catalog_engine(sqlite_url)
+    write(CatalogWriter(engine), "openai", [replace(model("later"), deprecation_date=clock + timedelta(days=31))])
+    result = checks.models_deprecation_upcoming(
+        catalog_database=CatalogDatabaseResource(url=sqlite_url),
+        lifecycle_settings=LifecycleSettingsResource(deprecation_warn_days=30),
+    )
+    engine.dispose()
+    assert result.passed and result.description is None
+    assert (_values(result)["models_due"], _values(result)["models_with_deprecation_date"]) == (0, 1)
