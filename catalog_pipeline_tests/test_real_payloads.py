@@ -288,3 +288,21 @@ def test_cloudflare_docs_list_marks_its_duplicate(shared_snapshots):
     """The rebuilt Cloudflare list carries one model twice (qwen.json and qwen1.5-0.5b-chat.json): stored once."""
     _, _, _, catalog = read_capture("cloudflare-workers-ai.docs-models.2026-10.json", shared_snapshots)
     assert [r.provider_model_id for r in catalog.rejections] == ["@cf/qwen/qwen1.5-0.5b-chat"]
+
+
+def test_readme_provider_table_says_which_providers_are_proven_on_a_real_capture(shared_snapshots):
+    """Each README row names its real captures (file and endpoint) or says "fixture only"."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Providers\n", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
+    captured: dict[str, list[str]] = {}
+    for entry in manifest_files():
+        captured.setdefault(entry["provider"], []).append(entry["file"])
+    assert captured
+    for slug, row in rows.items():
+        if slug == "slug":
+            continue
+        if slug in captured:
+            assert "real capture" in row and all(name in row for name in captured[slug]), slug
+        else:
+            assert "fixture only" in row, slug
