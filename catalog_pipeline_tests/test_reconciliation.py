@@ -228,3 +228,104 @@ def test_a_model_stored_then_deactivated_is_not_counted_as_stored(sqlite_url):
     write(writer, "cerebras", [model("c-1"), model("c-2"), model("c-3")])
     assert stored_state(engine)["cerebras"].db_active == 3
     engine.dispose()
+
+
+def test_stored_state_reads_the_latest_sync_and_the_latest_success_per_provider(catalog):
+    """groq: success at 06:00, failed at 12:00 -> latest 'failed' at 12:00, last success 06:00 (its finish);
+    together: one failed sync, never a success; openai: a failed sync and no model at all still has a line."""
+    writer = CatalogWriter(catalog)
+    six, noon = datetime(2026, 9, 1, 6, 0, tzinfo=UTC), datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+    writer.log_sync("groq", six, "success")
+    writer.log_sync("groq", noon, "failed", error_message="HTTP 500")
+    writer.log_sync("together", noon, "failed")
+    writer.log_sync("openai", six, "failed")
+    with catalog.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE pricing_sync_log SET sync_finished_at = '2026-09-01 06:05:00' WHERE status = 'success'"
+        )
+    state = stored_state(catalog)
+    assert {
+        slug: (held.db_active, held.rejected, held.last_sync_status, held.last_sync_at, held.last_success_at)
+        for slug, held in state.items()
+    } == {
+        "groq": (6, 2, "failed", datetime(2026, 9, 1, 12, 0), datetime(2026, 9, 1, 6, 5)),
+        "together": (3, 2, "failed", datetime(2026, 9, 1, 12, 0), None),
+        "cerebras": (4, 0, None, None, None),
+        "openai": (0, 0, "failed", datetime(2026, 9, 1, 6, 0), None),
+    }
+    assert {slug: held.slug for slug, held in state.items()} == {slug: slug for slug in state}
+    lines = {line.slug: line for line in _report(catalog, with_ids=False).providers}
+    assert (lines["groq"].last_sync_at, lines["groq"].last_sync_status) == ("2026-09-01T12:00:00+00:00", "failed")
+    assert (lines["cerebras"].last_sync_at, lines["cerebras"].last_sync_status) == (None, None)
+    assert (lines["openai"].db_active, lines["openai"].last_sync_status) == (0, "failed")
+
+
+def test_every_recorded_column_reads_back_and_another_source_does_not_mix_in(catalog):
+    """One history row per provider and a total row, with every number; a later gateway report does not
+    hide the provider-API report from `latest_live_counts`."""
+    import sqlalchemy as sa
+
+    from catalog_pipeline.storage import schema
+
+    record_report(catalog, _report(catalog, with_ids=True), "run-1")
+    gateway = build_report(
+        ["groq"], {"groq": 2}, stored_state(catalog), THRESHOLDS, checked_at=datetime(2027, 1, 1, tzinfo=UTC)
+    )
+    record_report(catalog, gateway, "run-2", source="gateway")
+    table = schema.reconciliation_history
+    with catalog.connect() as connection:
+        rows = connection.execute(sa.select(table).where(table.c.source == "provider_api")).mappings().all()
+    columns = ("live_models", "db_active_models", "rejected_models", "missing", "parity_pct", "status", "error_message")
+    recorded = {row["provider_slug"]: tuple(row[c] for c in columns) for row in rows}
+    assert {k: (v[:4], float(v[4]) if v[4] is not None else None, *v[5:]) for k, v in recorded.items()} == {
+        "groq": ((9, 6, 2, 1), 44.444, OUT_OF_SYNC, None),
+        "together": ((5, 3, 2, 0), 100.0, HEALTHY, None),
+        "cerebras": ((5, 4, 0, 1), 80.0, HEALTHY, None),
+        "openai": ((None, 0, 0, None), None, UNKNOWN, "HTTP 503 after 4 attempts"),
+        "anthropic": ((None, 0, 0, None), None, SKIPPED, "not configured: set ANTHROPIC_API_KEY"),
+        None: ((19, 13, 4, 2), 68.421, OUT_OF_SYNC, None),
+    }
+    assert {row["dagster_run_id"] for row in rows} == {"run-1"}
+    assert latest_live_counts(catalog)[1]["groq"] == 9
+    assert latest_live_counts(catalog, source="gateway")[1] == {"groq": 2}
+
+
+def test_a_provider_without_a_live_count_or_a_reason_says_so(catalog):
+    """No count and no recorded error: 'live count unavailable'; a skipped provider has no live count even
+    when one is passed."""
+    report = build_report(
+        ["groq", "together"],
+        {"together": 5},
+        stored_state(catalog),
+        THRESHOLDS,
+        skipped={"together": "not configured"},
+        checked_at=CHECKED_AT,
+    )
+    groq, together = report.providers
+    assert (groq.status, groq.live, groq.detail) == (UNKNOWN, None, "live count unavailable")
+    assert (together.status, together.live, together.detail) == (SKIPPED, None, "not configured")
+    assert report.as_json()["parity_pct"] == 100.0
+
+
+def test_ids_are_compared_only_for_providers_whose_live_ids_are_known_and_samples_hold_ten(sqlite_url):
+    """cerebras' ids are unknown (its stored models are not compared); groq lists g-1..g-12 of which only
+    g-1 is stored: 11 missing, a sample of the first ten in order."""
+    engine = create_catalog_engine(sqlite_url)
+    writer = CatalogWriter(engine)
+    write(writer, "groq", [model("g-1")])
+    write(writer, "cerebras", models("c", 3))
+    report = build_report(["groq", "cerebras"], {"groq": 12, "cerebras": 3}, stored_state(engine), THRESHOLDS)
+    live_ids = {"groq": {f"g-{n:02d}" for n in range(2, 13)} | {"g-1"}}
+    compare_model_ids(engine, report, live_ids)
+    groq, cerebras = report.providers
+    assert (groq.unmatched, groq.missing_sample) == (11, [f"g-{n:02d}" for n in range(2, 12)])
+    assert (cerebras.unmatched, cerebras.missing_sample, cerebras.stale_sample) == (None, [], [])
+    compare_model_ids(engine, report, {})  # nothing known: nothing changes
+    assert groq.unmatched == 11
+    engine.dispose()
+
+
+def test_parity_rounds_half_up_not_to_even():
+    """1 of 8,000 explained is 0.0125 %: half up gives 0.013 (banker's rounding would give 0.012)."""
+    assert parity_pct(8000, 7999) == 0.013
+    assert parity_pct(8000, -7999) == 0.013  # a surplus counts like a shortfall
