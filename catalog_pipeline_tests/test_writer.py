@@ -414,3 +414,114 @@ def test_provider_lock_keys_are_stable_signed_32_bit_integers():
     assert provider_lock_key("groq") == -1784178086
     assert provider_lock_key("cloudflare-workers-ai") == 1371682796
     assert all(-(2**31) <= provider_lock_key(slug) < 2**31 for slug in ("a", "zzzzzzzz", "openrouter"))
+
+
+def test_a_model_gone_after_unchanged_syncs_was_last_seen_at_the_sync_before_and_the_provider_row_moves(writer, clock):
+    """Listed at T1 and T2 (unchanged), gone at T3: last_seen_at is T2, the last sync that listed it; the
+    provider's updated_at and last_synced_at follow every successful write."""
+    write(writer, "groq", models("g", 3))
+    clock.now = T2
+    write(writer, "groq", models("g", 3))
+    assert _utc(_rows(writer, schema.providers)[0]["updated_at"]) == T2
+    clock.now = T3
+    counts = write(writer, "groq", models("g", 2))
+    writer.log_sync("groq", T3, "success", counts)
+    gone = _models(writer)["g-3"]
+    assert (_utc(gone["last_seen_at"]), _utc(gone["deactivated_at"])) == (T2, T3)
+    [provider] = _rows(writer, schema.providers)
+    assert (_utc(provider["updated_at"]), _utc(provider["last_synced_at"])) == (T3, T3)
+    log = _rows(writer, schema.pricing_sync_log)[-1]
+    assert (log["models_deactivated"], log["models_unchanged"], log["models_updated"]) == (1, 2, 1)
+
+
+def test_a_price_change_is_counted_in_the_sync_log(writer, clock):
+    """Two prices move: price_changes 2 in the log row."""
+    write(writer, "groq", models("g", 2))
+    clock.now = T2
+    counts = write(writer, "groq", [model("g-1", "5"), model("g-2", "1", "7")])
+    writer.log_sync("groq", T2, "success", counts)
+    assert _rows(writer, schema.pricing_sync_log)[-1]["price_changes"] == 2
+
+
+@pytest.mark.parametrize("live", [[], [model("x-1")]], ids=["empty", "renamed"])
+def test_the_guard_protects_a_single_stored_model_too(writer, clock, live):
+    """One stored model: an empty list or its rename would deactivate 100 % of it: refused."""
+    write(writer, "groq", models("g", 1))
+    with pytest.raises(MassDeactivationBlocked) as raised:
+        write(writer, "groq", live)
+    assert (raised.value.stored_active, raised.value.would_deactivate, raised.value.max_share) == (1, 1, 0.5)
+
+
+def test_an_unknown_price_stays_unknown_without_a_change_and_its_return_is_one(writer, clock):
+    """A price unknown at two syncs is no change when the model's name changes; becoming known is."""
+    unknown = replace(model("g-1"), prices={"input": Price(None, PriceState.UNKNOWN, PER_MILLION)})
+    write(writer, "groq", [unknown])
+    clock.now = T2
+    counts = write(writer, "groq", [replace(unknown, name="renamed")])
+    assert (counts.updated, counts.price_changes) == (1, [])
+    clock.now = T3
+    counts = write(writer, "groq", [replace(model("g-1", output_price=None), name="renamed")])
+    assert [(c.price_type, c.old_state, c.new_amount) for c in counts.price_changes] == [
+        ("input", PriceState.UNKNOWN, Decimal(1))
+    ]
+
+
+def test_an_unchanged_id_less_rejection_is_not_rewritten(writer, clock):
+    """A rejection without an id (missing_id) compares equal to itself: the second write keeps its row."""
+    write(writer, "groq", models("g", 1), [rejected(None, "missing_id")])
+    before = _rows(writer, schema.rejected_models)
+    clock.now = T2
+    write(writer, "groq", models("g", 1), [rejected(None, "missing_id")])
+    assert _rows(writer, schema.rejected_models) == before
+
+
+def test_snapshots_and_field_observations_are_kept_per_provider_and_endpoint(writer, clock):
+    """Two providers' snapshots do not mix; observations of another provider or endpoint neither count as
+    previously read nor show up in first-seen times."""
+    groq, openai = get_provider("groq"), get_provider("openai")
+    writer.store_snapshot(groq, FetchResult("groq", "https://g.invalid", [{"id": "g"}], 1, 1, 1.0, 200, 1))
+    writer.store_snapshot(openai, FetchResult("openai", "https://o.invalid", [{"id": "o"}], 1, 1, 1.0, 200, 1))
+    assert writer.load_snapshot(groq).entries == [{"id": "g"}]
+    assert writer.load_snapshot(openai).entries == [{"id": "o"}]
+
+    def fetched(slug: str, entries: list[dict], endpoint: str = "primary") -> FetchResult:
+        return FetchResult(slug, "https://x.invalid", entries, 1, 0, 0.0, 200, 1, endpoint)
+
+    writer.record_field_observations(openai, fetched("openai", [{"id": "o", "context_window": 1}]))
+    writer.record_field_observations(groq, fetched("groq", [{"id": "g", "context_window": 1}], "other"))
+    clock.now = T2
+    news = writer.record_field_observations(groq, fetched("groq", [{"id": "g"}]))
+    assert news == []  # context_window was read by openai and by groq's other endpoint, never here
+    assert set(writer.field_first_seen("groq", "primary")) == {"id"}
+    assert set(writer.field_first_seen("groq", "other")) == {"id", "context_window"}
+
+
+@pytest.mark.postgres
+def test_a_write_waits_for_the_providers_advisory_lock(postgres_url, clock):
+    """While another session holds groq's lock (namespace 'CATG', crc32 of the slug), a groq write waits on
+    it; released, the write completes. Another provider's write does not wait."""
+    import threading
+
+    engine = create_catalog_engine(postgres_url)
+    writer = CatalogWriter(engine)
+    holder = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with holder.connect() as connection:
+        connection.execute(sa.select(sa.func.pg_advisory_lock(int.from_bytes(b"CATG"), provider_lock_key("groq"))))
+        write(writer, "openai", models("o", 1))  # not blocked
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (write(writer, "groq", models("g", 1)), done.set()), daemon=True)
+        worker.start()
+        assert not done.wait(1.5), "the write went ahead while the provider's lock was held"
+        waiting = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+        ).scalar_one()
+        assert waiting == 1
+        connection.execute(sa.select(sa.func.pg_advisory_unlock(int.from_bytes(b"CATG"), provider_lock_key("groq"))))
+        assert done.wait(30)
+    worker.join(5)
+    assert set(_models(writer)) == {"g-1"}
+    holder.dispose()
+    engine.dispose()
