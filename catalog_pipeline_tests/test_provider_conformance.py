@@ -171,6 +171,7 @@ EXPECTED: dict[str, Expected] = {
             ("meta-llama/llama-3.1-70b-instruct", "output"): D("0.4"),
             ("meta-llama/llama-3.1-70b-instruct", "name"): "Meta: Llama 3.1 70B Instruct",
             ("meta-llama/llama-3.1-70b-instruct", "request"): D("0"),
+            ("meta-llama/llama-3.1-70b-instruct", "request.unit"): "usd_per_request",
             ("meta-llama/llama-3.1-70b-instruct", "reasoning"): D("0"),
             ("meta-llama/llama-3.1-70b-instruct", "deprecation_date"): None,
             ("meta-llama/llama-3.1-70b-instruct", "context_length"): 131072,
@@ -306,6 +307,7 @@ EXPECTED: dict[str, Expected] = {
             ("grok-4-fast-reasoning", "input_long_context"): D("0.4"),
             ("grok-4-fast-reasoning", "input_long_context.threshold"): 128000,
             ("grok-4-fast-reasoning", "output_long_context"): D("1"),
+            ("grok-4-fast-reasoning", "output_long_context.threshold"): 128000,
             ("grok-4-fast-reasoning", "cache_read_long_context"): D("0.1"),
             ("grok-4-fast-reasoning", "cache_read_long_context.threshold"): 128000,
             ("grok-4-fast-reasoning", "input.threshold"): None,
@@ -589,3 +591,115 @@ def test_every_price_limit_and_lifecycle_field_a_spec_reads_has_a_value_read_by_
     wanted = [name for attribute, name in _PATH_FIELDS.items() if getattr(spec, attribute)] + list(spec.prices)
     unpinned = [name for name in wanted if not any(value is not None for value in pinned.get(name, []))]
     assert unpinned == [], f"{slug}: no expected value for {unpinned} in EXPECTED"
+
+
+def _one_entry(slug: str, endpoint: str, body: dict[str, Any]) -> ModelRecord:
+    """`body` served at the endpoint's real URL, fetched and normalized; its one model."""
+    spec = get_provider(slug).variant(endpoint)
+    answer = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    engine = CatalogHttpEngine({spec.key_env: "test-key", **FAKE_ENVIRONMENT}, client=httpx.Client(transport=answer))
+    catalog = normalize_catalog(spec, engine.fetch(spec).entries)
+    assert catalog.rejections == []
+    [model] = catalog.models
+    return model
+
+
+def test_openrouter_marks_minus_one_as_variable_in_every_price_it_reads():
+    """A router entry priced "-1" everywhere (OpenRouter's "depends on the routed model") is variable in
+    every price kind, never a negative amount and never unknown."""
+    kinds = ("prompt", "completion", "request", "image", "input_cache_read", "input_cache_write")
+    pricing = {name: "-1" for name in (*kinds, "internal_reasoning", "web_search", "audio")}
+    model = _one_entry("openrouter", "primary", {"data": [{"id": "openrouter/auto", "pricing": pricing}]})
+    assert {kind: (price.state, price.amount) for kind, price in model.prices.items()} == {
+        kind: (VARIABLE, None)
+        for kind in (
+            "input",
+            "output",
+            "request",
+            "image",
+            "cache_read",
+            "cache_write",
+            "reasoning",
+            "web_search",
+            "audio",
+        )
+    }
+
+
+def test_xai_models_endpoint_reads_every_price_with_its_unit_and_tier_threshold():
+    """/v1/models (the newer form): cents per 100 million tokens (20000 = $2 per million), the long-context
+    tier above long_context_threshold, image_price in cents per 100 million images (200000000 = $0.02)."""
+    entry = {
+        "id": "grok-4",
+        "object": "model",
+        "context_length": 256000,
+        "prompt_text_token_price": 20000,
+        "completion_text_token_price": 100000,
+        "cached_prompt_text_token_price": 5000,
+        "prompt_image_token_price": 20000,
+        "prompt_text_token_price_long_context": 40000,
+        "completion_text_token_price_long_context": 150000,
+        "cached_prompt_text_token_price_long_context": 10000,
+        "long_context_threshold": 128000,
+        "image_price": 200000000,
+    }
+    model = _one_entry("xai", "models", {"object": "list", "data": [entry]})
+    assert model.context_length == 256000
+    assert {kind: (p.amount, p.unit, p.threshold_tokens) for kind, p in model.prices.items()} == {
+        "input": (D(2), "usd_per_million_tokens", None),
+        "output": (D(10), "usd_per_million_tokens", None),
+        "cache_read": (D("0.5"), "usd_per_million_tokens", None),
+        "image_input": (D(2), "usd_per_million_tokens", None),
+        "input_long_context": (D(4), "usd_per_million_tokens", 128000),
+        "output_long_context": (D(15), "usd_per_million_tokens", 128000),
+        "cache_read_long_context": (D(1), "usd_per_million_tokens", 128000),
+        "image": (D("0.02"), "usd_per_image", None),
+    }
+
+
+def test_near_openai_compatible_endpoint_reads_every_price_with_its_unit_and_readiness():
+    """NEAR's /v1/models in OpenRouter's shape: strings in USD per token, image per image, request per call;
+    is_ready true is 'ready'."""
+    entry = {
+        "id": "zai-org/GLM-4.6",
+        "name": "GLM 4.6",
+        "context_length": 202752,
+        "max_output_length": 8192,
+        "input_modalities": ["text", "image"],
+        "output_modalities": ["text"],
+        "pricing": {
+            "prompt": "0.00000085",
+            "completion": "0.0000033",
+            "input_cache_read": "0.0000001",
+            "image": "0.001",
+            "request": "0.0005",
+        },
+        "is_ready": True,
+    }
+    model = _one_entry("near", "openai-v1", {"object": "list", "data": [entry]})
+    assert (model.name, model.context_length, model.max_output_tokens) == ("GLM 4.6", 202752, 8192)
+    assert (model.input_modalities, model.output_modalities, model.provider_status) == ("image,text", "text", "ready")
+    assert {kind: (p.amount, p.unit) for kind, p in model.prices.items()} == {
+        "input": (D("0.85"), "usd_per_million_tokens"),
+        "output": (D("3.3"), "usd_per_million_tokens"),
+        "cache_read": (D("0.1"), "usd_per_million_tokens"),
+        "image": (D("0.001"), "usd_per_image"),
+        "request": (D("0.0005"), "usd_per_request"),
+    }
+
+
+def test_together_legacy_endpoint_reads_both_prices_in_its_own_unit():
+    """The legacy /api/models: 225 units of 1/250 USD per million tokens = $0.90 per million, both ways."""
+    entry = {
+        "name": "togethercomputer/llama-2-70b-chat",
+        "display_name": "LLaMA-2 Chat (70B)",
+        "context_length": 4096,
+        "pricing": {"input": 225, "output": 150},
+    }
+    model = _one_entry("together", "legacy", [entry])  # type: ignore[arg-type]
+    assert (model.provider_model_id, model.name, model.context_length) == (
+        "togethercomputer/llama-2-70b-chat",
+        "LLaMA-2 Chat (70B)",
+        4096,
+    )
+    assert (model.prices["input"].amount, model.prices["output"].amount) == (D("0.9"), D("0.6"))
