@@ -180,3 +180,167 @@ def test_server_errors_after_every_attempt_keep_the_status(monkeypatch):
         "groq",
         GROQ_URL,
     )
+
+
+def test_a_fetch_reports_its_pages_bytes_status_attempts_and_latency_in_milliseconds(monkeypatch):
+    """Two pages, the first after one 429: pages 2, bytes of both bodies, status 200, 3 attempts, and the
+    latency from the engine's clock in ms with one decimal (0.25 s -> 250.0)."""
+    import types
+
+    from catalog_pipeline import http_engine
+
+    readings = iter([100.0, 100.25])
+    engine_time = types.SimpleNamespace(perf_counter=lambda: next(readings), sleep=lambda seconds: None, time=time.time)
+    monkeypatch.setattr(http_engine, "time", engine_time)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    first = b'{"models": [{"endpoint_id": "fal-ai/a"}], "next_cursor": "Mg==", "has_more": true}'
+    second = b'{"models": [{"endpoint_id": "fal-ai/b"}], "next_cursor": null, "has_more": false}'
+    result, requests = _fetch(
+        "fal", [httpx.Response(429), httpx.Response(200, content=first), httpx.Response(200, content=second)]
+    )
+    assert (result.provider, result.url, result.pages, result.http_status) == (
+        "fal",
+        "https://api.fal.ai/v1/models",
+        2,
+        200,
+    )
+    assert (result.bytes, result.attempts, len(requests)) == (len(first) + len(second), 3, 3)
+    assert result.latency_ms == 250.0
+
+
+def test_when_every_endpoint_is_gone_the_error_lists_what_was_tried():
+    """DeepInfra: the public list and the OpenAI-compatible one both answer 404: the last error, naming the
+    endpoint tried before it and keeping status 404."""
+    error = _error("deepinfra", [httpx.Response(404, text="gone")])
+    assert (error.provider, error.url, error.status) == ("deepinfra", "https://api.deepinfra.com/v1/openai/models", 404)
+    assert (
+        error.cause
+        == "HTTP 404 (gone) (tried before: primary (https://api.deepinfra.com/models/list) answered HTTP 404)"
+    )
+
+
+def test_a_fallback_that_needs_a_key_that_is_not_set_is_skipped_and_named():
+    """Cerebras' public list answers 404 and its keyed fallback has no key: 'no endpoint left', both named."""
+    error = _error("cerebras", [httpx.Response(404)], environment={})
+    assert (error.provider, error.url) == ("cerebras", "https://api.cerebras.ai/public/v1/models")
+    assert error.cause == (
+        "no endpoint left: primary (https://api.cerebras.ai/public/v1/models) answered HTTP 404; "
+        "openai-v1 not configured"
+    )
+
+
+def test_410_gone_moves_to_the_next_endpoint_like_404():
+    """Together's /v1/models answers 410: the legacy list is asked next and its models arrive."""
+    legacy = [{"name": "togethercomputer/llama-2-70b-chat", "pricing": {"input": 225, "output": 225}}]
+    result, requests = _fetch("together", [httpx.Response(410), httpx.Response(200, json=legacy)])
+    assert [str(r.url) for r in requests] == [
+        "https://api.together.xyz/v1/models",
+        "https://api.together.xyz/api/models",
+    ]
+    assert (result.endpoint, len(result.entries)) == ("legacy", 1)
+
+
+def test_other_client_errors_do_not_move_to_another_endpoint():
+    """A 400 or 401 says nothing about where the list moved: the fetch ends there, with that status."""
+    for status in (400, 401):
+        error = _error("deepinfra", [httpx.Response(status)])
+        assert (error.status, error.url) == (status, "https://api.deepinfra.com/models/list")
+
+
+def test_an_unknown_endpoint_selector_is_an_error_naming_the_variable_and_the_choices():
+    """GOOGLE_VERTEX_API=bogus: the provider, its (masked) URL and the valid names."""
+    error = _error("google-vertex", [], environment={"GOOGLE_VERTEX_API": "bogus", "GOOGLE_VERTEX_LOCATION": "eu"})
+    assert (error.provider, error.url) == (
+        "google-vertex",
+        "https://eu-aiplatform.googleapis.com/v1beta1/publishers/google/models",
+    )
+    assert error.cause == "GOOGLE_VERTEX_API='bogus' is not an endpoint of google-vertex; use one of: vertex, gemini"
+
+
+def test_a_repeated_cursor_and_too_many_pages_stop_the_fetch_with_a_reason():
+    """A cursor seen before would loop forever: an error naming it. A provider that never stops paging is
+    cut at max_pages (here 2): two requests, then the error."""
+    from dataclasses import replace
+
+    same = {"models": [{"endpoint_id": "fal-ai/a"}], "next_cursor": "Mg==", "has_more": True}
+    error = _error("fal", [httpx.Response(200, json=same)])
+    assert (error.provider, error.url, error.cause) == (
+        "fal",
+        "https://api.fal.ai/v1/models",
+        "pagination repeats cursor 'Mg=='",
+    )
+
+    spec = get_provider("fal")
+    capped = replace(spec, pagination=replace(spec.pagination, max_pages=2))
+    pages = [httpx.Response(200, json={**same, "next_cursor": f"c{n}"}) for n in range(5)]
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return pages[len(requests) - 1]
+
+    engine = CatalogHttpEngine({}, client=httpx.Client(transport=httpx.MockTransport(answer)))
+    with pytest.raises(ProviderError) as raised:
+        engine.fetch(capped)
+    assert (raised.value.provider, raised.value.cause, len(requests)) == ("fal", "more than 2 pages; stopped", 2)
+
+
+def test_a_connection_that_keeps_failing_is_reported_after_the_attempts(monkeypatch):
+    """Every attempt raises ConnectError: '<error type> after N attempts: <message>', no HTTP status."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    calls = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ConnectError("connection refused")
+
+    engine = CatalogHttpEngine(
+        {"GROQ_API_KEY": "k"}, client=httpx.Client(transport=httpx.MockTransport(refuse)), max_attempts=2
+    )
+    with pytest.raises(ProviderError) as raised:
+        engine.fetch(get_provider("groq"))
+    error = raised.value
+    assert (error.provider, error.url, error.status, len(calls)) == ("groq", GROQ_URL, None, 2)
+    assert error.cause == "ConnectError after 2 attempts: connection refused"
+
+
+def test_the_default_client_identifies_itself_and_asks_for_json():
+    """Without an injected client, requests carry the catalog-pipeline User-Agent and Accept: application/json."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            seen.update({k.lower(): v for k, v in self.headers.items()})
+            body = b'{"object": "list", "data": [{"id": "m"}]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    engine = CatalogHttpEngine({}, replay_url=f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        assert len(engine.fetch(get_provider("groq")).entries) == 1
+    finally:
+        engine.close()
+        server.shutdown()
+        server.server_close()
+    assert seen["user-agent"] == "catalog-pipeline/0.1 (+model catalog sync)"
+    assert seen["accept"] == "application/json"
+
+
+def test_masked_urls_drop_credentials_keep_blank_values_and_placeholders():
+    """user:pass@ (even with an @ in the password) disappears; key= stays as key=***; a {PLACEHOLDER} and
+    blank values stay readable."""
+    from catalog_pipeline.http_engine import mask_url
+
+    assert mask_url("https://user:p@ss@example.com/v1/models?key=abc&page=&a={X}") == (
+        "https://example.com/v1/models?key=***&page=&a={X}"
+    )

@@ -89,6 +89,37 @@ def run_mutmut(patterns: list[str], max_children: int) -> int:
     return completed.returncode
 
 
+SPEC_MUTATION_TESTS = [
+    "catalog_pipeline_tests/test_provider_requests.py",
+    "catalog_pipeline_tests/test_provider_conformance.py",
+    "catalog_pipeline_tests/test_real_payloads.py",
+]
+
+
+def run_spec_mutation(fail_under: float) -> tuple[int, str]:
+    """The registry's data, which mutmut cannot mutate (it is not code in a function): see
+    `catalog_pipeline_tests.spec_mutation`. Returns the exit code and its report."""
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "catalog_pipeline_tests.spec_mutation",
+        "--spec-mutation",
+        f"--spec-mutation-fail-under={fail_under}",
+        *SPEC_MUTATION_TESTS,
+    ]
+    print("$", " ".join(command[2:]), flush=True)
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    lines = [
+        line for line in completed.stdout.splitlines() if line.startswith(("spec mutants", "  survived", "FAILED"))
+    ]
+    return completed.returncode, "\n".join(lines) or completed.stdout[-2000:]
+
+
 def report(modules: list[str], patterns: dict[str, list[str]] | None, fail_under: float, show: bool) -> int:
     exit_codes = _results()
     worst = 100.0
@@ -158,6 +189,9 @@ def main() -> int:
                 print(f"no listed module changed since {args.changed_since}: nothing to mutate")
                 return 0
         patterns = None
+    spec_status, spec_report = 0, ""
+    if not args.report_only and ("providers" in modules or args.sample):
+        spec_status, spec_report = run_spec_mutation(args.fail_under)
     if not args.report_only:
         from catalog_pipeline_tests.postgres_server import postgres_server
 
@@ -169,7 +203,11 @@ def main() -> int:
                 if run_mutmut(chosen, args.max_children) != 0:
                     print(f"mutmut failed on {module}")
                     return 2
-    return report(modules, patterns, args.fail_under, show=not args.no_diff)
+    status = report(modules, patterns, args.fail_under, show=not args.no_diff)
+    if spec_report:
+        print("\nproviders/registry.py (the specs' data, mutated by catalog_pipeline_tests/spec_mutation.py):")
+        print(spec_report)
+    return status or (1 if spec_status else 0)
 
 
 if __name__ == "__main__":
