@@ -195,6 +195,8 @@ def main() -> int:
     if not args.report_only:
         from catalog_pipeline_tests.postgres_server import postgres_server
 
+        # mutmut runs a copy of the tests in mutants/, whose ../shared is not the project's
+        os.environ.setdefault("CATALOG_SHARED_SNAPSHOTS", str(ROOT.parent / "shared" / "provider_snapshots"))
         with postgres_server() as url:
             os.environ["CATALOG_TEST_POSTGRES_URL"] = url
             # one module at a time: mutation runs are CPU-heavy and the machine is shared
