@@ -211,6 +211,7 @@ EXPECTED: dict[str, Expected] = {
             ("meta-llama/Meta-Llama-3.1-70B-Instruct", "input"): D("0.23"),
             ("meta-llama/Meta-Llama-3.1-70B-Instruct", "output"): D("0.4"),
             ("meta-llama/Meta-Llama-3.1-70B-Instruct", "cache_read"): D("0.115"),
+            ("meta-llama/Meta-Llama-3.1-70B-Instruct", "name"): "meta-llama/Meta-Llama-3.1-70B-Instruct",
             ("meta-llama/Meta-Llama-3.1-70B-Instruct", "context_length"): 131072,
             ("BAAI/bge-m3", "input"): D("0.01"),
             ("BAAI/bge-m3", "output.state"): UNKNOWN,
@@ -379,6 +380,10 @@ EXPECTED: dict[str, Expected] = {
             ("claude-opus-4-1", "input"): D("15"),
             ("claude-opus-4-1", "cache_write"): D("18.75"),
             ("claude-opus-4-1", "context_length"): 200000,
+            ("claude-opus-4-1", "name"): "Anthropic: Claude Opus 4.1",
+            ("claude-opus-4-1", "max_output_tokens"): 32000,
+            ("claude-opus-4-1", "input_modalities"): "image,text",
+            ("claude-opus-4-1", "output_modalities"): "text",
             ("gpt-4o-mini", "input"): D("0.15"),
             ("gpt-4o-mini", "output"): D("0.6"),
             ("gpt-4o-mini", "cache_read"): D("0.075"),
@@ -476,6 +481,11 @@ EXPECTED: dict[str, Expected] = {
             ("@cf/meta/llama-3.2-1b-instruct", "input"): D("0.027"),
             ("@cf/meta/llama-3.2-1b-instruct", "output"): D("0.201"),
             ("@cf/meta/llama-3.2-1b-instruct", "context_length"): 60000,
+            ("@cf/meta/llama-3.2-1b-instruct", "max_output_tokens"): 8192,
+            ("@cf/meta/llama-3.2-1b-instruct", "name"): "@cf/meta/llama-3.2-1b-instruct",
+            ("@cf/meta/llama-3.2-1b-instruct", "provider_status"): None,
+            ("@cf/openai/whisper", "context_length"): 448,  # max_input_tokens when there is no context_window
+            ("@cf/openai/whisper", "provider_status"): "deprecated",
             ("@cf/meta/llama-3.2-1b-instruct", "cache_read.state"): UNKNOWN,
             ("@cf/zai-org/glm-4.7-flash", "input"): D("1.4"),
             ("@cf/zai-org/glm-4.7-flash", "cache_read"): D("0.26"),
@@ -524,6 +534,10 @@ EXPECTED: dict[str, Expected] = {
             ("Qwen/Qwen3-VL-32B-Instruct", "context_length"): None,
             ("Qwen/Qwen3-VL-32B-Instruct", "input_modalities"): "image,text",
             ("deepseek-ai/DeepSeek-V3", "input"): D("0.9"),
+            # fireworks-ai and together both ask 0.9 for input: the lower output price (together's 0.8) decides
+            ("deepseek-ai/DeepSeek-V3", "output"): D("0.8"),
+            ("deepseek-ai/DeepSeek-V3", "name"): "deepseek-ai/DeepSeek-V3",
+            ("deepseek-ai/DeepSeek-V3", "output_modalities"): "text",
             ("deepseek-ai/DeepSeek-V3", "context_length"): 163840,
         },
     ),
@@ -694,6 +708,7 @@ def test_together_legacy_endpoint_reads_both_prices_in_its_own_unit():
         "name": "togethercomputer/llama-2-70b-chat",
         "display_name": "LLaMA-2 Chat (70B)",
         "context_length": 4096,
+        "max_tokens": 2048,
         "pricing": {"input": 225, "output": 150},
     }
     model = _one_entry("together", "legacy", [entry])  # type: ignore[arg-type]
@@ -703,3 +718,20 @@ def test_together_legacy_endpoint_reads_both_prices_in_its_own_unit():
         4096,
     )
     assert (model.prices["input"].amount, model.prices["output"].amount) == (D("0.9"), D("0.6"))
+    assert model.max_output_tokens == 2048
+
+
+def test_hooks_read_odd_but_valid_entries_without_rejecting_them():
+    """DeepInfra with pricing null: stored, every price unknown. Cloudflare with a junk property and a junk
+    price item beside a real one: the real price is read."""
+    deepinfra = _one_entry("deepinfra", "primary", [{"model_name": "x/y", "pricing": None}])  # type: ignore[arg-type]
+    assert {p.state for p in deepinfra.prices.values()} <= {UNKNOWN}
+    properties = [
+        "junk",
+        {"property_id": 5, "value": 1},
+        {"property_id": "price", "value": ["junk", {"unit": "per M input tokens", "price": 0.5, "currency": "USD"}]},
+    ]
+    cloudflare = _one_entry(
+        "cloudflare-workers-ai", "primary", {"result": [{"name": "@cf/x/y", "properties": properties}]}
+    )
+    assert cloudflare.prices["input"].amount == D("0.5")
