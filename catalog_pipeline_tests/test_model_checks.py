@@ -245,3 +245,99 @@ def test_deprecation_check_passes_when_nothing_is_due(sqlite_url, monkeypatch):
     engine.dispose()
     assert result.passed and result.description is None
     assert (_values(result)["models_due"], _values(result)["models_with_deprecation_date"]) == (0, 1)
+
+
+#: The providers whose list takes no key (the README table's "none" and "(optional)" auth): only these are
+#: compared with the gateway when no key is set.
+KEYLESS = [
+    "openrouter",
+    "featherless",
+    "deepinfra",
+    "cerebras",
+    "chutes",
+    "aimo",
+    "near",
+    "fal",
+    "helicone",
+    "aihubmix",
+    "vercel-ai-gateway",
+    "onerouter",
+    "morpheus",
+    "modelz",
+    "huggingface",
+]
+
+
+def test_gateway_parity_counts_each_keyless_provider_against_what_the_gateway_serves(catalog, monkeypatch):
+    """A gateway answering 3 models for every provider: cerebras holds 5 active (2 more than the gateway:
+    -2, healthy at warn 2), the other 14 keyless providers hold none (+3 each: warning); the 17 keyed
+    providers are skipped. Total: 45 live, 5 stored, 14 x 3 - 2 = 40 missing; recorded with source 'gateway'."""
+    import json
+    from types import SimpleNamespace
+
+    import sqlalchemy as sa
+
+    from catalog_pipeline.defs.resources import ParitySettingsResource
+    from catalog_pipeline.gateway import GatewayResource
+    from catalog_pipeline.storage import schema
+    from catalog_pipeline_tests.capture_server import capture_server
+
+    writer, database = catalog
+    write(writer, "cerebras", models("c", 5))
+    for name in [name for name in __import__("os").environ if name.endswith("_API_KEY")]:
+        monkeypatch.delenv(name)
+    with capture_server() as (url, routes):
+        routes.serve("/models", json.dumps({"data": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}).encode())
+        result = checks._gateway_parity(
+            context=SimpleNamespace(run=SimpleNamespace(run_id="run-g")),
+            catalog_gateway=GatewayResource(models_url=f"{url}/models", limit=50),
+            provider_api=ProviderApiResource(),
+            catalog_database=database,
+            parity_settings=ParitySettingsResource(warn_threshold=2, error_threshold=100),
+        )
+        asked = sorted(routes.requests)
+    assert asked == sorted(f"/models?gateway={slug}&limit=50" for slug in KEYLESS)
+    numbers = _values(result)
+    assert (result.passed, result.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert {k: numbers[k] for k in ("status", "gateway_models", "db_active_models", "rejected_models", "missing")} == {
+        "status": "warning",
+        "gateway_models": 45,
+        "db_active_models": 5,
+        "rejected_models": 0,
+        "missing": 40,
+    }
+    assert numbers["providers_warning"].split(", ") == [f"{slug} (+3)" for slug in KEYLESS if slug != "cerebras"]
+    assert (numbers["providers_out_of_sync"], numbers["providers_unreachable"], numbers["limit"]) == (
+        "none",
+        "none",
+        50,
+    )
+    assert len(numbers["providers_skipped"].split(", ")) == 32 - len(KEYLESS)
+    [cerebras] = [line for line in numbers["by_provider"].splitlines() if line.startswith("| cerebras ")]
+    cells = [cell.strip() for cell in cerebras.strip("|").split("|")]
+    assert (cells[0], *map(float, cells[1:5]), cells[5]) == ("cerebras", 3, 5, 0, -2, "healthy")
+    table = schema.reconciliation_history
+    with writer.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(table.c.provider_slug, table.c.missing, table.c.dagster_run_id).where(table.c.source == "gateway")
+        ).all()
+    recorded = {row.provider_slug: (row.missing, row.dagster_run_id) for row in rows}
+    assert recorded["cerebras"] == (-2, "run-g") and recorded[None] == (40, "run-g")
+
+
+def test_gateway_parity_without_a_gateway_passes_saying_so(catalog):
+    """CATALOG_GATEWAY_MODELS_URL unset: the check passes with 'not configured' and asks nothing."""
+    from types import SimpleNamespace
+
+    from catalog_pipeline.defs.resources import ParitySettingsResource
+    from catalog_pipeline.gateway import GatewayResource
+
+    _, database = catalog
+    result = checks._gateway_parity(
+        context=SimpleNamespace(run=SimpleNamespace(run_id="r")),
+        catalog_gateway=GatewayResource(),
+        provider_api=ProviderApiResource(),
+        catalog_database=database,
+        parity_settings=ParitySettingsResource(),
+    )
+    assert result.passed and _values(result) == {"gateway": "not configured"}
