@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -174,6 +175,11 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--report-only", action="store_true", help="report the last run without running")
     parser.add_argument("--no-diff", action="store_true", help="list surviving mutants by name only")
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="keep mutants/ from the last run (mutmut then skips functions it already judged, even if tests changed)",
+    )
     args = parser.parse_args()
 
     unknown = set(args.modules) - set(MODULES)
@@ -194,6 +200,9 @@ def main() -> int:
         spec_status, spec_report = run_spec_mutation(args.fail_under)
     if not args.report_only:
         from catalog_pipeline_tests.postgres_server import postgres_server
+
+        if not args.incremental:
+            shutil.rmtree(ROOT / "mutants", ignore_errors=True)
 
         # mutmut runs a copy of the tests in mutants/, whose ../shared is not the project's
         os.environ.setdefault("CATALOG_SHARED_SNAPSHOTS", str(ROOT.parent / "shared" / "provider_snapshots"))
