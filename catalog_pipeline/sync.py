@@ -8,23 +8,32 @@ were; the other providers are unaffected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from catalog_pipeline.http_engine import (
     CatalogHttpEngine,
+    DeadlineExceeded,
     FetchResult,
     ProviderError,
     ProviderNotConfigured,
     mask_url,
 )
+from catalog_pipeline.masking import shorten
 from catalog_pipeline.providers.drift import FieldObservation
 from catalog_pipeline.providers.normalize import NormalizedCatalog, normalize_catalog
 from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.providers.spec import ProviderSpec
-from catalog_pipeline.storage.writer import CatalogWriter, MassDeactivationBlocked, SyncCounts
+from catalog_pipeline.storage.writer import (
+    DEFAULT_MAX_PRICE_CHANGE_FACTOR,
+    CatalogWriter,
+    MassDeactivationBlocked,
+    SyncCounts,
+)
 
 progress_log = logging.getLogger("catalog_pipeline.sync")
 
@@ -57,7 +66,10 @@ class SyncOptions:
         skip_unconfigured: report unconfigured providers as skipped instead of failing them.
         max_deactivation_share: largest share of active models one sync may deactivate.
         allow_mass_deactivation: accept a larger shrink (an operator's override).
+        max_price_change_factor: a price moving by more than this factor in one sync is held.
+        accept_held_changes: apply changes beyond the limits instead of holding them.
         max_workers: concurrent fetches.
+        deadline_grace_seconds: how long past the engine's deadline the sync still waits for a fetch.
     """
 
     fetch_live: bool = True
@@ -65,7 +77,10 @@ class SyncOptions:
     skip_unconfigured: bool = False
     max_deactivation_share: float = 0.5
     allow_mass_deactivation: bool = False
+    max_price_change_factor: Decimal = DEFAULT_MAX_PRICE_CHANGE_FACTOR
+    accept_held_changes: bool = False
     max_workers: int = 8
+    deadline_grace_seconds: float = 10.0
 
 
 def sync_providers(
@@ -75,25 +90,58 @@ def sync_providers(
     options: SyncOptions,
     run_id: str | None = None,
 ) -> Iterator[ProviderOutcome]:
-    """Sync `slugs`, yielding each provider's outcome as soon as it is written."""
+    """Sync `slugs`, yielding each provider's outcome as soon as it is written.
+
+    The engine holds every fetch to its deadline; should one still not return (a DNS
+    lookup hanging below the engine's timeouts), the sync stops waiting for it
+    `deadline_grace_seconds` after its deadline, fails it, and goes on.
+    """
     specs = [get_provider(slug) for slug in slugs]
-    with ThreadPoolExecutor(
-        max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch"
-    ) as pool:
-        futures = {pool.submit(_obtain, spec, http, writer, options): spec for spec in specs}
-        for future in as_completed(futures):
-            spec = futures[future]
-            started_at, fetched, problem = future.result()
-            outcome = _finish(spec, started_at, fetched, problem, writer, options, run_id)
-            progress_log.info("%s", _progress_line(outcome))
-            yield outcome
+    started: dict[str, tuple[float, datetime]] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch")
+    futures = {pool.submit(_obtain, spec, http, writer, options, started): spec for spec in specs}
+    pending = set(futures)
+    give_up_after = http.deadline_seconds + options.deadline_grace_seconds
+    try:
+        while pending:
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in finished:
+                spec = futures[future]
+                started_at, fetched, problem = future.result()
+                yield _announce(_finish(spec, started_at, fetched, problem, writer, options, run_id))
+            now = time.monotonic()
+            for future in [f for f in pending if futures[f].slug in started]:
+                spec = futures[future]
+                began, started_at = started[spec.slug]
+                if now - began <= give_up_after:
+                    continue
+                pending.discard(future)
+                problem = DeadlineExceeded(
+                    spec.slug,
+                    mask_url(spec.list_url(http.environment)),
+                    f"deadline exceeded: the fetch did not return within {http.deadline_seconds:g} s "
+                    f"(+{options.deadline_grace_seconds:g} s grace); the sync went on without it",
+                )
+                yield _announce(_finish(spec, started_at, None, problem, writer, options, run_id))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _announce(outcome: ProviderOutcome) -> ProviderOutcome:
+    progress_log.info("%s", _progress_line(outcome))
+    return outcome
 
 
 def _obtain(
-    spec: ProviderSpec, http: CatalogHttpEngine, writer: CatalogWriter, options: SyncOptions
+    spec: ProviderSpec,
+    http: CatalogHttpEngine,
+    writer: CatalogWriter,
+    options: SyncOptions,
+    started: dict[str, tuple[float, datetime]],
 ) -> tuple[datetime, FetchResult | None, Exception | None]:
     """Runs in a worker thread: everything up to, not including, the database write."""
     started_at = datetime.now(UTC)
+    started[spec.slug] = (time.monotonic(), started_at)
     try:
         if options.fetch_live:
             return started_at, http.fetch(spec), None
@@ -153,6 +201,8 @@ def _finish(
             run_id=run_id,
             max_deactivation_share=options.max_deactivation_share,
             allow_mass_deactivation=options.allow_mass_deactivation,
+            max_price_change_factor=options.max_price_change_factor,
+            accept_held_changes=options.accept_held_changes,
         )
     except MassDeactivationBlocked as blocked:
         writer.log_sync(
@@ -160,7 +210,10 @@ def _finish(
         )
         return done(BLOCKED, fetched=fetched, catalog=catalog, counts=blocked.counts, error=str(blocked), drift=drift)
     except Exception as error:  # a database (or normalizer) error fails this provider only; the write rolled back
-        message = f"provider {spec.slug!r}: write failed: {type(error).__name__}: {str(error)[:500]}"
+        # masked before it is cut: a secret straddling the cut would not be recognised after
+        message = (
+            f"provider {spec.slug!r}: write failed: {type(error).__name__}: {shorten(writer.scrub(str(error)), 500)}"
+        )
         read = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
         writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id, endpoint=endpoint)
         return done(FAILED, fetched=fetched, catalog=catalog, error=message, drift=drift)
@@ -173,7 +226,9 @@ def _progress_line(outcome: ProviderOutcome) -> str:
         c = outcome.counts
         return (
             f"{outcome.provider:<24} ok       {c.fetched:>6} listed  +{c.inserted} ~{c.updated} -{c.deactivated} "
-            f"={c.unchanged} rejected {c.rejected}  ({outcome.seconds:.1f}s)"
+            f"={c.unchanged} rejected {c.rejected}"
+            + (f" held {c.models_held}" if c.held else "")
+            + f"  ({outcome.seconds:.1f}s)"
         )
     if outcome.status == SUCCESS and outcome.fetched:
         return f"{outcome.provider:<24} fetched  {len(outcome.fetched.entries):>6} listed  ({outcome.seconds:.1f}s)"
@@ -190,12 +245,26 @@ class LiveCounts:
     model_ids: dict[str, set[str]] = field(default_factory=dict)
 
 
-def fetch_live_counts(slugs: Sequence[str], http: CatalogHttpEngine, max_workers: int = 8) -> LiveCounts:
-    """Fetch every provider's list concurrently and count its entries."""
+def fetch_live_counts(
+    slugs: Sequence[str],
+    http: CatalogHttpEngine,
+    max_workers: int = 8,
+    not_refetched: Mapping[str, str] | None = None,
+) -> LiveCounts:
+    """Fetch every provider's list concurrently and count its entries.
+
+    Args:
+        not_refetched: providers not to fetch at all, with the reason (one that just
+            missed its deadline in a sync is not waited for again); reported as errors.
+    """
     result = LiveCounts(live={}, skipped={}, errors={})
+    not_refetched = not_refetched or {}
 
     def count(slug: str) -> None:
         spec = get_provider(slug)
+        if slug in not_refetched:
+            result.live[slug], result.errors[slug] = None, not_refetched[slug]
+            return
         try:
             fetched = http.fetch(spec)
             entries = fetched.entries

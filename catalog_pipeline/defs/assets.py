@@ -9,6 +9,7 @@ from pydantic import Field
 
 from catalog_pipeline.defs.partitions import PROVIDER_PARTITIONS
 from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
+from catalog_pipeline.masking import mask_secrets
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline.reconciliation import (
     HEALTHY,
@@ -21,6 +22,7 @@ from catalog_pipeline.reconciliation import (
     record_report,
     stored_state,
 )
+from catalog_pipeline.storage.queries import open_held_changes
 from catalog_pipeline.sync import BLOCKED, SUCCESS, ProviderOutcome, SyncOptions, fetch_live_counts, sync_providers
 
 PROVIDER_CATALOG = dg.AssetKey("provider_catalog")
@@ -32,6 +34,11 @@ TOTAL_PARITY_CHECK = "total_parity"
 UNEXPLAINED_GAP_CHECK = "unexplained_gap"
 MASS_DEACTIVATION_CHECK = "mass_deactivation_guard"
 PAYLOAD_DRIFT_CHECK = "payload_drift"
+HELD_CHANGES_CHECK = "held_changes"
+ACCEPT_HELD_CHANGES = (
+    "run config ops.sync_provider_catalogs.config.accept_held_changes: true "
+    "(catalog-pipeline sync --provider SLUG --accept-held-changes)"
+)
 
 
 def provider_parity_check_name(slug: str) -> str:
@@ -51,6 +58,21 @@ class ProviderSyncConfig(dg.Config):
     )
     max_deactivation_share: float = Field(
         default=0.5, description="Largest share of a provider's active models one sync may deactivate."
+    )
+    accept_held_changes: bool = Field(
+        default=False,
+        description="Apply the price and context-length changes the writer would hold for review "
+        "(beyond CATALOG_MAX_PRICE_CHANGE_FACTOR, to or from zero, a context shrinking by more than half).",
+    )
+
+
+class ReconciliationConfig(dg.Config):
+    """Run options for the reconciliation."""
+
+    not_refetched: dict[str, str] = Field(
+        default_factory=dict,
+        description="Providers whose live list is not fetched again, with the reason: `catalog-pipeline sync` "
+        "names those that just failed their deadline, so the reconciliation does not wait for them twice.",
     )
 
 
@@ -94,6 +116,16 @@ class ProviderSyncConfig(dg.Config):
             ),
         ),
         dg.AssetCheckSpec(
+            HELD_CHANGES_CHECK,
+            asset=MODELS,
+            description=(
+                "Warns while changes are held for review: a stored model's input or output price moving by more "
+                "than CATALOG_MAX_PRICE_CHANGE_FACTOR, a price going to or from zero, or a context length shrinking "
+                "by more than half is not written (the model keeps its stored values). Lists each with old and new "
+                "value; apply them with accept_held_changes: true."
+            ),
+        ),
+        dg.AssetCheckSpec(
             MASS_DEACTIVATION_CHECK,
             asset=MODELS,
             blocking=True,
@@ -125,6 +157,8 @@ def sync_provider_catalogs(
         skip_unconfigured=config.skip_unconfigured,
         max_deactivation_share=config.max_deactivation_share,
         allow_mass_deactivation=config.allow_mass_deactivation,
+        max_price_change_factor=catalog_database.price_change_factor,
+        accept_held_changes=config.accept_held_changes,
         max_workers=provider_api.max_concurrent_fetches,
     )
     http = provider_api.http_engine()
@@ -151,6 +185,8 @@ def sync_provider_catalogs(
         http.close()
     if dg.AssetCheckKey(PROVIDER_CATALOG, PAYLOAD_DRIFT_CHECK) in context.selected_asset_check_keys:
         yield _payload_drift_result(fetched_outcomes, catalog_database)
+    if options.write_models and dg.AssetCheckKey(MODELS, HELD_CHANGES_CHECK) in context.selected_asset_check_keys:
+        yield _held_changes_result(catalog_database, options)
     guard_check = dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK)
     if guard_check in context.selected_asset_check_keys:
         # Blocking: a failed result fails this step after the other providers have landed.
@@ -159,8 +195,10 @@ def sync_provider_catalogs(
         failures.extend(blocked)
     if failures:
         raise dg.Failure(
-            description=f"{len(failures)} provider(s) failed; the others were synced: "
-            + "; ".join(f"{f.error}" for f in failures),
+            description=mask_secrets(
+                f"{len(failures)} provider(s) failed; the others were synced: "
+                + "; ".join(f"{f.error}" for f in failures)
+            ),
             metadata={"failed_providers": ", ".join(f.provider for f in failures)},
         )
 
@@ -198,6 +236,13 @@ def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterato
                 "rejected": counts.rejected,
                 "rows_written": counts.rows_written,
                 "price_changes": len(counts.price_changes),
+                "held": counts.models_held,
+                "held_changes": ", ".join(change.describe() for change in counts.held[:20]) or "none",
+                **(
+                    {"accepted_changes": ", ".join(change.describe() for change in counts.accepted[:20])}
+                    if counts.accepted
+                    else {}
+                ),
                 "rejection_reasons": dict(reasons) or "none",
                 "preview": dg.MetadataValue.md(_preview(catalog.models[:10])),
                 "largest_price_changes": dg.MetadataValue.md(_price_change_preview(counts)),
@@ -216,6 +261,74 @@ _DRIFT_COLUMNS = dg.TableSchema(
         dg.TableColumn("first_seen", "string"),
     ]
 )
+
+
+_HELD_COLUMNS = dg.TableSchema(
+    columns=[
+        dg.TableColumn("provider", "string"),
+        dg.TableColumn("model", "string"),
+        dg.TableColumn("field", "string", description="input_price, output_price or context_length"),
+        dg.TableColumn("rule", "string", description="price_factor, price_to_zero, price_from_zero, context_shrink"),
+        dg.TableColumn("stored", "string", description="the value the model keeps"),
+        dg.TableColumn("listed", "string", description="the value the provider lists now"),
+        dg.TableColumn("held_since", "string"),
+        dg.TableColumn("run_id", "string", description="the sync that last held it"),
+    ]
+)
+
+
+def _held_changes_result(catalog_database: CatalogDatabaseResource, options: SyncOptions) -> dg.AssetCheckResult:
+    """Every change held for review in the catalog (not only this run's providers)."""
+    held = open_held_changes(catalog_database.engine)
+    by_provider = Counter(row["provider"] for row in held)
+    return dg.AssetCheckResult(
+        check_name=HELD_CHANGES_CHECK,
+        asset_key=MODELS,
+        passed=not held,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(held)} change(s) held for review; the models keep their stored values. "
+            f"Apply with {ACCEPT_HELD_CHANGES}."
+            if held
+            else None
+        ),
+        metadata={
+            "held_changes": len(held),
+            "providers_with_held_changes": ", ".join(f"{slug} ({n})" for slug, n in sorted(by_provider.items()))
+            or "none",
+            "max_price_change_factor": float(options.max_price_change_factor),
+            "changes": dg.MetadataValue.table(
+                [
+                    dg.TableRecord(
+                        {
+                            "provider": row["provider"],
+                            "model": row["provider_model_id"],
+                            "field": row["field"],
+                            "rule": row["rule"],
+                            "stored": _plain_value(row["old_value"], row["unit"]),
+                            "listed": _plain_value(row["new_value"], row["unit"]),
+                            "held_since": _iso_text(row["first_held_at"]),
+                            "run_id": row["dagster_run_id"] or "",
+                        }
+                    )
+                    for row in held[:200]
+                ],
+                schema=_HELD_COLUMNS,
+            ),
+            "accept": ACCEPT_HELD_CHANGES,
+        },
+    )
+
+
+def _plain_value(value, unit: str | None) -> str:  # type: ignore[no-untyped-def]
+    if value is None:
+        return "unknown"
+    text = format(value.normalize(), "f") if hasattr(value, "normalize") else str(value)
+    return f"{text} {unit}" if unit else text
+
+
+def _iso_text(value) -> str:  # type: ignore[no-untyped-def]
+    return value.isoformat() if hasattr(value, "isoformat") else str(value or "")
 
 
 def _payload_drift_result(outcomes: list[ProviderOutcome], catalog_database: CatalogDatabaseResource):
@@ -351,13 +464,16 @@ def _price_change_preview(counts) -> str:  # type: ignore[no-untyped-def]
 )
 def catalog_reconciliation(
     context: dg.AssetExecutionContext,
+    config: ReconciliationConfig,
     provider_api: ProviderApiResource,
     catalog_database: CatalogDatabaseResource,
     parity_settings: ParitySettingsResource,
 ) -> dg.MaterializeResult:
     http = provider_api.http_engine()
     try:
-        counts = fetch_live_counts(PROVIDER_SLUGS, http, provider_api.max_concurrent_fetches)
+        counts = fetch_live_counts(
+            PROVIDER_SLUGS, http, provider_api.max_concurrent_fetches, not_refetched=config.not_refetched
+        )
     finally:
         http.close()
     report = build_report(
@@ -370,8 +486,14 @@ def catalog_reconciliation(
     )
     compare_model_ids(catalog_database.engine, report, counts.model_ids)
     record_report(catalog_database.engine, report, context.run_id)
+    not_refetched = {
+        "providers_not_refetched": ", ".join(
+            f"{slug} ({mask_secrets(why)})" for slug, why in config.not_refetched.items()
+        )
+        or "none"
+    }
     return dg.MaterializeResult(
-        metadata=_report_metadata(report),
+        metadata={**_report_metadata(report), **not_refetched},
         check_results=[_total_check(report), _gap_check(report), *_provider_checks(report)],
     )
 

@@ -26,10 +26,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from catalog_pipeline.http_engine import FetchResult, scrub_secrets
+from catalog_pipeline.http_engine import FetchResult
+from catalog_pipeline.masking import mask_secrets
 from catalog_pipeline.providers.drift import READ, VANISHED, FieldObservation, news, observe_fields
 from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState
 from catalog_pipeline.providers.spec import ProviderSpec
+from catalog_pipeline.settings import DEFAULT_MAX_PRICE_CHANGE_FACTOR
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import ensure_schema
 
@@ -93,6 +95,83 @@ class PriceChange:
         return abs((self.new_amount or Decimal(0)) - (self.old_amount or Decimal(0)))
 
 
+HELD, APPLIED, WITHDRAWN = "held", "applied", "withdrawn"
+INPUT_PRICE, OUTPUT_PRICE, CONTEXT_LENGTH = "input_price", "output_price", "context_length"
+PRICE_FACTOR, PRICE_TO_ZERO, PRICE_FROM_ZERO, CONTEXT_SHRINK = (
+    "price_factor",
+    "price_to_zero",
+    "price_from_zero",
+    "context_shrink",
+)
+
+
+@dataclass(frozen=True)
+class HeldChange:
+    """A change of a stored model too large to apply without a person looking."""
+
+    provider_model_id: str
+    field: str
+    rule: str
+    old_value: Decimal | int | None
+    new_value: Decimal | int | None
+    unit: str | None = None
+
+    def describe(self) -> str:
+        return (
+            f"{self.provider_model_id} {self.field} {_plain(self.old_value)} -> {_plain(self.new_value)} ({self.rule})"
+        )
+
+
+def find_anomalies(
+    model: ModelRecord,
+    stored_context_length: int | None,
+    stored_prices: dict[str, Any],
+    max_factor: Decimal = DEFAULT_MAX_PRICE_CHANGE_FACTOR,
+) -> list[HeldChange]:
+    """The changes of an already stored model that must be held.
+
+    A known input or output price moving by more than `max_factor` either way, a price going
+    to or from zero, or a context length shrinking by more than half. A price becoming or
+    ceasing to be unknown is not an anomaly (nothing is claimed), nor is a change of unit.
+
+    Args:
+        model: the model as the provider lists it now.
+        stored_context_length: its stored context length.
+        stored_prices: its stored ``input``/``output`` rows of `model_pricing` (amount, state, unit).
+        max_factor: the largest factor a price may move by in one sync.
+    """
+    found = []
+    for price_type, field_name, fresh in (
+        ("input", INPUT_PRICE, model.input_price),
+        ("output", OUTPUT_PRICE, model.output_price),
+    ):
+        old = stored_prices.get(price_type)
+        if old is None or fresh is None or old.amount is None or fresh.amount is None or old.unit != fresh.unit:
+            continue
+        before, after = Decimal(old.amount), fresh.amount
+        rule = None
+        if before > 0 and after == 0:
+            rule = PRICE_TO_ZERO
+        elif before == 0 and after > 0:
+            rule = PRICE_FROM_ZERO
+        elif before > 0 and after > 0 and (after > before * max_factor or after * max_factor < before):
+            rule = PRICE_FACTOR
+        if rule:
+            found.append(HeldChange(model.provider_model_id, field_name, rule, before, after, fresh.unit))
+    fresh_context = model.context_length
+    if stored_context_length and fresh_context is not None and fresh_context * 2 < stored_context_length:
+        found.append(
+            HeldChange(model.provider_model_id, CONTEXT_LENGTH, CONTEXT_SHRINK, stored_context_length, fresh_context)
+        )
+    return found
+
+
+def _plain(value: Decimal | int | None) -> str:
+    if value is None:
+        return "unknown"
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
+
+
 @dataclass
 class SyncCounts:
     """What one provider's write did (or, when blocked, would have done)."""
@@ -107,6 +186,14 @@ class SyncCounts:
     price_changes: list[PriceChange] = field(default_factory=list)
     active_before: int | None = None
     would_deactivate: int | None = None
+    #: changes held for review this sync (their models kept their stored values)
+    held: list[HeldChange] = field(default_factory=list)
+    #: changes beyond the limits that were applied because the run accepted held changes
+    accepted: list[HeldChange] = field(default_factory=list)
+
+    @property
+    def models_held(self) -> int:
+        return len({change.provider_model_id for change in self.held})
 
     @property
     def rows_written(self) -> int:
@@ -248,8 +335,14 @@ class CatalogWriter:
         run_id: str | None = None,
         max_deactivation_share: float = 0.5,
         allow_mass_deactivation: bool = False,
+        max_price_change_factor: Decimal = DEFAULT_MAX_PRICE_CHANGE_FACTOR,
+        accept_held_changes: bool = False,
     ) -> SyncCounts:
         """Bring `spec`'s stored rows in line with `catalog`, in one transaction.
+
+        A stored model whose input or output price or context length changed beyond the
+        limits (`find_anomalies`) is not written: it keeps its stored values and the change
+        is recorded in `held_changes`, unless `accept_held_changes`. A first listing is never held.
 
         Raises:
             MassDeactivationBlocked: the live list is empty or would deactivate more
@@ -265,9 +358,13 @@ class CatalogWriter:
             existing = {
                 row.provider_model_id: row
                 for row in connection.execute(
-                    sa.select(models.c.id, models.c.provider_model_id, models.c.content_hash, models.c.is_active).where(
-                        models.c.provider_id == provider_id
-                    )
+                    sa.select(
+                        models.c.id,
+                        models.c.provider_model_id,
+                        models.c.content_hash,
+                        models.c.is_active,
+                        models.c.context_length,
+                    ).where(models.c.provider_id == provider_id)
                 )
             }
             to_deactivate = [row.id for key, row in existing.items() if row.is_active and key not in hashes]
@@ -275,12 +372,36 @@ class CatalogWriter:
             counts.would_deactivate = len(to_deactivate)
             self._guard(counts, len(catalog.models), max_deactivation_share, allow_mass_deactivation)
 
+            differing = [
+                model
+                for model in catalog.models
+                if model.provider_model_id in existing
+                and (
+                    existing[model.provider_model_id].content_hash != hashes[model.provider_model_id]
+                    or not existing[model.provider_model_id].is_active
+                )
+            ]
+            stored_prices = self._headline_prices(connection, [existing[m.provider_model_id].id for m in differing])
+            held_models: set[str] = set()
+            for model in differing:
+                row = existing[model.provider_model_id]
+                anomalies = find_anomalies(
+                    model, row.context_length, stored_prices.get(row.id, {}), max_price_change_factor
+                )
+                if anomalies and not accept_held_changes:
+                    counts.held.extend(anomalies)
+                    held_models.add(model.provider_model_id)
+                else:
+                    counts.accepted.extend(anomalies)
+
             changed: list[ModelRecord] = []
             for model in catalog.models:
                 row = existing.get(model.provider_model_id)
                 if row is None:
                     counts.inserted += 1
                     changed.append(model)
+                elif model.provider_model_id in held_models:
+                    continue
                 elif row.content_hash != hashes[model.provider_model_id] or not row.is_active:
                     counts.updated += 1
                     changed.append(model)
@@ -291,6 +412,7 @@ class CatalogWriter:
                 counts.price_changes = self._write_prices(connection, changed, ids, existing, now, run_id)
             if to_deactivate:
                 counts.deactivated = self._deactivate(connection, to_deactivate, now, last_synced_at)
+            self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
             self._replace_rejections(connection, provider_id, catalog, now, run_id)
             connection.execute(
                 schema.providers.update()
@@ -298,6 +420,78 @@ class CatalogWriter:
                 .values(last_synced_at=now, last_sync_status="success", updated_at=now)
             )
         return counts
+
+    @staticmethod
+    def _headline_prices(connection: Connection, model_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The stored input and output prices of `model_ids`: model id -> price type -> row."""
+        pricing = schema.model_pricing
+        found: dict[int, dict[str, Any]] = {}
+        for batch in _batches(model_ids, _IDS_PER_QUERY):
+            for row in connection.execute(
+                sa.select(
+                    pricing.c.model_id, pricing.c.price_type, pricing.c.amount, pricing.c.state, pricing.c.unit
+                ).where(pricing.c.model_id.in_(batch), pricing.c.price_type.in_(["input", "output"]))
+            ):
+                found.setdefault(row.model_id, {})[row.price_type] = row
+        return found
+
+    @staticmethod
+    def _record_held_changes(
+        connection: Connection,
+        provider_id: int,
+        existing: dict[str, Any],
+        counts: SyncCounts,
+        now: datetime,
+        run_id: str | None,
+    ) -> None:
+        """Keep `held_changes` in line with this sync: one open row per held (model, field), updated while
+        the provider keeps listing the change; `applied` when accepted; `withdrawn` when no longer listed."""
+        table = schema.held_changes
+        open_rows = {
+            (row.model_id, row.field): row
+            for row in connection.execute(
+                sa.select(table.c.id, table.c.model_id, table.c.field).where(
+                    table.c.provider_id == provider_id, table.c.status == HELD
+                )
+            )
+        }
+        current = [(change, HELD) for change in counts.held] + [(change, APPLIED) for change in counts.accepted]
+        seen = set()
+        for change, status in current:
+            key = (existing[change.provider_model_id].id, change.field)
+            seen.add(key)
+            values: dict[str, Any] = {
+                "rule": change.rule,
+                "old_value": change.old_value,
+                "new_value": change.new_value,
+                "unit": change.unit,
+                "status": status,
+                "last_held_at": now,
+            }
+            if status == APPLIED:
+                values |= {"resolved_at": now, "resolved_run_id": run_id}
+            else:
+                values["dagster_run_id"] = run_id
+            row = open_rows.get(key)
+            if row is None:
+                connection.execute(
+                    table.insert().values(
+                        provider_id=provider_id,
+                        model_id=key[0],
+                        field=change.field,
+                        first_held_at=now,
+                        **({"dagster_run_id": run_id} | values),
+                    )
+                )
+            else:
+                connection.execute(table.update().where(table.c.id == row.id).values(**values))
+        gone = [row.id for key, row in open_rows.items() if key not in seen]
+        for batch in _batches(gone, _IDS_PER_QUERY):
+            connection.execute(
+                table.update()
+                .where(table.c.id.in_(batch))
+                .values(status=WITHDRAWN, resolved_at=now, resolved_run_id=run_id)
+            )
 
     @staticmethod
     def _guard(counts: SyncCounts, live: int, max_share: float, allow: bool) -> None:
@@ -625,6 +819,7 @@ class CatalogWriter:
                     price_changes=len(counts.price_changes),
                     models_active_before=counts.active_before,
                     models_would_deactivate=counts.would_deactivate,
+                    models_held=counts.models_held,
                     error_message=self.scrub(error_message)[:4000] if error_message else None,
                     dagster_run_id=run_id,
                     endpoint=endpoint,
@@ -687,7 +882,7 @@ class CatalogWriter:
 
     def scrub(self, message: str) -> str:
         """`message` without the database password or any provider key, whatever raised it."""
-        return scrub_secrets(message, os.environ, extra=[self.engine.url.password])
+        return mask_secrets(message, os.environ, extra=[self.engine.url.password])
 
 
 def provider_lock_key(slug: str) -> int:
