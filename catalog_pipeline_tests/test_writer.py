@@ -364,6 +364,7 @@ def test_the_sync_log_row_carries_the_counts_and_a_scrubbed_error(writer, clock,
         "price_changes": 0,
         "models_active_before": 0,
         "models_would_deactivate": 0,
+        "models_held": 0,
     }
     assert (success["dagster_run_id"], success["endpoint"], success["error_message"]) == ("run-1", "primary", None)
     assert (_utc(success["sync_started_at"]), _utc(success["sync_finished_at"])) == (T1 - timedelta(seconds=5), T1)
