@@ -78,10 +78,47 @@ def test_clean_catalog_passes_every_data_quality_check_with_its_counts(catalog):
     }
 
 
+def test_the_same_id_at_two_providers_is_not_a_duplicate(catalog):
+    """groq and together may both list 'shared': the uniqueness is per provider."""
+    writer, database = catalog
+    write(writer, "openai", [model("g-1")])  # the id groq has too
+    result = checks.models_unique_provider_model_id(catalog_database=database)
+    assert result.passed and _values(result)["duplicated_ids"] == 0
+
+
+@pytest.mark.postgres
+def test_duplicated_ids_are_counted_with_their_extra_rows_on_a_database_without_the_constraint(postgres_url):
+    """A copy that lost its unique constraint: g-1 stored three times, g-2 twice: 2 duplicated ids, 3 extra
+    rows, each named with its count."""
+    engine = create_catalog_engine(postgres_url)
+    writer = CatalogWriter(engine)
+    write(writer, "groq", models("g", 3))
+    execute(writer, "ALTER TABLE models DROP CONSTRAINT uq_models_provider_id_provider_model_id")
+    copy = (
+        "INSERT INTO models (provider_id, provider_model_id, canonical_slug, price_status, is_active, content_hash,"
+        " first_seen_at, last_seen_at, updated_at) SELECT provider_id, provider_model_id, canonical_slug,"
+        " price_status, is_active, content_hash, first_seen_at, last_seen_at, updated_at FROM models"
+        " WHERE provider_model_id = :model_id"
+    )
+    execute(writer, copy + " LIMIT 1", model_id="g-1")
+    execute(writer, copy + " LIMIT 1", model_id="g-1")
+    execute(writer, copy + " LIMIT 1", model_id="g-2")
+    result = checks.models_unique_provider_model_id(catalog_database=CatalogDatabaseResource(url=postgres_url))
+    engine.dispose()
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert _values(result) == {
+        "models_checked": 6,
+        "duplicated_ids": 2,
+        "extra_rows": 3,
+        "providers_affected": "groq (2)",
+        "examples": "- `groq/g-1 x3`\n- `groq/g-2 x2`",
+    }
+
+
 def test_each_kind_of_bad_price_is_counted_on_its_own_and_inactive_models_are_ignored(catalog):
     """A negative price, a 'known' price without an amount, a state no one defined and a negative price
-    column on `models` are each counted once, with the providers and examples; the same damage on an
-    inactive model counts nothing."""
+    column on `models` are each counted once, with the providers and examples (by provider, then model);
+    the same damage on an inactive model counts nothing; free (0) and small (0.5) prices are no problem."""
     writer, database = catalog
     execute(
         writer,
@@ -98,6 +135,11 @@ def test_each_kind_of_bad_price_is_counted_on_its_own_and_inactive_models_are_ig
     )
     execute(writer, f"UPDATE models SET input_price_per_million = -2 WHERE id = {_model_id('together', 't-1')}")
     execute(writer, f"UPDATE models SET output_price_per_million = -3 WHERE id = {_model_id('together', 't-2')}")
+    write(writer, "openai", [model("a-1"), model("a-free", "0", "0.5")])  # a free and a half price are valid
+    execute(
+        writer,
+        f"UPDATE model_pricing SET amount = -4 WHERE price_type = 'input' AND model_id = {_model_id('openai', 'a-1')}",
+    )
     inactive = _model_id("together", "t-3")
     execute(writer, f"UPDATE model_pricing SET amount = -5, state = 'cheap' WHERE model_id = {inactive}")
     execute(writer, f"UPDATE models SET input_price_per_million = -5 WHERE id = {inactive}")
@@ -106,15 +148,16 @@ def test_each_kind_of_bad_price_is_counted_on_its_own_and_inactive_models_are_ig
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     numbers = _values(result)
     assert {k: v for k, v in numbers.items() if k != "examples"} == {
-        "prices_checked": 10,
-        "negative_prices": 1,
+        "prices_checked": 14,  # 7 active models x (input, output)
+        "negative_prices": 2,
         "negative_model_columns": 2,
         "missing_amount_not_marked_unknown": 1,
         "invalid_price_state": 1,
-        "providers_affected": "groq (3), together (2)",
+        "providers_affected": "groq (3), openai (1), together (2)",
     }
     assert numbers["examples"].splitlines() == [
         "- `groq/g-1 input=-1.000000000000 (known)`",
+        "- `openai/a-1 input=-4.000000000000 (known)`",  # by provider, then model: openai after groq
         "- `groq/g-2 output=None (known)`",
         "- `groq/g-3 input=1.000000000000 (cheap)`",
         "- `together/t-1 input=-2.000000000000 output=2.000000000000`",
@@ -151,11 +194,16 @@ def test_a_blank_or_undefined_required_field_is_counted_under_its_own_name(catal
 
 
 def test_freshness_counts_stale_and_never_synced_providers_within_twice_the_interval(catalog, monkeypatch):
-    """With a 3 h interval (window 6 h): groq synced 5 h ago is fresh, together 7 h ago is stale,
-    cerebras never synced is stale; their ages are in the metadata."""
+    """With a 3 h interval (window 6 h): groq synced 5 h ago is fresh; together 1000 h 1 min ago, anthropic
+    6 h 3 s ago and cerebras (never synced) are stale; their ages are in the metadata, in hours to one place."""
     writer, database = catalog
     now = datetime.now(UTC)
-    for slug, age in (("groq", timedelta(hours=5)), ("together", timedelta(hours=7))):
+    ages = (
+        ("groq", timedelta(hours=5)),
+        ("together", timedelta(hours=1000, minutes=1)),
+        ("anthropic", timedelta(hours=6, seconds=3)),
+    )
+    for slug, age in ages:
         writer.log_sync(slug, now - age, "success")
         execute(
             writer,
@@ -164,20 +212,21 @@ def test_freshness_counts_stale_and_never_synced_providers_within_twice_the_inte
             slug=slug,
         )
     writer.log_sync("groq", now, "failed", error_message="a failure does not make it fresher")
-    for name in ("GROQ_API_KEY", "TOGETHER_API_KEY"):
+    for name in ("GROQ_API_KEY", "TOGETHER_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.setenv(name, "k")
     result = checks.models_freshness(
         provider_api=ProviderApiResource(),
         catalog_database=database,
-        sync_schedule=SyncScheduleResource(interval_hours=3, providers="groq,together,cerebras"),
+        sync_schedule=SyncScheduleResource(interval_hours=3, providers="groq,together,cerebras,anthropic"),
     )
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     numbers = _values(result)
     assert numbers["window_hours"] == 6
-    assert numbers["providers_checked"] == 3
-    assert numbers["stale_count"] == 2
-    assert numbers["stale_providers"] == "together (7.0 h), cerebras (never)"
-    assert numbers["oldest_success_age_hours"] == 7.0
+    assert numbers["providers_checked"] == 4
+    assert numbers["stale_count"] == 3
+    # partition order; 6 h 3 s is past the 6 h window (by 3 s); 1000 h 1 min shows as 1000.0 h
+    assert numbers["stale_providers"] == "together (1000.0 h), cerebras (never), anthropic (6.0 h)"
+    assert numbers["oldest_success_age_hours"] == 1000.0
     assert numbers["not_configured"] == "none"
 
     fresh = checks.models_freshness(
