@@ -232,7 +232,7 @@ def test_freshness_counts_stale_and_never_synced_providers_within_twice_the_inte
     fresh = checks.models_freshness(
         provider_api=ProviderApiResource(),
         catalog_database=database,
-        sync_schedule=SyncScheduleResource(interval_hours=4, providers="groq,together"),
+        sync_schedule=SyncScheduleResource(interval_hours=4, providers="groq,anthropic"),
     )
     assert fresh.passed and _values(fresh)["stale_count"] == 0
 
