@@ -526,3 +526,59 @@ def test_a_write_waits_for_the_providers_advisory_lock(postgres_url, clock):
     assert set(_models(writer)) == {"g-1"}
     holder.dispose()
     engine.dispose()
+
+
+def test_price_and_context_anomalies_are_held_with_their_rule_and_applied_only_when_accepted(writer, clock):
+    """Stored: input 1, output 2, context 8192. Then: h-up input x11 (beyond 10x: price_factor), h-down
+    output /11 (price_factor), h-zero input to 0 (price_to_zero), h-ctx context to 4095 (shrinks by more
+    than half); ok-10x moves exactly 10x and ok-ctx to 4096 (exactly half): applied. Held models keep every
+    stored value; accept_held_changes applies them."""
+    base = ["h-up", "h-down", "h-zero", "h-ctx", "ok-10x", "ok-ctx", "from-zero"]
+    write(writer, "groq", [model(name) for name in base[:-1]] + [model("from-zero", "0")])
+    before = _models(writer)
+    clock.now = T2
+    fresh = [
+        model("h-up", "11"),
+        model("h-down", "1", "0.18"),
+        model("h-zero", "0"),
+        replace(model("h-ctx"), context_length=4095),
+        model("ok-10x", "10"),
+        replace(model("ok-ctx"), context_length=4096),
+        model("from-zero", "3"),
+    ]
+    counts = write(writer, "groq", fresh)
+    assert sorted((c.provider_model_id, c.field, c.rule, c.old_value, c.new_value) for c in counts.held) == [
+        ("from-zero", "input_price", "price_from_zero", Decimal(0), Decimal(3)),
+        ("h-ctx", "context_length", "context_shrink", 8192, 4095),
+        ("h-down", "output_price", "price_factor", Decimal(2), Decimal("0.18")),
+        ("h-up", "input_price", "price_factor", Decimal(1), Decimal(11)),
+        ("h-zero", "input_price", "price_to_zero", Decimal(1), Decimal(0)),
+    ]
+    assert counts.models_held == 5
+    assert sorted(c.describe() for c in counts.held)[:2] == [
+        "from-zero input_price 0 -> 3 (price_from_zero)",
+        "h-ctx context_length 8192 -> 4095 (context_shrink)",
+    ]
+    after = _models(writer)
+    for name in ("h-up", "h-down", "h-zero", "h-ctx", "from-zero"):
+        assert after[name] == before[name], name
+    assert (after["ok-10x"]["input_price_per_million"], after["ok-ctx"]["context_length"]) == (Decimal(10), 4096)
+    assert _prices(writer)[("h-up", "input")][0] == Decimal(1)
+
+    clock.now = T3
+    accepted = write(writer, "groq", fresh, accept_held_changes=True)
+    assert accepted.held == []
+    final = _models(writer)
+    assert (final["h-up"]["input_price_per_million"], final["h-ctx"]["context_length"]) == (Decimal(11), 4095)
+    assert final["h-zero"]["input_price_per_million"] == Decimal(0)
+
+
+def test_a_price_that_becomes_unknown_or_changes_unit_is_never_held(writer, clock):
+    """Nothing is claimed when a price turns unknown, and a unit change is a different price: both apply."""
+    write(writer, "groq", [model("u-1"), model("u-2")])
+    clock.now = T2
+    unit_changed = replace(model("u-2"), prices={"input": Price(Decimal(500), PriceState.KNOWN, "usd_per_request")})
+    counts = write(writer, "groq", [model("u-1", None), unit_changed])
+    assert counts.held == []
+    assert _prices(writer)[("u-1", "input")][1] == "unknown"
+    assert _prices(writer)[("u-2", "input")][:3] == (Decimal(500), "known", "usd_per_request")
