@@ -10,14 +10,19 @@ from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 
 
 def test_every_job_schedule_and_sensor_resolves():
+    """The UI lists exactly these jobs, schedules and sensors, and each schedule and sensor targets a job
+    that exists (a renamed job would leave its schedule pointing nowhere)."""
     repository = defs.get_repository_def()
-    for job in repository.get_all_jobs():
-        assert job.name
-    assert {"catalog_sync_job", "catalog_reconciliation_job"} <= {job.name for job in repository.get_all_jobs()}
-    for schedule in repository.schedule_defs:
-        assert schedule.job_name or schedule.target
-    for sensor in repository.sensor_defs:
-        assert sensor.name
+    jobs = {job.name for job in repository.get_all_jobs()} - {"__ASSET_JOB"}
+    assert jobs == {"catalog_sync_job", "catalog_reconciliation_job", "catalog_monitor_job"}
+    assert {schedule.name: schedule.job_name for schedule in repository.schedule_defs} == {
+        "catalog_sync_schedule": "catalog_sync_job",
+        "catalog_monitor_schedule": "catalog_monitor_job",
+    }
+    sensors = {sensor.name: sensor for sensor in repository.sensor_defs}
+    assert set(sensors) == {"catalog_alert_sensor", "catalog_drift_remediation_sensor"}
+    assert [target.job_name for target in sensors["catalog_drift_remediation_sensor"].targets] == ["catalog_sync_job"]
+    assert not sensors["catalog_alert_sensor"].has_jobs  # it sends messages, it launches nothing
 
 
 def test_assets_carry_group_kinds_descriptions_and_provider_partitions():
