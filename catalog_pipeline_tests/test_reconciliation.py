@@ -21,7 +21,7 @@ from catalog_pipeline.reconciliation import (
     ParityThresholds,
     build_report,
     compare_model_ids,
-    latest_live_counts,
+    latest_reconciliation,
     parity_pct,
     record_report,
     stored_state,
@@ -91,101 +91,9 @@ def test_stored_state_counts_active_and_rejected_models_per_provider(catalog):
     assert all(held.last_sync_status is None and held.last_success_at is None for held in state.values())
 
 
-def test_from_counts_rejected_models_explain_listed_entries(catalog):
-    """From counts alone: groq 9 listed - 6 stored - 2 rejected = 1 missing (parity 8/9 = 88.889 %,
-    within warn 2: healthy); together 5 - 3 - 2 = 0 (100 %); cerebras 5 - 4 - 0 = 1 (80 %).
-    openai is unknown, anthropic skipped; totals count only groq, together and cerebras:
-    19 live, 13 stored active, 4 rejected, 2 missing."""
-    report = _report(catalog, with_ids=False)
-    lines = {line.slug: line for line in report.providers}
-    assert [
-        (lines[s].live, lines[s].db_active, lines[s].rejected, lines[s].missing, lines[s].parity_pct, lines[s].status)
-        for s in ("groq", "together", "cerebras")
-    ] == [
-        (9, 6, 2, 1, 88.889, HEALTHY),
-        (5, 3, 2, 0, 100.0, HEALTHY),
-        (5, 4, 0, 1, 80.0, HEALTHY),
-    ]
-    assert (lines["openai"].status, lines["openai"].missing, lines["openai"].detail) == (
-        UNKNOWN,
-        None,
-        "HTTP 503 after 4 attempts",
-    )
-    assert (lines["anthropic"].status, lines["anthropic"].live, lines["anthropic"].detail) == (
-        SKIPPED,
-        None,
-        "not configured: set ANTHROPIC_API_KEY",
-    )
-    assert (report.live_models, report.db_active_models, report.rejected_models, report.missing) == (19, 13, 4, 2)
-    assert (report.unexplained, report.parity_pct) == (2, 89.474)  # (19 - 2) / 19
-    assert report.status == WARNING  # openai's unknown count is a warning, whatever the totals say
-
-
-def test_with_live_ids_missing_and_stale_models_are_both_counted(catalog):
-    """With the ids: groq has g-7, g-8, g-9 listed but not stored and g-5, g-6 stored but no longer
-    listed: 5 unexplained models although the counts differ by 1; above error (4): out_of_sync, parity
-    (9 - 5) / 9 = 44.444 %. together matches exactly; cerebras misses c-5: 1, healthy.
-    Totals: 5 + 0 + 1 = 6 unexplained of 19 live: 68.421 %, out_of_sync."""
-    report = _report(catalog, with_ids=True)
-    lines = {line.slug: line for line in report.providers}
-    groq = lines["groq"]
-    assert (groq.unmatched, groq.gap, groq.status, groq.parity_pct) == (5, 5, OUT_OF_SYNC, 44.444)
-    assert (groq.missing_sample, groq.stale_sample) == (["g-7", "g-8"], ["g-5", "g-6"])  # first 2 of each
-    assert (lines["together"].unmatched, lines["together"].status, lines["together"].parity_pct) == (0, HEALTHY, 100.0)
-    cerebras = lines["cerebras"]
-    assert (cerebras.unmatched, cerebras.missing_sample, cerebras.stale_sample, cerebras.status) == (
-        1,
-        ["c-5"],
-        [],
-        HEALTHY,
-    )
-    assert lines["openai"].unmatched is None and lines["anthropic"].unmatched is None
-    assert (report.unexplained, report.parity_pct, report.status) == (6, 68.421, OUT_OF_SYNC)
-
-
-def test_a_swap_keeps_the_counts_equal_and_is_still_a_gap(sqlite_url):
-    """cerebras stores c-1..c-4 and lists c-1..c-3 plus c-9: 4 live, 4 stored, 0 missing by count; by id
-    c-9 is new and c-4 gone: 2 unexplained, parity (4 - 2) / 4 = 50 %."""
-    engine = create_catalog_engine(sqlite_url)
-    write(CatalogWriter(engine), "cerebras", models("c", 4))
-    report = build_report(["cerebras"], {"cerebras": 4}, stored_state(engine), THRESHOLDS, checked_at=CHECKED_AT)
-    [line] = report.providers
-    assert (line.missing, line.gap, line.parity_pct, line.status) == (0, 0, 100.0, HEALTHY)
-    compare_model_ids(engine, report, {"cerebras": {"c-1", "c-2", "c-3", "c-9"}})
-    assert (line.unmatched, line.gap, line.parity_pct, line.status) == (2, 2, 50.0, HEALTHY)
-    assert (line.missing_sample, line.stale_sample) == (["c-9"], ["c-4"])
-    engine.dispose()
-
-
-def test_a_provider_listing_fewer_than_it_has_stored_and_rejected_is_a_gap_too(sqlite_url):
-    """groq stores g-1..g-6 plus 2 rejections and now lists 3 entries: 3 - 6 - 2 = -5 missing; the gap is 5
-    either way round (above error 4: out_of_sync), parity (3 - 5) / 3 floors at 0 %."""
-    engine = create_catalog_engine(sqlite_url)
-    write(CatalogWriter(engine), "groq", models("g", 6), [rejected("bad-1"), rejected("bad-2")])
-    report = build_report(["groq"], {"groq": 3}, stored_state(engine), THRESHOLDS, checked_at=CHECKED_AT)
-    [line] = report.providers
-    assert (line.missing, line.gap, line.parity_pct, line.status) == (-5, 5, 0.0, OUT_OF_SYNC)
-    assert (report.missing, report.unexplained, report.status) == (-5, 5, OUT_OF_SYNC)
-    engine.dispose()
-
-
-@pytest.mark.parametrize(
-    ("gap", "status"),
-    [(0, HEALTHY), (2, HEALTHY), (3, WARNING), (4, WARNING), (5, OUT_OF_SYNC), (-3, WARNING), (-5, OUT_OF_SYNC)],
-)
-def test_thresholds_grade_a_gap_strictly_above_warn_and_error(gap, status):
-    """warn 2, error 4: 2 is healthy, 3 and 4 warn, 5 is out of sync; a surplus grades like a shortfall."""
-    assert THRESHOLDS.classify(gap) == status
-
-
-@pytest.mark.parametrize(
-    ("live", "gap", "pct"),
-    [(9, 1, 88.889), (3, 1, 66.667), (3, 2, 33.333), (8, 1, 87.5), (4, 9, 0.0), (0, 0, 100.0), (0, 3, 0.0)],
-)
-def test_parity_percent_is_the_explained_share_rounded_half_up_to_three_places(live, gap, pct):
-    """8/9 = 88.8888 -> 88.889, 2/3 -> 66.667, 1/3 -> 33.333, 7/8 = 87.5; never below 0; an empty list is
-    100 % only when nothing is unexplained."""
-    assert parity_pct(live, gap) == pct
+def latest_live_counts(catalog, source: str = "provider_api"):  # type: ignore[no-untyped-def]
+    latest = latest_reconciliation(catalog, source=source)
+    return latest.checked_at, latest.live, latest.skipped, latest.errors
 
 
 def test_a_recorded_report_reads_back_as_the_latest_live_counts(catalog):
@@ -278,12 +186,12 @@ def test_every_recorded_column_reads_back_and_another_source_does_not_mix_in(cat
     columns = ("live_models", "db_active_models", "rejected_models", "missing", "parity_pct", "status", "error_message")
     recorded = {row["provider_slug"]: tuple(row[c] for c in columns) for row in rows}
     assert {k: (v[:4], float(v[4]) if v[4] is not None else None, *v[5:]) for k, v in recorded.items()} == {
-        "groq": ((9, 6, 2, 1), 44.444, OUT_OF_SYNC, None),
+        "groq": ((9, 6, 2, 3), 54.545, OUT_OF_SYNC, None),  # 3 missing and 2 stale by id (see above)
         "together": ((5, 3, 2, 0), 100.0, HEALTHY, None),
         "cerebras": ((5, 4, 0, 1), 80.0, HEALTHY, None),
         "openai": ((None, 0, 0, None), None, UNKNOWN, "HTTP 503 after 4 attempts"),
         "anthropic": ((None, 0, 0, None), None, SKIPPED, "not configured: set ANTHROPIC_API_KEY"),
-        None: ((19, 13, 4, 2), 68.421, OUT_OF_SYNC, None),
+        None: ((19, 13, 4, 4), 71.428, OUT_OF_SYNC, None),
     }
     assert {row["dagster_run_id"] for row in rows} == {"run-1"}
     assert latest_live_counts(catalog)[1]["groq"] == 9
@@ -325,7 +233,103 @@ def test_ids_are_compared_only_for_providers_whose_live_ids_are_known_and_sample
     engine.dispose()
 
 
-def test_parity_rounds_half_up_not_to_even():
-    """1 of 8,000 explained is 0.0125 %: half up gives 0.013 (banker's rounding would give 0.012)."""
-    assert parity_pct(8000, 7999) == 0.013
-    assert parity_pct(8000, -7999) == 0.013  # a surplus counts like a shortfall
+def test_from_counts_rejected_models_explain_listed_entries(catalog):
+    """From counts alone (no ids): groq 9 listed - 6 stored - 2 rejected = 1 missing, 0 stale, parity
+    (9 - 1) / 9 = 88.888 % rounded down, within warn 2: healthy; together 5 - 3 - 2 = 0 (100 %);
+    cerebras 5 - 4 - 0 = 1 missing (80 %). openai is unknown, anthropic skipped; totals count only groq,
+    together and cerebras: 19 live, 13 stored active, 4 rejected, 2 missing, parity 17 / 19 = 89.473 %."""
+    report = _report(catalog, with_ids=False)
+    lines = {line.slug: line for line in report.providers}
+    assert [
+        (lines[s].live, lines[s].db_active, lines[s].rejected, lines[s].missing, lines[s].stale, lines[s].parity_pct)
+        for s in ("groq", "together", "cerebras")
+    ] == [(9, 6, 2, 1, 0, 88.888), (5, 3, 2, 0, 0, 100.0), (5, 4, 0, 1, 0, 80.0)]
+    assert {lines[s].status for s in ("groq", "together", "cerebras")} == {HEALTHY}
+    assert (lines["openai"].status, lines["openai"].missing, lines["openai"].detail) == (
+        UNKNOWN,
+        None,
+        "HTTP 503 after 4 attempts",
+    )
+    assert (lines["anthropic"].status, lines["anthropic"].live) == (SKIPPED, None)
+    assert (report.live_models, report.db_active_models, report.rejected_models, report.missing) == (19, 13, 4, 2)
+    assert (report.unexplained, report.parity_pct) == (2, 89.473)
+    assert report.status == WARNING  # openai's unknown count is a warning, whatever the totals say
+
+
+def test_with_live_ids_missing_and_stale_models_are_both_counted(catalog):
+    """With the ids: groq lists g-7, g-8, g-9 not stored (3 missing) and no longer lists g-5, g-6 (2 stale):
+    9 live = 6 stored + 2 rejected + 3 missing - 2 stale; gap 5 above error 4: out_of_sync; parity
+    (9 - 3) / (9 + 2) = 54.545 %. together matches exactly; cerebras misses c-5: 1, healthy, 80 %.
+    Totals: 4 missing, 2 stale, gap 6 (out_of_sync), parity (19 - 4) / (19 + 2) = 71.428 %."""
+    report = _report(catalog, with_ids=True)
+    lines = {line.slug: line for line in report.providers}
+    groq = lines["groq"]
+    assert (groq.missing, groq.stale, groq.gap, groq.status, groq.parity_pct) == (3, 2, 5, OUT_OF_SYNC, 54.545)
+    assert groq.live == groq.db_active + groq.rejected + groq.missing - groq.stale
+    assert (groq.missing_sample, groq.stale_sample) == (["g-7", "g-8"], ["g-5", "g-6"])  # first 2 of each
+    assert (lines["together"].gap, lines["together"].status, lines["together"].parity_pct) == (0, HEALTHY, 100.0)
+    cerebras = lines["cerebras"]
+    assert (cerebras.missing, cerebras.stale, cerebras.missing_sample, cerebras.status) == (1, 0, ["c-5"], HEALTHY)
+    assert lines["openai"].unmatched is None and lines["anthropic"].unmatched is None
+    assert (report.missing, report.stale, report.unexplained) == (4, 2, 6)
+    assert (report.parity_pct, report.status) == (71.428, OUT_OF_SYNC)
+
+
+def test_a_swap_keeps_the_counts_equal_and_is_still_a_gap(sqlite_url):
+    """cerebras stores c-1..c-4 and lists c-1..c-3 plus c-9: by count 0 missing; by id c-9 is missing and
+    c-4 stale: gap 2 (healthy at warn 2), parity (4 - 1) / (4 + 1) = 60 %."""
+    engine = create_catalog_engine(sqlite_url)
+    write(CatalogWriter(engine), "cerebras", models("c", 4))
+    report = build_report(["cerebras"], {"cerebras": 4}, stored_state(engine), THRESHOLDS, checked_at=CHECKED_AT)
+    [line] = report.providers
+    assert (line.missing, line.gap, line.parity_pct, line.status) == (0, 0, 100.0, HEALTHY)
+    compare_model_ids(engine, report, {"cerebras": {"c-1", "c-2", "c-3", "c-9"}})
+    assert (line.missing, line.stale, line.gap, line.parity_pct, line.status) == (1, 1, 2, 60.0, HEALTHY)
+    assert (line.missing_sample, line.stale_sample) == (["c-9"], ["c-4"])
+    engine.dispose()
+
+
+def test_a_provider_listing_fewer_than_it_has_stored_and_rejected_is_a_gap_too(sqlite_url):
+    """groq stores g-1..g-6 plus 2 rejections and now lists 3 entries: 3 - 6 - 2 = -5, so 5 stale, 0 missing;
+    gap 5 above error 4: out_of_sync; parity 3 / (3 + 5) = 37.5 %."""
+    engine = create_catalog_engine(sqlite_url)
+    write(CatalogWriter(engine), "groq", models("g", 6), [rejected("bad-1"), rejected("bad-2")])
+    report = build_report(["groq"], {"groq": 3}, stored_state(engine), THRESHOLDS, checked_at=CHECKED_AT)
+    [line] = report.providers
+    assert (line.missing, line.stale, line.gap, line.parity_pct, line.status) == (0, 5, 5, 37.5, OUT_OF_SYNC)
+    assert (report.missing, report.stale, report.unexplained, report.status) == (0, 5, 5, OUT_OF_SYNC)
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("gap", "union", "status"),
+    [
+        (0, 100, HEALTHY),
+        (2, 100, HEALTHY),
+        (3, 100, WARNING),
+        (4, 100, WARNING),
+        (5, 100, OUT_OF_SYNC),
+        (3, 5, OUT_OF_SYNC),
+    ],
+)
+def test_thresholds_grade_a_gap_strictly_above_warn_and_error_or_half_the_models(gap, union, status):
+    """warn 2, error 4: 2 is healthy, 3 and 4 warn, 5 is out of sync; 3 of 5 models is more than half: out of sync."""
+    assert THRESHOLDS.classify(gap, matched=union - gap, union=union) == status
+
+
+@pytest.mark.parametrize(
+    ("live", "missing", "stale", "pct"),
+    [(9, 1, 0, 88.888), (3, 1, 0, 66.666), (3, 0, 3, 50.0), (8, 1, 0, 87.5), (4, 4, 5, 0.0), (0, 0, 0, 100.0)],
+)
+def test_parity_percent_is_the_share_on_both_sides_rounded_down(live, missing, stale, pct):
+    """(live - missing) / (live + stale): 8/9 = 88.888..., 2/3 = 66.666..., 3/6 = 50 %, 7/8 = 87.5 %; nothing in
+    common is 0 %; an empty list with nothing stored is 100 %."""
+    assert parity_pct(live, missing, stale) == pct
+
+
+def test_parity_is_never_rounded_to_100_or_to_0():
+    """1 of 8,000 on both sides is 0.0125 %: rounded down, but never to 0 while something matches; 7,999 of
+    8,000 is 99.987 %, never 100."""
+    assert parity_pct(8000, 7999, 0) == 0.012
+    assert parity_pct(8000, 1, 0) == 99.987
+    assert parity_pct(1, 0, 100000) == 0.001
