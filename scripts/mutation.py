@@ -237,10 +237,11 @@ def main() -> int:
             os.environ["CATALOG_TEST_POSTGRES_URL"] = url
             # one module at a time: mutation runs are CPU-heavy and the machine is shared
             for module in modules:
-                chosen = patterns[module] if patterns else [MODULES[module][1]]
                 if args.sample_size:
                     chosen = sampled_names(module, args.sample_size, args.max_children)
                     patterns = {**(patterns or {}), module: chosen}
+                else:
+                    chosen = patterns[module] if patterns else [MODULES[module][1]]
                 if run_mutmut(chosen, args.max_children) != 0:
                     print(f"mutmut failed on {module}")
                     return 2
