@@ -25,10 +25,8 @@ def test_every_job_schedule_and_sensor_resolves():
         "catalog_drift_remediation_sensor",
         "catalog_monitor_after_sync_sensor",
     }
+    assert [t.job_name for t in sensors["catalog_monitor_after_sync_sensor"].targets] == ["catalog_monitor_job"]
     assert [target.job_name for target in sensors["catalog_drift_remediation_sensor"].targets] == ["catalog_sync_job"]
-    assert [target.job_name for target in sensors["catalog_monitor_after_sync_sensor"].targets] == [
-        "catalog_monitor_job"
-    ]
     assert not sensors["catalog_alert_sensor"].has_jobs  # it sends messages, it launches nothing
 
 
@@ -68,7 +66,7 @@ def test_sync_job_runs_every_check_on_models_and_the_monitor_job_never_syncs():
     sync_job = defs.resolve_job_def("catalog_sync_job")
     assert {node.name for node in sync_job.graph.node_defs} == {"sync_provider_catalogs"} | {
         f"models_{key.name}" for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key.path == ["models"]
-    } - {f"models_{key.name}" for key in sync_provider_catalogs.check_keys}  # the op's own: guard, held changes
+    } - {f"models_{key.name}" for key in sync_provider_catalogs.check_keys}  # evaluated inside the sync step
     monitor_nodes = {node.name for node in defs.resolve_job_def("catalog_monitor_job").graph.node_defs}
     assert "sync_provider_catalogs" not in monitor_nodes
     assert "catalog_reconciliation" in monitor_nodes

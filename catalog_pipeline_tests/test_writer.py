@@ -156,7 +156,9 @@ def test_a_later_write_inserts_updates_leaves_alone_and_deactivates_exactly_what
     assert (counts.inserted, counts.updated, counts.unchanged, counts.deactivated) == (1, 2, 1, 1)
     assert (counts.rows_written, counts.active_before, counts.would_deactivate) == (4, 4, 1)
     assert counts.price_changes == [
-        PriceChange("g-2", "input", Decimal(1), Decimal("1.25"), PriceState.KNOWN, PriceState.KNOWN, PER_MILLION)
+        PriceChange(
+            "g-2", "input", Decimal(1), Decimal("1.25"), PriceState.KNOWN, PriceState.KNOWN, "usd_per_million_tokens"
+        )
     ]
     assert counts.price_changes[0].magnitude == Decimal("0.25")
     after = _models(writer)
