@@ -218,3 +218,99 @@ def test_a_hook_rejection_keeps_its_own_reason_and_id():
         "alias",
     )
     assert str(RejectedEntry("x", "the detail")) == "the detail"
+
+
+# --- token counts, dates and statuses at the edges of what is storable ---------------------------------
+
+EDGES = replace(
+    GROQ, context_path="ctx", deprecation_path="dep", status_path="st", prices={}, normalize=None, variants=()
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        ("8192.5", "p: model 'm' has an unreadable context length '8192.5'"),
+        ("Infinity", "p: model 'm' has an unreadable context length 'Infinity'"),
+        (True, "p: model 'm' has an unreadable context length True"),
+        (1_000_000_001, "p: model 'm' has an implausible context length 1000000001"),
+        (-1, "p: model 'm' has an implausible context length -1"),
+    ],
+    ids=["fraction", "infinity", "bool", "above-a-billion", "negative"],
+)
+def test_a_token_count_that_is_not_a_whole_number_of_tokens_up_to_a_billion_is_rejected(raw, detail):
+    """A context length is a whole number of tokens from 0 to 1,000,000,000: half a token, infinity, a
+    boolean, a billion and one and -1 each reject the entry with its reason and the value."""
+    [rejection] = _rejections(replace(EDGES, slug="p"), [{"id": "m", "ctx": raw}])
+    assert (rejection.reason, rejection.provider_model_id, rejection.detail) == ("invalid_context_length", "m", detail)
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [("8192.0", 8192), (" 128000 ", 128000), (1_000_000_000, 1_000_000_000), (0, None), ("", None), (None, None)],
+    ids=["integral-text", "padded-text", "a-billion", "zero", "blank", "absent"],
+)
+def test_a_whole_token_count_is_stored_and_zero_or_blank_means_unknown(raw, stored):
+    """'8192.0' is 8192 tokens, padding is ignored, exactly a billion is storable; 0, '' and null are unknown."""
+    [model] = normalize_catalog(EDGES, [{"id": "m", "ctx": raw}]).models
+    assert model.context_length == stored
+
+
+@pytest.mark.parametrize(
+    ("raw", "accepted"),
+    [("1990-01-01", True), ("1989-12-31", False), ("2200-12-31", True), ("2201-01-01", False)],
+)
+def test_a_deprecation_date_is_read_from_1990_to_2200(raw, accepted):
+    """Dates before 1990 or after 2200 are typos (a shutdown in 2201, a Unix-epoch zero read as a date):
+    the entry is rejected as an unreadable deprecation date; the first and last days of the span are read."""
+    catalog = normalize_catalog(replace(EDGES, slug="p"), [{"id": "m", "dep": raw}])
+    if accepted:
+        assert [model.deprecation_date.date().isoformat() for model in catalog.models] == [raw]
+        assert catalog.rejections == []
+    else:
+        assert catalog.models == []
+        assert [(r.reason, r.detail) for r in catalog.rejections] == [
+            ("invalid_deprecation_date", f"p: model 'm' has an unreadable deprecation date {raw!r}")
+        ]
+
+
+def test_a_status_is_stored_lower_case_trimmed_and_cut_at_32_characters():
+    """' Deprecated ' is 'deprecated'; a 40-character status keeps its first 32 characters."""
+    catalog = normalize_catalog(EDGES, [{"id": "a", "st": " Deprecated "}, {"id": "b", "st": "Preview" + "X" * 33}])
+    assert [model.provider_status for model in catalog.models] == ["deprecated", "preview" + "x" * 25]
+
+
+def test_an_xai_threshold_without_a_tier_price_is_neither_attached_nor_a_reason_to_reject():
+    """xAI's long_context_threshold applies to the *_long_context prices; a model listing none (like the real
+    grok-imagine entries, here with a threshold present) has no tier price to attach it to, so an unreadable
+    threshold does not reject the model and a readable one is not stored on an absent price."""
+    spec = get_provider("xai").variant("models")
+    entries = [
+        {"id": "grok-imagine-image", "image_price": 200000000, "long_context_threshold": "n/a"},
+        {"id": "grok-x", "prompt_text_token_price": 20000, "long_context_threshold": 128000},
+    ]
+    catalog = normalize_catalog(spec, entries)
+    assert catalog.rejections == []
+    image, text = catalog.models
+    assert image.prices["image"].amount == Decimal("0.02")
+    assert {kind: price.threshold_tokens for kind, price in text.prices.items()} == dict.fromkeys(text.prices)
+    assert text.prices["input_long_context"].amount is None
+
+
+def test_a_hugging_face_upstream_without_a_status_counts_as_live():
+    """The router lists each upstream with status 'live' or 'error'; one without a status is not known to be
+    down: its price is the cheapest and its context the largest, while an 'error' upstream's are ignored."""
+    entry = {
+        "id": "org/model",
+        "providers": [
+            {"provider": "a", "context_length": 65536, "pricing": {"input": 0.2, "output": 0.4}},
+            {"provider": "b", "status": "error", "context_length": 262144, "pricing": {"input": 0.1, "output": 0.1}},
+            {"provider": "c", "status": "live", "context_length": 32768, "pricing": {"input": 0.3, "output": 0.3}},
+        ],
+    }
+    [model] = normalize_catalog(get_provider("huggingface"), [entry]).models
+    assert (model.context_length, model.input_price.amount, model.output_price.amount) == (
+        65536,
+        Decimal("0.2"),
+        Decimal("0.4"),
+    )
