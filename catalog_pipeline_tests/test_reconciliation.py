@@ -19,6 +19,8 @@ from catalog_pipeline.reconciliation import (
     UNKNOWN,
     WARNING,
     ParityThresholds,
+    RecordedParity,
+    StoredProvider,
     build_report,
     compare_model_ids,
     latest_reconciliation,
@@ -333,3 +335,90 @@ def test_parity_is_never_rounded_to_100_or_to_0():
     assert parity_pct(8000, 7999, 0) == 0.012
     assert parity_pct(8000, 1, 0) == 99.987
     assert parity_pct(1, 0, 100000) == 0.001
+
+
+@pytest.mark.parametrize(
+    ("gap", "matched", "union", "status"),
+    [
+        (2, 2, 4, HEALTHY),  # exactly half of 4 is not more than half
+        (3, 97, 100, WARNING),  # no counts needed beyond the gap for the thresholds
+        (0, 0, 0, HEALTHY),  # nothing listed, nothing stored
+        (1, 0, 1, OUT_OF_SYNC),  # a list with nothing in common with the store
+    ],
+    ids=["half-of-4", "warn", "empty-both-sides", "nothing-in-common"],
+)
+def test_a_gap_of_exactly_half_is_not_out_of_sync_and_nothing_in_common_always_is(gap, matched, union, status):
+    """The share rule is "larger than half": 2 of 4 is healthy at warn 2. With the share rule switched off
+    (max_gap_share 1.0: 1 of 1 is not larger than all), a gap with 0 models in common is still out of sync,
+    while no gap at all (0 listed, 0 stored) is healthy."""
+    lenient = ParityThresholds(warn=2, error=4, max_gap_share=1.0)
+    thresholds = THRESHOLDS if gap == 2 else lenient
+    assert thresholds.classify(gap, matched=matched, union=union) == status
+
+
+def test_thresholds_alone_grade_a_gap_given_without_counts():
+    """classify(gap) with no matched/union (a caller that only has the gap): 2 healthy, 3 warning, 5 out of sync."""
+    assert [THRESHOLDS.classify(gap) for gap in (2, 3, 5)] == [HEALTHY, WARNING, OUT_OF_SYNC]
+
+
+def test_parity_of_one_model_in_more_than_a_hundred_thousand_is_shown_as_the_smallest_step():
+    """1 of 200,000 on both sides is 0.0005 %: rounded down that is 0.000, shown as 0.001 because one model
+    matches; none of 10 matching is exactly 0."""
+    assert parity_pct(200000, 199999, 0) == 0.001
+    assert parity_pct(10, 10, 0) == 0.0
+
+
+#: groq stored: 6 active, 2 rejected; listed: 9. From counts: 9 - 6 - 2 = 1 missing, 0 stale.
+STORED_GROQ = {"groq": StoredProvider(slug="groq", db_active=6, rejected=2)}
+
+
+def _groq_line(recorded: RecordedParity | None):  # type: ignore[no-untyped-def]
+    report = build_report(
+        ["groq"],
+        {"groq": 9},
+        STORED_GROQ,
+        THRESHOLDS,
+        checked_at=CHECKED_AT,
+        recorded={"groq": recorded} if recorded else None,
+    )
+    [line] = report.providers
+    return (line.missing, line.stale, line.status, line.parity_pct)
+
+
+def test_a_recorded_id_comparison_is_kept_while_the_counts_it_saw_are_unchanged():
+    """The recorded reconciliation saw 9 listed, 6 stored, 2 rejected and, by ids, 3 missing and 2 stale; the
+    counts are the same now, so its numbers stand: gap 5 > error 4 out of sync, parity (9 - 3) / (9 + 2) =
+    6/11 = 54.545 %. Without it, from counts: 1 missing, gap 1, healthy, 8/9 = 88.888 %."""
+    assert _groq_line(RecordedParity(live=9, db_active=6, rejected=2, missing=3, stale=2)) == (
+        3,
+        2,
+        OUT_OF_SYNC,
+        54.545,
+    )
+    assert _groq_line(None) == (1, 0, HEALTHY, 88.888)
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        RecordedParity(live=8, db_active=6, rejected=2, missing=3, stale=2),
+        RecordedParity(live=9, db_active=5, rejected=2, missing=3, stale=2),
+        RecordedParity(live=9, db_active=6, rejected=1, missing=3, stale=2),
+        RecordedParity(live=9, db_active=6, rejected=2, missing=None, stale=2),
+        RecordedParity(live=9, db_active=6, rejected=2, missing=3, stale=None),
+    ],
+    ids=["live-changed", "stored-changed", "rejected-changed", "no-missing", "no-stale"],
+)
+def test_a_recorded_comparison_of_other_counts_or_without_ids_is_not_kept(recorded):
+    """Any of live, stored or rejected changed since, or no id-based missing or stale recorded: the counts
+    decide (1 missing, 0 stale, healthy, 88.888 %)."""
+    assert _groq_line(recorded) == (1, 0, HEALTHY, 88.888)
+
+
+def test_a_report_without_a_time_is_stamped_now():
+    """checked_at defaults to the current UTC time (ISO 8601 with its offset)."""
+    before = datetime.now(UTC)
+    report = build_report(["groq"], {"groq": 9}, STORED_GROQ, THRESHOLDS)
+    stamped = datetime.fromisoformat(report.checked_at)
+    assert stamped.utcoffset().total_seconds() == 0
+    assert before.replace(microsecond=0) <= stamped <= datetime.now(UTC)
