@@ -28,6 +28,7 @@ from catalog_pipeline_tests.storage_helpers import provider_tables
 T1 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 T2 = T1 + timedelta(hours=6)
 T3 = T2 + timedelta(hours=6)
+T4 = T3 + timedelta(hours=6)
 
 
 class Clock:
@@ -584,3 +585,187 @@ def test_a_price_that_becomes_unknown_or_changes_unit_is_never_held(writer, cloc
     assert counts.held == []
     assert _prices(writer)[("u-1", "input")][1] == "unknown"
     assert _prices(writer)[("u-2", "input")][:3] == (Decimal(500), "known", "usd_per_request")
+
+
+def _held_rows(writer: CatalogWriter) -> list[tuple]:
+    names = {row["id"]: row["provider_model_id"] for row in _rows(writer, schema.models)}
+    return [
+        (
+            names[row["model_id"]],
+            row["field"],
+            row["rule"],
+            row["old_value"],
+            row["new_value"],
+            row["unit"],
+            row["status"],
+            _utc(row["first_held_at"]),
+            _utc(row["last_held_at"]),
+            row["dagster_run_id"],
+            _utc(row["resolved_at"]),
+            row["resolved_run_id"],
+        )
+        for row in _rows(writer, schema.held_changes)
+    ]
+
+
+def _held_events(counts) -> list[tuple]:  # type: ignore[no-untyped-def]
+    return [(event.provider_model_id, event.details["new"]) for event in counts.changes if event.kind == "held"]
+
+
+def test_a_held_change_is_one_open_row_until_the_provider_withdraws_it_or_it_is_accepted(writer, clock):
+    """held_changes over four syncs of groq (stored input 1, output 2, context 8192 at T1):
+
+    - T2 (run-2): a-1 input 1 -> 11 (price_factor), a-2 context 8192 -> 4095 (context_shrink), a-3 input
+      1 -> 0 (price_to_zero): three rows `held`, first and last held at T2, run-2; three `held` events.
+    - T3 (run-3): a-1 still 11 (the same row, last held T3, no new event), a-2 now 4000 (the same row with the
+      new proposal, one event), a-3 back at 1: `withdrawn`, resolved at T3 by run-3.
+    - T4 (run-4), accepted: a-1 and a-2 `applied`, resolved at T4 by run-4; a-3 to 0 again is accepted at once:
+      a new row, `applied`, first and last held T4, run-4. No `held` events.
+    - cerebras' own held row is never touched by groq's syncs.
+    """
+    write(writer, "groq", [model("a-1"), model("a-2"), model("a-3")], run_id="run-1")
+    write(writer, "cerebras", [model("c-1")], run_id="run-1")
+    clock.now = T2
+    counts = write(
+        writer,
+        "groq",
+        [model("a-1", "11"), replace(model("a-2"), context_length=4095), model("a-3", "0")],
+        run_id="run-2",
+    )
+    write(writer, "cerebras", [model("c-1", "0")], run_id="run-2")
+    assert _held_events(counts) == [("a-1", "11"), ("a-2", 4095), ("a-3", "0")]
+    held_at_t2 = [
+        (
+            "a-1",
+            "input_price",
+            "price_factor",
+            Decimal(1),
+            Decimal(11),
+            PER_MILLION,
+            "held",
+            T2,
+            T2,
+            "run-2",
+            None,
+            None,
+        ),
+        ("a-2", "context_length", "context_shrink", 8192, 4095, None, "held", T2, T2, "run-2", None, None),
+        (
+            "a-3",
+            "input_price",
+            "price_to_zero",
+            Decimal(1),
+            Decimal(0),
+            PER_MILLION,
+            "held",
+            T2,
+            T2,
+            "run-2",
+            None,
+            None,
+        ),
+        (
+            "c-1",
+            "input_price",
+            "price_to_zero",
+            Decimal(1),
+            Decimal(0),
+            PER_MILLION,
+            "held",
+            T2,
+            T2,
+            "run-2",
+            None,
+            None,
+        ),
+    ]
+    assert _held_rows(writer) == held_at_t2
+
+    clock.now = T3
+    counts = write(
+        writer, "groq", [model("a-1", "11"), replace(model("a-2"), context_length=4000), model("a-3")], run_id="run-3"
+    )
+    assert _held_events(counts) == [("a-2", 4000)]
+    assert _held_rows(writer) == [
+        (
+            "a-1",
+            "input_price",
+            "price_factor",
+            Decimal(1),
+            Decimal(11),
+            PER_MILLION,
+            "held",
+            T2,
+            T3,
+            "run-3",
+            None,
+            None,
+        ),
+        ("a-2", "context_length", "context_shrink", 8192, 4000, None, "held", T2, T3, "run-3", None, None),
+        (
+            "a-3",
+            "input_price",
+            "price_to_zero",
+            Decimal(1),
+            Decimal(0),
+            PER_MILLION,
+            "withdrawn",
+            T2,
+            T2,
+            "run-2",
+            T3,
+            "run-3",
+        ),
+        held_at_t2[3],
+    ]
+
+    clock.now = T4
+    fresh = [model("a-1", "11"), replace(model("a-2"), context_length=4000), model("a-3", "0")]
+    counts = write(writer, "groq", fresh, run_id="run-4", accept_held_changes=True)
+    assert (_held_events(counts), counts.held, len(counts.accepted)) == ([], [], 3)
+    assert _held_rows(writer) == [
+        (
+            "a-1",
+            "input_price",
+            "price_factor",
+            Decimal(1),
+            Decimal(11),
+            PER_MILLION,
+            "applied",
+            T2,
+            T4,
+            "run-3",
+            T4,
+            "run-4",
+        ),
+        ("a-2", "context_length", "context_shrink", 8192, 4000, None, "applied", T2, T4, "run-3", T4, "run-4"),
+        (
+            "a-3",
+            "input_price",
+            "price_to_zero",
+            Decimal(1),
+            Decimal(0),
+            PER_MILLION,
+            "withdrawn",
+            T2,
+            T2,
+            "run-2",
+            T3,
+            "run-3",
+        ),
+        held_at_t2[3],
+        (
+            "a-3",
+            "input_price",
+            "price_to_zero",
+            Decimal(1),
+            Decimal(0),
+            PER_MILLION,
+            "applied",
+            T4,
+            T4,
+            "run-4",
+            T4,
+            "run-4",
+        ),
+    ]
