@@ -160,11 +160,14 @@ def test_the_engine_asks_for_gzip_and_deflate_only_and_times_each_request_out():
 
 
 def test_the_request_timeout_never_reaches_beyond_the_deadline():
-    """A 30 s timeout under a 3 s deadline: each timeout is at most the 3 s left (wide margin below)."""
+    """A 30 s timeout under a 3 s deadline: each timeout is at most the 3 s left (wide margin below); under a
+    0.5 s deadline at most 0.5 s (and never below the 0.05 s floor)."""
     _, [request] = fetch([httpx.Response(200, content=LIST)], timeout_seconds=30, deadline_seconds=3)
     timeouts = request.extensions["timeout"]
     assert set(timeouts) == {"connect", "read", "write", "pool"}
     assert all(1.0 < value <= 3.0 for value in timeouts.values()), timeouts
+    _, [request] = fetch([httpx.Response(200, content=LIST)], timeout_seconds=30, deadline_seconds=0.5)
+    assert all(0.05 <= value <= 0.5 for value in request.extensions["timeout"].values())
 
 
 def test_an_unsupported_coding_fails_that_provider_without_a_retry():
@@ -700,3 +703,10 @@ def test_bytes_that_are_not_utf8_name_the_byte_and_the_size():
         "15 bytes received"
     )
     assert error.status == 200
+
+
+@pytest.mark.parametrize("attempts", [0, 1])
+def test_at_least_one_attempt_is_made_whatever_max_attempts_says(no_sleep, attempts):
+    """max_attempts 0 or 1: one request, no wait, 'HTTP 503 after 1 attempts'."""
+    error, requests = failure([httpx.Response(503)], max_attempts=attempts)
+    assert (error.cause, error.status, len(requests), no_sleep) == ("HTTP 503 after 1 attempts", 503, 1, [])
