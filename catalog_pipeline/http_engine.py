@@ -62,6 +62,23 @@ KEY_HEADER_FORMS: dict[AuthStyle, tuple[str, str]] = {
     AuthStyle.X_API_KEY: ("x-api-key", ""),
     AuthStyle.X_GOOG_API_KEY: ("x-goog-api-key", ""),
 }
+#: The one method the engine sends.
+_METHOD = "GET"
+#: Header names the engine reads or sets, spelled once (HTTP header names are case-insensitive).
+_LOCATION, _RETRY_AFTER, _CONTENT_LENGTH, _CONTENT_ENCODING, _ACCEPT_ENCODING = (
+    "Location",
+    "Retry-After",
+    "Content-Length",
+    "Content-Encoding",
+    "Accept-Encoding",
+)
+#: The default client: who is asking, for what, and its connection pool (the timeout is set per request).
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
+    "limits": httpx.Limits(max_connections=64, max_keepalive_connections=32),
+}
+#: Characters `mask_url` leaves unescaped in a query: placeholders and the mask.
+_KEPT_IN_QUERY = "{}*"
 
 
 class ProviderError(Exception):
@@ -107,7 +124,8 @@ class _Transient(Exception):
     """One attempt failed in a way the next attempt may not (a 429, a 5xx, a reset)."""
 
     def __init__(self, cause: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(cause)
+        # not mutated: the engine reads .cause; str() of a _Transient is never shown
+        super().__init__(cause)  # pragma: no mutate
         self.cause = cause
         self.status = status
         self.retry_after = retry_after
@@ -120,7 +138,7 @@ def mask_url(url: str) -> str:
     query = [
         (k, "***" if k.lower() in SECRET_QUERY_NAMES else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="{}*"), ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe=_KEPT_IN_QUERY), ""))
 
 
 def replay_rewrite(url: str, slug: str, replay_url: str) -> str:
@@ -139,7 +157,8 @@ def credential_hosts(spec: ProviderSpec, environment: Mapping[str, str], replay_
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return url.scheme, url.host.lower(), url.port or {"http": 80, "https": 443}.get(url.scheme)
+    # httpx normalizes both: the host to lower case, the scheme's default port to None
+    return url.scheme, url.host, url.port
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -207,12 +226,7 @@ class CatalogHttpEngine:
         self.backoff_seconds = backoff_seconds
         self.deadline_seconds = deadline_seconds
         self.max_response_mb = max_response_mb
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout_seconds),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-        )
+        self._client = client or httpx.Client(**_CLIENT_OPTIONS)
 
     def close(self) -> None:
         self._client.close()
@@ -358,7 +372,8 @@ class CatalogHttpEngine:
         for name, value in url.params.multi_items():
             if name.lower() in SECRET_QUERY_NAMES or value in secrets:
                 url = url.copy_remove_param(name)
-        return url.copy_with(username=None, password=None) if url.userinfo else url
+        # not mutated: httpx drops the whole user info when either part is set to None
+        return url.copy_with(username=None, password=None) if url.userinfo else url  # pragma: no mutate
 
     def _get(
         self,
@@ -424,7 +439,7 @@ class CatalogHttpEngine:
             ProviderError: a permanent failure (4xx, cross-origin redirect, invalid URL, TLS, DNS, too large).
         """
         try:
-            request_url = self._client.build_request("GET", url, params=params).url
+            request_url = self._client.build_request(_METHOD, url, params=params).url
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as error:
             raise ProviderError(spec.slug, shown_url, f"invalid URL: {error} (not retried)") from None
         problem = _url_problem(request_url)
@@ -434,14 +449,12 @@ class CatalogHttpEngine:
             response = self._send(spec, shown_url, request_url, headers, allowed_hosts, deadline)
             try:
                 status = response.status_code
-                if status in REDIRECT_STATUSES and response.headers.get("Location"):
-                    target = self._redirect_target(spec, shown_url, request_url, response.headers["Location"])
-                    request_url = target
+                location = response.headers.get(_LOCATION)
+                if status in REDIRECT_STATUSES and location:
+                    request_url = self._redirect_target(spec, shown_url, request_url, location)
                     continue
                 if status in RETRY_STATUSES:
-                    raise _Transient(
-                        f"HTTP {status}", status, _retry_after_seconds(response.headers.get("Retry-After"))
-                    )
+                    raise _Transient(f"HTTP {status}", status, _retry_after_seconds(response.headers.get(_RETRY_AFTER)))
                 if status >= 400:
                     text = self._error_text(spec, shown_url, response, deadline)
                     raise ProviderError(spec.slug, shown_url, f"HTTP {status}{text}", status)
@@ -467,10 +480,11 @@ class CatalogHttpEngine:
             headers, url = self._credential_free(headers), self._credential_free_url(url)
         timeout = max(0.05, min(self.timeout_seconds, deadline.remaining()))
         request = self._client.build_request(
-            "GET", url, headers={**headers, "Accept-Encoding": "gzip, deflate"}, timeout=httpx.Timeout(timeout)
+            _METHOD, url, headers={**headers, _ACCEPT_ENCODING: "gzip, deflate"}, timeout=httpx.Timeout(timeout)
         )
         try:
-            return self._client.send(request, stream=True, follow_redirects=False)
+            # not mutated: follow_redirects None and False both mean "do not follow" to httpx
+            return self._client.send(request, stream=True, follow_redirects=False)  # pragma: no mutate
         except httpx.TransportError as error:
             raise self._transport_failure(spec, shown_url, error, deadline) from None
         except httpx.HTTPError as error:  # not retried: a body httpx could not decode
@@ -508,7 +522,7 @@ class CatalogHttpEngine:
             raw = self._read_body(spec, shown_url, response, ERROR_BODY_BYTES, None, deadline)
         except (ProviderError, httpx.HTTPError):
             return ""
-        text = mask_secrets(raw.decode("utf-8", errors="replace"), self.environment).strip().replace("\n", " ")
+        text = mask_secrets(raw.decode(errors="replace"), self.environment).strip().replace("\n", " ")
         return f" ({shorten(text, 200)})" if text else ""
 
     @staticmethod
@@ -529,29 +543,26 @@ class CatalogHttpEngine:
         def too_large() -> ProviderError:
             return ProviderError(spec.slug, shown_url, f"response exceeds {limit_mb:g} MiB; not read further")
 
-        declared = response.headers.get("Content-Length", "")
-        encoding = response.headers.get("Content-Encoding", "identity")
+        # not mutated: any default that is not digits is the same
+        declared = response.headers.get(_CONTENT_LENGTH, "")  # pragma: no mutate
+        encoding = response.headers.get(_CONTENT_ENCODING, "identity")
         if limit_mb is not None and declared.isdigit() and encoding in ("", "identity") and int(declared) > limit_bytes:
             raise too_large()
-        if response.is_stream_consumed:  # built in memory (a test transport): httpx decodes it
-            try:
-                encoding, chunks = "identity", iter([response.content])
-            except httpx.DecodingError as error:
-                raise ProviderError(spec.slug, shown_url, f"corrupt compressed body (DecodingError: {error})") from None
+        if response.is_stream_consumed:  # built in memory (a test transport): httpx has decoded it already
+            encoding, chunks = "identity", iter([response.content])
         else:
             chunks = response.iter_raw()
         decoder = _Decoder(spec, shown_url, encoding)
+
+        def pieces() -> Iterator[bytes]:
+            for chunk in chunks:
+                yield from decoder.feed(chunk)
+                if deadline.exceeded():
+                    raise _Transient(f"body still arriving after {deadline.seconds:g} s")
+            yield from decoder.finish()
+
         body = bytearray()
-        for chunk in chunks:
-            for piece in decoder.feed(chunk):
-                body += piece
-                if len(body) > limit_bytes:
-                    if limit_mb is None:
-                        return body[:limit_bytes]
-                    raise too_large()
-            if deadline.exceeded():
-                raise _Transient(f"body still arriving after {deadline.seconds:g} s")
-        for piece in decoder.finish():
+        for piece in pieces():
             body += piece
             if len(body) > limit_bytes:
                 if limit_mb is None:
@@ -581,7 +592,7 @@ class CatalogHttpEngine:
 
     @staticmethod
     def _records(spec: ProviderSpec, shown_url: str, body: Any) -> list[Any]:
-        records = dig(body, spec.records_path) if spec.records_path else body
+        records = dig(body, spec.records_path)  # an empty path is the body itself
         if not isinstance(records, list):
             where = f"field {spec.records_path!r}" if spec.records_path else "the body"
             found = type(records).__name__ if records is not None else "nothing"
@@ -740,10 +751,9 @@ class _DeflateStage:
 
 
 def _url_problem(url: httpx.URL) -> str | None:
+    # httpx gives a URL without a host no scheme either: "scheme 'missing'" covers both
     if url.scheme not in ("http", "https"):
         return f"scheme {url.scheme or 'missing'!r}, not http or https"
-    if not url.host:
-        return "no host"
     if url.port is not None and not 0 < url.port < 65536:
         return f"port {url.port} out of range"
     return None
@@ -768,6 +778,8 @@ def _permanent_cause(error: httpx.TransportError) -> str | None:
         return "invalid request"
     cause: BaseException | None = error
     while cause is not None:
+        if isinstance(cause, httpx.InvalidURL):  # a Location httpx could not parse, for one
+            return "invalid URL"
         if isinstance(cause, ssl.SSLError | ssl.CertificateError):
             return "TLS failure"
         if isinstance(cause, socket.gaierror):

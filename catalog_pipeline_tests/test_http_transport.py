@@ -180,6 +180,7 @@ def test_an_unsupported_coding_fails_that_provider_without_a_retry():
 def test_a_corrupt_gzip_stream_names_zlibs_reason():
     """Bytes that are not gzip under 'Content-Encoding: gzip': zlib's own reason, in the engine's words."""
     error, requests = failure([streamed(200, b"this is not gzip at all", "gzip")])
+    assert (error.provider, error.url) == ("groq", GROQ_URL)
     assert (
         error.cause
         == "corrupt compressed body (DecodingError: Error -3 while decompressing data: incorrect header check)"
@@ -197,6 +198,7 @@ def test_a_corrupt_inner_coding_is_reported_too():
 def test_a_gzip_body_cut_short_is_truncated_not_a_shorter_list():
     """The last 8 bytes (CRC and length) missing: 'compressed body ends early (truncated)', not retried."""
     error, requests = failure([streamed(200, gzip.compress(LIST)[:-8], "gzip")])
+    assert (error.provider, error.url) == ("groq", GROQ_URL)
     assert (error.cause, error.status, len(requests)) == ("compressed body ends early (truncated)", None, 1)
 
 
@@ -452,6 +454,7 @@ def test_a_failure_retrying_cannot_help_is_reported_after_one_request(no_sleep, 
     in its text): one request, no wait, the cause says why and '(not retried)'."""
     error, requests = failure([_raising(make)], max_attempts=4)
     assert (error.cause, error.status, len(requests), no_sleep) == (cause, None, 1, [])
+    assert (error.provider, error.url) == ("groq", GROQ_URL)
 
 
 @pytest.mark.parametrize(
@@ -609,6 +612,7 @@ def test_a_location_that_could_change_the_host_or_path_is_refused_before_any_req
     )
     assert error.cause == "GOOGLE_VERTEX_LOCATION may hold only letters, digits, '-', '_' and '.' (not retried)"
     assert (error.provider, requests) == ("google-vertex", [])
+    assert error.url.startswith(f"https://{location.split('#')[0]}")  # shown masked, as it was configured
 
 
 def test_the_replay_servers_host_is_the_only_credential_host_in_replay_mode():
@@ -710,3 +714,132 @@ def test_at_least_one_attempt_is_made_whatever_max_attempts_says(no_sleep, attem
     """max_attempts 0 or 1: one request, no wait, 'HTTP 503 after 1 attempts'."""
     error, requests = failure([httpx.Response(503)], max_attempts=attempts)
     assert (error.cause, error.status, len(requests), no_sleep) == ("HTTP 503 after 1 attempts", 503, 1, [])
+
+
+def test_port_1_is_a_port_too():
+    """The lowest port, 1, is in range: the request is sent to it."""
+    spec = dataclasses.replace(get_provider("groq"), base_url="https://api.groq.com:1/openai/v1", variants=())
+    _, [request] = fetch([httpx.Response(200, content=LIST)], spec=spec)
+    assert request.url.port == 1
+
+
+def test_the_default_http_port_written_out_is_the_same_origin():
+    """http://api.groq.com:80 is http://api.groq.com (RFC 6454): the redirect is followed with the key."""
+    spec = dataclasses.replace(get_provider("groq"), base_url="http://api.groq.com/openai/v1", variants=())
+    answers = [
+        httpx.Response(301, headers={"Location": "http://api.groq.com:80/v2"}),
+        httpx.Response(200, content=LIST),
+    ]
+    _, requests = fetch(answers, spec=spec)
+    assert [str(request.url) for request in requests] == [
+        "http://api.groq.com/openai/v1/models",
+        "http://api.groq.com/v2",
+    ]
+    assert requests[1].headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_a_redirect_to_a_url_that_cannot_be_parsed_is_not_retried(no_sleep):
+    """Location 'http://[::1' (an unclosed IPv6 literal): httpx refuses it; one request, no wait, the reason."""
+    error, requests = failure([httpx.Response(301, headers={"Location": "http://[::1"})], max_attempts=4)
+    assert error.cause == (
+        "invalid URL: RemoteProtocolError: Invalid URL in location header: Invalid port: ':1'. (not retried)"
+    )
+    assert (error.url, len(requests), no_sleep) == (GROQ_URL, 1, [])
+
+
+def test_a_tls_failure_while_the_body_streams_is_not_retried(no_sleep):
+    """The connection's TLS layer fails halfway through the body: 'TLS failure', one request, the URL."""
+
+    def fail_tls(count: int) -> None:
+        if count == 2:
+            raise _connect_error_caused_by(ssl.SSLError(1, "decryption failed or bad record mac"), "read failed")
+
+    broken = httpx.Response(200, stream=Stream(chunks_of(LIST, 30), on_chunk=fail_tls))
+    error, requests = failure([broken], max_attempts=3)
+    assert (error.cause, error.url, len(requests)) == (
+        "TLS failure: ConnectError: read failed (not retried)",
+        GROQ_URL,
+        1,
+    )
+
+
+def test_a_read_timeout_while_the_body_streams_is_retried_within_the_deadline(no_sleep):
+    """A ReadTimeout mid-body with the deadline far away: a second attempt, which succeeds."""
+
+    def stall(count: int) -> None:
+        if count == 2:
+            raise httpx.ReadTimeout("timed out")
+
+    stalled = httpx.Response(200, stream=Stream(chunks_of(LIST, 30), on_chunk=stall))
+    result, requests = fetch([stalled, httpx.Response(200, content=LIST)])
+    assert (len(result.entries), result.attempts, len(requests)) == (2, 2, 2)
+
+
+def test_an_error_body_that_is_not_utf8_is_shown_with_replacement_characters():
+    """A 401 body with a stray 0xff byte: the message keeps the text around it, the byte shown as U+FFFD."""
+    error, _ = failure([httpx.Response(401, content=b"bad \xff key")])
+    assert error.cause == "HTTP 401 (bad \ufffd key)"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_each_decoding_step_unpacks_at_most_a_quarter_mebibyte(encoding):
+    """Bounded memory: 600 KiB packed into one chunk comes out in steps of at most 256 KiB, and all of it."""
+    from catalog_pipeline.http_engine import _Decoder
+
+    data = b"0" * (600 * 1024)
+    packed = gzip.compress(data) if encoding == "gzip" else zlib.compress(data)
+    decoder = _Decoder(get_provider("groq"), GROQ_URL, encoding)
+    pieces = [*decoder.feed(packed), *decoder.finish()]
+    assert (max(map(len, pieces)), len(pieces), b"".join(pieces) == data) == (256 * 1024, 3, True)
+
+
+def test_a_body_unpacking_to_more_than_one_step_from_one_chunk_is_read_whole():
+    """600 KiB of list packed into a single chunk: every byte arrives, over three decoding steps."""
+    body = b'{"object": "list", "data": [], "pad": "' + b"0" * (600 * 1024) + b'"}'
+    packed = gzip.compress(body)
+    result, _ = fetch([streamed(200, packed, "gzip", size=len(packed))])
+    assert result.bytes == len(body)
+
+
+def test_a_repeated_cursor_is_shown_cut_at_40_characters():
+    """fal: a 50-character cursor seen twice is named by its first 40."""
+    same = {"models": [{"endpoint_id": "fal-ai/a"}], "next_cursor": "c" * 40 + "d" * 10, "has_more": True}
+    error, _ = failure([httpx.Response(200, json=same)], spec=get_provider("fal"), environment={})
+    assert error.cause == f"pagination repeats cursor {'c' * 40!r}"
+
+
+def test_the_page_cap_names_the_url():
+    """fal with max_pages 2 and a provider that never stops: two requests, then the cap, with the URL."""
+    spec = get_provider("fal")
+    capped = dataclasses.replace(spec, pagination=dataclasses.replace(spec.pagination, max_pages=2))
+    page = {"models": [{"endpoint_id": "fal-ai/a"}], "has_more": True}
+    pages = [httpx.Response(200, json={**page, "next_cursor": f"c{n}"}) for n in range(3)]
+    error, requests = failure(pages, spec=capped, environment={})
+    assert (error.url, error.cause, len(requests)) == ("https://api.fal.ai/v1/models", "more than 2 pages; stopped", 2)
+
+
+def test_a_key_inside_any_cause_is_masked_and_the_error_keeps_its_type_url_and_status(no_sleep):
+    """A transport error that repeats the key: '***' in its place, still a ProviderError with the URL and the
+    whole message rebuilt around the masked cause."""
+    error, _ = failure([_raising(lambda: httpx.ConnectError(f"proxy refused {KEY}"))], max_attempts=2)
+    assert (type(error), error.cause, error.url, error.status) == (
+        ProviderError,
+        "ConnectError: proxy refused *** after 2 attempts",
+        GROQ_URL,
+        None,
+    )
+    assert str(error) == f"provider 'groq': GET {GROQ_URL}: ConnectError: proxy refused *** after 2 attempts"
+
+
+def test_a_deadline_error_quoting_a_key_stays_a_deadline_error(clock):
+    """The timeout that ends the budget repeats the key: masked, and still DeadlineExceeded."""
+
+    def time_out(request: httpx.Request) -> httpx.Response:
+        clock.now += 5
+        raise httpx.ReadTimeout(f"timed out at {KEY}")
+
+    with pytest.raises(DeadlineExceeded) as raised:
+        fetch([time_out], deadline_seconds=5)
+    assert raised.value.cause == (
+        "deadline exceeded: no complete answer within 5 s (1 attempt(s); last: ReadTimeout: timed out at ***)"
+    )
