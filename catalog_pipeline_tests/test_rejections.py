@@ -314,3 +314,25 @@ def test_a_hugging_face_upstream_without_a_status_counts_as_live():
         Decimal("0.2"),
         Decimal("0.4"),
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "model_id", "detail"),
+    [
+        ("m\ud800", "m\ufffd", "groq: id 'm\\ud800' is not valid Unicode"),
+        (10**5000, None, "groq: id is an integer of absurd length"),
+        ("x" * 513, "x" * 512, "groq: id is 513 characters long (limit 512)"),
+    ],
+    ids=["lone-surrogate", "5001-digit-integer", "513-characters"],
+)
+def test_an_id_that_cannot_be_stored_is_rejected_with_what_is_wrong_with_it(raw, model_id, detail):
+    """A lone surrogate (not storable as UTF-8), an integer id too long to print, an id over 512 characters:
+    each rejected as invalid_id with its own message; the id is kept in a storable form where there is one."""
+    [rejection] = _rejections(GROQ, [{"id": raw}])
+    assert (rejection.reason, rejection.provider_model_id, rejection.detail) == ("invalid_id", model_id, detail)
+
+
+def test_an_id_of_exactly_512_characters_is_stored():
+    """512 characters is the limit itself: stored as it is."""
+    [model] = normalize_catalog(GROQ, [{"id": "x" * 512}]).models
+    assert model.provider_model_id == "x" * 512
