@@ -422,3 +422,16 @@ def test_a_report_without_a_time_is_stamped_now():
     stamped = datetime.fromisoformat(report.checked_at)
     assert stamped.utcoffset().total_seconds() == 0
     assert before.replace(microsecond=0) <= stamped <= datetime.now(UTC)
+
+
+def test_the_latest_reconciliation_hands_back_each_providers_recorded_counts(catalog):
+    """What `build_report(recorded=...)` keeps: per provider, the live, stored, rejected, missing and stale it
+    recorded (groq's id-based 3 and 2), None where nothing was counted; not the total row."""
+    record_report(catalog, _report(catalog, with_ids=True), "run-1")
+    assert latest_reconciliation(catalog).recorded == {
+        "groq": RecordedParity(live=9, db_active=6, rejected=2, missing=3, stale=2),
+        "together": RecordedParity(live=5, db_active=3, rejected=2, missing=0, stale=0),
+        "cerebras": RecordedParity(live=5, db_active=4, rejected=0, missing=1, stale=0),
+        "openai": RecordedParity(live=None, db_active=0, rejected=0, missing=None, stale=None),
+        "anthropic": RecordedParity(live=None, db_active=0, rejected=0, missing=None, stale=None),
+    }
