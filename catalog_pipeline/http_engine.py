@@ -704,12 +704,10 @@ class _Decoder:
             return
         stage = self.stages[index]
         try:
-            while data:
+            while data and not stage.eof:  # bytes after the end of a stream are not part of the body
                 piece = stage.decompress(data, _DECODE_SLICE)
                 data = stage.unconsumed_tail
                 yield from self._through(index + 1, piece)
-                if stage.eof:
-                    break
         except zlib.error as error:
             raise ProviderError(
                 self.spec.slug, self.shown_url, f"corrupt compressed body (DecodingError: {error})"

@@ -235,6 +235,10 @@ def test_a_declared_length_beyond_the_limit_fails_before_a_byte_is_read():
     response = httpx.Response(200, headers={"Content-Length": str(LIMIT_BYTES + 1)}, stream=stream)
     error, _ = failure([response], max_response_mb=LIMIT_MB)
     assert (error.cause, stream.read) == ("response exceeds 0.001 MiB; not read further", 0)
+    unnamed = Stream([padded_list(LIMIT_BYTES + 1)])
+    headers = {"Content-Length": str(LIMIT_BYTES + 1), "Content-Encoding": ""}  # an empty coding is none
+    error, _ = failure([httpx.Response(200, headers=headers, stream=unnamed)], max_response_mb=LIMIT_MB)
+    assert (error.cause, unnamed.read) == ("response exceeds 0.001 MiB; not read further", 0)
     exact = httpx.Response(200, headers={"Content-Length": str(LIMIT_BYTES)}, stream=Stream([padded_list(LIMIT_BYTES)]))
     assert fetch([exact], max_response_mb=LIMIT_MB)[0].bytes == LIMIT_BYTES
 
@@ -357,7 +361,12 @@ def test_five_redirects_are_followed_and_a_sixth_is_not():
     result, requests = fetch([hop] * 5 + [httpx.Response(200, content=LIST)])
     assert (len(requests), len(result.entries)) == (6, 2)
     error, requests = failure([hop] * 7)
-    assert (error.cause, len(requests)) == ("more than 5 redirects; stopped", 6)
+    assert (error.provider, error.url, error.cause, len(requests)) == (
+        "groq",
+        GROQ_URL,
+        "more than 5 redirects; stopped",
+        6,
+    )
 
 
 def test_a_redirect_status_without_location_is_the_answer():
@@ -580,7 +589,8 @@ def test_a_url_that_cannot_be_fetched_is_refused_before_any_request(base_url, ca
     """Only http and https, with a port from 1 to 65535 (RFC 6335), and a URL httpx can parse."""
     spec = dataclasses.replace(get_provider("groq"), base_url=base_url, variants=())
     error, requests = failure([httpx.Response(200, content=LIST)], spec=spec)
-    assert (error.cause, requests) == (cause, [])
+    assert (error.provider, error.cause, requests) == ("groq", cause, [])
+    assert error.url == f"{base_url}/models"
 
 
 def test_the_highest_port_is_a_port():
@@ -843,3 +853,55 @@ def test_a_deadline_error_quoting_a_key_stays_a_deadline_error(clock):
     assert raised.value.cause == (
         "deadline exceeded: no complete answer within 5 s (1 attempt(s); last: ReadTimeout: timed out at ***)"
     )
+
+
+def test_a_deflate_body_corrupt_midway_is_reported_with_zlibs_reason_for_that_spot():
+    """A zlib-wrapped body with 20 bytes overwritten at offset 500, in 100-byte chunks: the decoder that
+    accepted the first chunk as zlib keeps reading it as zlib, and zlib names what it found there."""
+    data = b",".join(str(i * 7919 % 100003).encode() for i in range(20000))
+    packed = bytearray(zlib.compress(data))
+    packed[500:520] = b"\xff" * 20
+    error, _ = failure([streamed(200, bytes(packed), "deflate", size=100)])
+    assert (
+        error.cause
+        == "corrupt compressed body (DecodingError: Error -3 while decompressing data: invalid distance too far back)"
+    )
+
+
+def test_a_permanent_failure_at_the_deadline_is_reported_as_itself(clock):
+    """A TLS failure that happens as the budget runs out is a TLS failure, not 'deadline exceeded'."""
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        clock.now += 5
+        raise _connect_error_caused_by(ssl.SSLCertVerificationError(1, "certificate verify failed"))
+
+    error, requests = failure([fail], deadline_seconds=5)
+    assert (type(error), error.cause, len(requests)) == (
+        ProviderError,
+        "TLS failure: ConnectError: connection failed (not retried)",
+        1,
+    )
+
+
+def test_the_default_engine_caps_a_retry_after_at_30_seconds(no_sleep):
+    """README "Failure behaviour": Retry-After is honoured, capped at 30 s: a 429 asking for 100 s waits 30."""
+    recorder = Recorder([httpx.Response(429, headers={"Retry-After": "100"}), httpx.Response(200, content=LIST)])
+    engine = CatalogHttpEngine({"GROQ_API_KEY": KEY}, client=httpx.Client(transport=httpx.MockTransport(recorder)))
+    assert len(engine.fetch(get_provider("groq")).entries) == 2
+    assert no_sleep == [30.0]
+
+
+def test_the_latency_is_in_milliseconds_with_one_decimal(monkeypatch):
+    """0.21234 s on the engine's clock is 212.3 ms (rounded to one decimal, not to a whole or two decimals)."""
+    readings = iter([100.0, 100.21234])
+    engine_time = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
+    engine_time.perf_counter = lambda: next(readings)
+    monkeypatch.setattr(http_engine, "time", engine_time)
+    assert fetch([httpx.Response(200, content=LIST)])[0].latency_ms == 212.3
+
+
+def test_replay_mode_keeps_the_path_and_adds_no_empty_query():
+    """https://api.groq.com/openai/v1/models -> {replay}/groq/openai/v1/models: no '?' without a query."""
+    from catalog_pipeline.http_engine import replay_rewrite
+
+    assert replay_rewrite(GROQ_URL, "groq", "http://127.0.0.1:8765/") == "http://127.0.0.1:8765/groq/openai/v1/models"
