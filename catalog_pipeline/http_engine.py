@@ -79,6 +79,8 @@ _CLIENT_OPTIONS: dict[str, Any] = {
 }
 #: Characters `mask_url` leaves unescaped in a query: placeholders and the mask.
 _KEPT_IN_QUERY = "{}*"
+#: zlib's window bits for a gzip wrapper (RFC 1952): the largest window, plus 16.
+_GZIP_WBITS = zlib.MAX_WBITS | 16
 
 
 class ProviderError(Exception):
@@ -134,7 +136,7 @@ class _Transient(Exception):
 def mask_url(url: str) -> str:
     """The URL with credentials and secret-looking query values replaced by ``***``."""
     parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
+    netloc = parts.netloc.rpartition("@")[2]
     query = [
         (k, "***" if k.lower() in SECRET_QUERY_NAMES else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
@@ -549,7 +551,7 @@ class CatalogHttpEngine:
         if limit_mb is not None and declared.isdigit() and encoding in ("", "identity") and int(declared) > limit_bytes:
             raise too_large()
         if response.is_stream_consumed:  # built in memory (a test transport): httpx has decoded it already
-            encoding, chunks = "identity", iter([response.content])
+            encoding, chunks = "", iter([response.content])
         else:
             chunks = response.iter_raw()
         decoder = _Decoder(spec, shown_url, encoding)
@@ -688,7 +690,7 @@ class _Decoder:
         self.stages: list[Any] = []
         for coding in reversed(codings):
             if coding in ("gzip", "x-gzip"):
-                self.stages.append(zlib.decompressobj(zlib.MAX_WBITS | 16))
+                self.stages.append(zlib.decompressobj(_GZIP_WBITS))
             elif coding == "deflate":
                 self.stages.append(_DeflateStage())
             else:

@@ -130,6 +130,7 @@ def _raw_deflate(data: bytes) -> bytes:
         ("deflate, gzip", gzip.compress(zlib.compress(LIST))),  # deflate applied first: undone last
         ("gzip, deflate", zlib.compress(gzip.compress(LIST))),
         ("identity, gzip", gzip.compress(LIST)),  # identity is no coding
+        ("gzip, ", gzip.compress(LIST)),  # RFC 9110 5.6.1: empty list elements are ignored
         ("identity", LIST),
     ],
     ids=[
@@ -141,6 +142,7 @@ def _raw_deflate(data: bytes) -> bytes:
         "deflate,gzip",
         "gzip,deflate",
         "identity,gzip",
+        "gzip-trailing-comma",
         "identity",
     ],
 )
@@ -517,6 +519,7 @@ def test_a_spent_deadline_sends_nothing_and_a_short_one_is_enough_for_a_quick_an
         "deadline exceeded: no complete answer within 0 s (0 attempt(s))",
         [],
     )
+    assert (raised.value.provider, raised.value.url) == ("groq", GROQ_URL)
     assert len(fetch([httpx.Response(200, content=LIST)], deadline_seconds=0.5)[0].entries) == 2
 
 
@@ -712,6 +715,7 @@ def test_bytes_that_are_not_utf8_name_the_byte_and_the_size():
     """0xff cannot start a UTF-8 character: Python's reason, the byte count and HTTP 200."""
     body = b'{"data": ["\xff"]}'
     error, _ = failure([httpx.Response(200, content=body)])
+    assert (error.provider, error.url) == ("groq", GROQ_URL)
     assert error.cause == (
         "response is not valid JSON ('utf-8' codec can't decode byte 0xff in position 11: invalid start byte); "
         "15 bytes received"
@@ -905,3 +909,47 @@ def test_replay_mode_keeps_the_path_and_adds_no_empty_query():
     from catalog_pipeline.http_engine import replay_rewrite
 
     assert replay_rewrite(GROQ_URL, "groq", "http://127.0.0.1:8765/") == "http://127.0.0.1:8765/groq/openai/v1/models"
+
+
+def test_the_default_engine_makes_four_attempts_with_a_30_second_timeout(no_sleep):
+    """README "Failure behaviour": up to 4 attempts; each request times out after 30 s (the deadline, 90 s,
+    is further away)."""
+    recorder = Recorder([httpx.Response(503)])
+    engine = CatalogHttpEngine({"GROQ_API_KEY": KEY}, client=httpx.Client(transport=httpx.MockTransport(recorder)))
+    with pytest.raises(ProviderError) as raised:
+        engine.fetch(get_provider("groq"))
+    assert (raised.value.cause, len(recorder.requests)) == ("HTTP 503 after 4 attempts", 4)
+    assert recorder.requests[0].extensions["timeout"] == {"connect": 30.0, "read": 30.0, "write": 30.0, "pool": 30.0}
+
+
+def test_a_key_echoed_just_before_the_cut_of_an_error_body_leaves_no_piece_of_it():
+    """The key (18 characters, no known shape) starts 5 characters before the 200-character cut: masked
+    before cutting, so the message ends in '*** t…', not in the key's first five characters."""
+    key = "plainvalue12345678"
+    body = "x" * 194 + key + " tail"
+    error, _ = failure([httpx.Response(401, text=body)], environment={"GROQ_API_KEY": key})
+    assert error.cause == "HTTP 401 (" + "x" * 194 + "*** t…)"
+
+
+def test_a_body_without_the_list_names_the_provider_and_its_url():
+    """Groq answering an object without 'data': the provider, its real URL and what was found."""
+    error, _ = failure([httpx.Response(200, json={"object": "list"})])
+    assert (error.provider, error.url, error.cause) == (
+        "groq",
+        GROQ_URL,
+        "expected a list in field 'data', found nothing",
+    )
+
+
+def test_every_endpoint_tried_before_the_last_is_listed_in_order():
+    """DeepInfra with a second fallback: all three answer 404; the last error lists the two before it,
+    separated by '; '."""
+    spec = get_provider("deepinfra")
+    [openai_v1] = spec.variants
+    second = dataclasses.replace(openai_v1, name="second", changes={**openai_v1.changes, "list_path": "/v2/models"})
+    error, requests = failure([httpx.Response(404)], spec=dataclasses.replace(spec, variants=(openai_v1, second)))
+    assert error.cause == (
+        "HTTP 404 (tried before: primary (https://api.deepinfra.com/models/list) answered HTTP 404; "
+        "openai-v1 (https://api.deepinfra.com/v1/openai/models) answered HTTP 404)"
+    )
+    assert (error.url, len(requests)) == ("https://api.deepinfra.com/v2/models", 3)
