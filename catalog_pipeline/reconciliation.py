@@ -190,7 +190,8 @@ def split_gap(live: int, db_active: int, rejected: int, stale_ids: int | None = 
 def parity_pct(live: int, missing: int, stale: int) -> float:
     """Models on both sides as a share of every model listed or stored: 100 only without a gap."""
     union, matched = live + stale, max(live - missing, 0)
-    if union <= 0 or (missing == 0 and stale == 0):
+    # no gap, nothing listed and nothing stored included (a gap means union > 0: missing <= live)
+    if missing == 0 and stale == 0:
         return 100.0
     # rounded down, and never to 0 while something matches: 100 and 0 mean exactly that
     value = (Decimal(matched * 100) / Decimal(union)).quantize(Decimal("0.001"), rounding=ROUND_DOWN)

@@ -435,3 +435,30 @@ def test_the_latest_reconciliation_hands_back_each_providers_recorded_counts(cat
         "openai": RecordedParity(live=None, db_active=0, rejected=0, missing=None, stale=None),
         "anthropic": RecordedParity(live=None, db_active=0, rejected=0, missing=None, stale=None),
     }
+
+
+def test_one_stale_model_alone_is_a_gap_and_one_listed_model_not_stored_is_nothing_in_common():
+    """9 listed, all stored, 1 stored no longer listed: 9 / 10 = 90 %. 1 listed and not stored, nothing
+    stored: 0 of 1 in common, 0 %."""
+    assert (parity_pct(9, 0, 1), parity_pct(1, 1, 0)) == (90.0, 0.0)
+
+
+def test_a_line_carries_the_latest_sync_as_stored():
+    """The stored provider's latest sync (12:00, failed, 'HTTP 500 after 4 attempts') is on its line as it was
+    stored, the time in ISO 8601 with its UTC offset."""
+    stored = {
+        "groq": StoredProvider(
+            slug="groq",
+            db_active=6,
+            rejected=2,
+            last_sync_at=datetime(2026, 9, 1, 12, 0),
+            last_sync_status="failed",
+            last_sync_error="HTTP 500 after 4 attempts",
+        )
+    }
+    [line] = build_report(["groq"], {"groq": 9}, stored, THRESHOLDS, checked_at=CHECKED_AT).providers
+    assert (line.last_sync_at, line.last_sync_status, line.last_sync_error) == (
+        "2026-09-01T12:00:00+00:00",
+        "failed",
+        "HTTP 500 after 4 attempts",
+    )

@@ -577,12 +577,13 @@ class CatalogWriter:
 
     @staticmethod
     def _guard(counts: SyncCounts, live: int, max_share: float, allow: bool) -> None:
-        stored_active, would_deactivate = counts.active_before or 0, counts.would_deactivate or 0
-        if allow or stored_active == 0 or would_deactivate == 0:
+        # write_provider sets both counts first; only stored active models can be deactivated, so
+        # active_before >= would_deactivate > 0 past the first test
+        if allow or not counts.would_deactivate:
             return
         # Counting deactivations, not just the shrink, also stops a mass rename
         # (every id changed) from retiring the whole catalog.
-        if live == 0 or would_deactivate / stored_active > max_share:
+        if live == 0 or counts.would_deactivate / counts.active_before > max_share:
             raise MassDeactivationBlocked(counts, live, max_share)
 
     @staticmethod
