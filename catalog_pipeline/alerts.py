@@ -15,6 +15,7 @@ import dagster as dg
 import httpx
 
 from catalog_pipeline.http_engine import USER_AGENT
+from catalog_pipeline.masking import mask_secrets
 
 SLACK, EMAIL = "slack", "email"
 SUBJECT_PREFIX = "[catalog_pipeline]"
@@ -70,6 +71,11 @@ def compose_alert(changes: Sequence[StateChange]) -> Alert:
     return Alert(subject=f"{SUBJECT_PREFIX} {'; '.join(headline)}", text="\n".join(lines))
 
 
+def _webhook_token(url: str | None) -> str | None:
+    """The secret token at the end of a webhook URL's path."""
+    return url.rstrip("/").rsplit("/", 1)[-1] if url else None
+
+
 class AlertDeliveryError(Exception):
     """A channel did not take the message; the text is safe to log."""
 
@@ -103,11 +109,11 @@ class AlertChannelsResource(dg.ConfigurableResource):
         return f"{self.ui_base_url.rstrip('/')}/assets/{'/'.join(asset_key.path)}?view=checks"
 
     def scrub(self, text: str) -> str:
-        """`text` with the webhook URL and the Resend key masked."""
+        """`text` under the one masking rule, the webhook URL and the Resend key included."""
         for secret in (self.slack_webhook_url, self.resend_api_key):
             if secret:
                 text = text.replace(secret, "***")
-        return text
+        return mask_secrets(text, extra=[self.resend_api_key, _webhook_token(self.slack_webhook_url)])
 
     def deliver(self, channel: str, alert: Alert) -> None:
         """Send `alert` on `channel`.

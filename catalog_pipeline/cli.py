@@ -11,38 +11,91 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from catalog_pipeline import settings
+from catalog_pipeline.masking import mask_secrets, shorten
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS, PROVIDERS
+from catalog_pipeline.settings import ConfigurationError
+from catalog_pipeline.storage.database import check_database
 
 EXIT_OK, EXIT_FAILED, EXIT_UNKNOWN = 0, 1, 2
 
 
 def _prepare_dagster_home() -> Path:
-    """Use ``$DAGSTER_HOME``, or ``./.catalog/dagster_home`` when it is not set."""
-    home = Path(os.environ.get("DAGSTER_HOME") or Path(".catalog/dagster_home").resolve())
-    home.mkdir(parents=True, exist_ok=True)
+    """Use ``$DAGSTER_HOME``, or ``./.catalog/dagster_home`` when it is not set (as an absolute path).
+
+    Raises:
+        ConfigurationError: the folder is a file, cannot be created or cannot be written.
+    """
+    raw = os.environ.get("DAGSTER_HOME", "").strip()
+    home = (Path(raw).expanduser() if raw else Path(".catalog/dagster_home")).resolve()
+    if home.exists() and not home.is_dir():
+        raise ConfigurationError(
+            f"DAGSTER_HOME={home} is a file; it must be a folder (Dagster keeps runs and logs in it)"
+        )
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigurationError(f"DAGSTER_HOME={home} cannot be created: {error.strerror}") from None
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"DAGSTER_HOME={home} is not writable")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
-def _quiet_run_config(op_config: dict | None = None) -> dict:
-    config: dict = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    if op_config is not None:
-        config["ops"] = {"sync_provider_catalogs": {"config": op_config}}
+def _checked_configuration() -> str:
+    """Check every variable and the catalog database before anything is fetched; returns the database URL.
+
+    Raises:
+        ConfigurationError: naming each unusable variable, or the database problem.
+    """
+    problems = settings.environment_problems(os.environ)
+    if problems:
+        raise ConfigurationError("\n  ".join(["cannot run with these settings:", *problems]))
+    url = _database_url()
+    check_database(url)
+    return url
+
+
+def _dagster_instance(home: Path):  # type: ignore[no-untyped-def]
+    import dagster as dg
+
+    try:
+        return dg.DagsterInstance.get()
+    except Exception as error:  # a broken dagster.yaml, storage Dagster cannot open
+        cause = (str(error).strip().splitlines() or [""])[0]
+        raise ConfigurationError(
+            f"cannot open the Dagster instance in DAGSTER_HOME={home}: {type(error).__name__}: {mask_secrets(cause)}"
+        ) from None
+
+
+def _quiet_run_config(op_name: str | None = None, op_config: dict | None = None) -> dict:
+    # The command prints its own progress and summary; a run failure the summary does not
+    # explain is printed after it (`_unexplained_failures`). The run's log keeps everything.
+    config: dict = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    if op_name is not None and op_config is not None:
+        config["ops"] = {op_name: {"config": op_config}}
     return config
 
 
+class _MaskingFormatter(logging.Formatter):
+    """Every progress line through the masking rule, whatever put it together."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))
+
+
 def command_sync(args: argparse.Namespace) -> int:
-    _prepare_dagster_home()
-    import dagster as dg
-
-    from catalog_pipeline.definitions import defs
-    from catalog_pipeline.defs.partitions import contiguous_ranges
-
+    home = _prepare_dagster_home()
     named = list(dict.fromkeys(args.provider or []))
     unknown = [slug for slug in named if slug not in PROVIDERS]
     if unknown:
-        print(f"unknown provider(s): {', '.join(unknown)}; known: {', '.join(PROVIDER_SLUGS)}", file=sys.stderr)
-        return EXIT_UNKNOWN
+        raise ConfigurationError(f"unknown provider(s): {', '.join(unknown)}; known: {', '.join(PROVIDER_SLUGS)}")
+    database_url = _checked_configuration()
+
+    from catalog_pipeline.definitions import defs
+    from catalog_pipeline.defs.partitions import contiguous_ranges
+    from catalog_pipeline.storage.database import create_catalog_engine
+    from catalog_pipeline.storage.queries import sync_log_for_runs
+
     slugs = named or list(PROVIDER_SLUGS)
     # All providers go in one run that skips unconfigured ones; named providers are
     # synced as asked (an unconfigured one fails), in as few runs as their order allows.
@@ -51,34 +104,42 @@ def command_sync(args: argparse.Namespace) -> int:
 
     progress = logging.getLogger("catalog_pipeline.sync")
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("  %(message)s"))
+    handler.setFormatter(_MaskingFormatter("  %(message)s"))
     progress.addHandler(handler)
     progress.setLevel(logging.INFO)
     progress.propagate = False
 
-    instance = dg.DagsterInstance.get()
+    instance = _dagster_instance(home)
     sync_job = defs.resolve_job_def("catalog_sync_job")
     run_ids: list[str] = []
+    results: list = []
     print(f"syncing {len(slugs) if named else 'all configured'} provider(s) in {len(ranges)} run(s)")
     for start, end in ranges:
         result = sync_job.execute_in_process(
             instance=instance,
-            run_config=_quiet_run_config(op_config),
+            run_config=_quiet_run_config("sync_provider_catalogs", op_config),
             tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
             raise_on_error=False,
         )
         run_ids.append(result.run_id)
+        results.append(result)
     progress.removeHandler(handler)
-    print("reconciling live counts with the database ...")
-    reconciliation = defs.resolve_job_def("catalog_reconciliation_job").execute_in_process(
-        instance=instance, run_config=_quiet_run_config(), raise_on_error=False
-    )
-
-    from catalog_pipeline.storage.database import create_catalog_engine
-    from catalog_pipeline.storage.queries import sync_log_for_runs
-
-    engine = create_catalog_engine(_database_url())
+    engine = create_catalog_engine(database_url)
     rows = sync_log_for_runs(engine, run_ids)
+    # A provider that just used up its deadline is not waited for a second time.
+    not_refetched = {
+        row["provider_slug"]: f"not fetched again: deadline exceeded in sync run {row['dagster_run_id']}"
+        for row in rows
+        if row["status"] == "failed" and "deadline exceeded" in (row["error_message"] or "")
+    }
+    print("reconciling live counts with the database ...")
+    if not_refetched:
+        print(f"  not fetching again (deadline exceeded just now): {', '.join(sorted(not_refetched))}")
+    reconciliation = defs.resolve_job_def("catalog_reconciliation_job").execute_in_process(
+        instance=instance,
+        run_config=_quiet_run_config("catalog_reconciliation", {"not_refetched": not_refetched}),
+        raise_on_error=False,
+    )
     print()
     print(_summary_table(rows))
     requested = set(named) if named else {row["provider_slug"] for row in rows if row["status"] != "skipped"}
@@ -89,9 +150,23 @@ def command_sync(args: argparse.Namespace) -> int:
         print(f"FAILED: {', '.join(failed)} (see error_message above and pricing_sync_log)")
     else:
         print(f"all {len(synced)} requested provider(s) synced")
-    if not reconciliation.success:
-        print("reconciliation run failed; see the Dagster run " + reconciliation.run_id)
+    for line in _unexplained_failures(instance, [*results, reconciliation], rows):
+        print(line)
     return EXIT_FAILED if failed or not synced else EXIT_OK
+
+
+def _unexplained_failures(instance, results: list, rows: list[dict]) -> list[str]:  # type: ignore[no-untyped-def]
+    """A line for each failed run whose failure no provider's sync log row explains."""
+    from catalog_pipeline.defs.sensors import _run_failure_reason
+
+    explained = {row["dagster_run_id"] for row in rows if row["status"] in ("failed", "blocked")}
+    lines = []
+    for result in results:
+        if result.success or result.run_id in explained:
+            continue
+        reason = shorten(mask_secrets(_run_failure_reason(instance, result.run_id)), 300)
+        lines.append(f"run {result.run_id} of {result.job_def.name} failed: {reason}")
+    return lines
 
 
 def _database_url() -> str:
@@ -107,7 +182,7 @@ def _summary_table(rows: list[dict]) -> str:
         lines.append(
             f"{row['provider_slug']:<24} {row['status']:<8} {row['models_fetched']:>7} {row['models_inserted']:>8} "
             f"{row['models_updated'] - row['models_inserted'] - row['models_deactivated']:>7} {row['models_unchanged']:>9} "
-            f"{row['models_deactivated']:>6} {row['models_rejected']:>8}  {(row['error_message'] or '')[:120]}"
+            f"{row['models_deactivated']:>6} {row['models_rejected']:>8}  {shorten(mask_secrets(row['error_message'] or ''), 120)}"
         )
     return "\n".join(lines)
 
@@ -116,28 +191,33 @@ def command_status(args: argparse.Namespace) -> int:
     from catalog_pipeline.status import status_report
 
     _prepare_dagster_home()
+    database_url = _checked_configuration()
     try:
-        report, problem = status_report(_database_url(), live=args.live, environment=os.environ)
+        report, problem = status_report(database_url, live=args.live, environment=os.environ)
     except Exception as error:  # database unreachable or unreadable: say so, exit 2
-        message = f"cannot read the catalog database: {type(error).__name__}: {error}"
+        cause = (str(error).strip().splitlines() or [""])[0]
+        message = mask_secrets(f"cannot read the catalog database: {type(error).__name__}: {cause}")
         print(json.dumps({"status": "unknown", "error": message}) if args.json else message, file=sys.stdout)
         return EXIT_UNKNOWN
     if report is None:
         print(json.dumps({"status": "unknown", "error": problem}) if args.json else problem)
         return EXIT_UNKNOWN
     if args.json:
-        print(json.dumps(report.as_json(), indent=2, default=str))
+        print(mask_secrets(json.dumps(report.as_json(), indent=2, default=str)))
     else:
         from catalog_pipeline.status import format_report
 
-        print(format_report(report))
+        print(mask_secrets(format_report(report)))
     return EXIT_FAILED if report.status == "out_of_sync" else EXIT_OK
 
 
 def command_replay_server(args: argparse.Namespace) -> int:
     from catalog_pipeline.replay.server import ReplayServer
 
-    server = ReplayServer(port=args.port, scale=args.scale, verbose=args.verbose)
+    try:
+        server = ReplayServer(port=args.port, scale=args.scale, verbose=args.verbose)
+    except OSError as error:
+        raise ConfigurationError(f"cannot listen on 127.0.0.1:{args.port}: {error.strerror}") from None
     total = sum(server.state.size_for(spec) for spec in PROVIDERS.values())
     print(
         f"replay server on {server.url} ({len(PROVIDERS)} providers, {total} models); "
@@ -154,14 +234,19 @@ def command_replay_server(args: argparse.Namespace) -> int:
 
 
 def command_db(args: argparse.Namespace) -> int:
+    from alembic.util import CommandError
+
     from catalog_pipeline.storage import database
 
     _prepare_dagster_home()
-    engine = database.create_catalog_engine(_database_url())
-    if args.db_command == "upgrade":
-        database.upgrade(engine, args.revision)
-    elif args.db_command == "downgrade":
-        database.downgrade(engine, args.revision)
+    engine = database.create_catalog_engine(_checked_configuration())
+    try:
+        if args.db_command == "upgrade":
+            database.upgrade(engine, args.revision)
+        elif args.db_command == "downgrade":
+            database.downgrade(engine, args.revision)
+    except CommandError as error:
+        raise ConfigurationError(f"db {args.db_command} {args.revision}: {error}") from None
     print(f"catalog database at revision {database.current_revision(engine)} (head {database.head_revision()})")
     return EXIT_OK
 
@@ -204,8 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; a setting or argument it cannot work with ends in one clear line and exit code 2."""
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except ConfigurationError as error:
+        message = mask_secrets(str(error))
+        if getattr(args, "json", False):
+            print(json.dumps({"status": "unknown", "error": message}))
+        else:
+            print(f"catalog-pipeline: {message}", file=sys.stderr)
+        return EXIT_UNKNOWN
 
 
 if __name__ == "__main__":

@@ -29,13 +29,17 @@ def _optional(name: str, default: object) -> object:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
-def _optional_int(name: str, default: int) -> object:
+def _optional_int(name: str, default: int | None) -> object:
     return dg.EnvVar.int(name) if os.environ.get(name) else default
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     return {
-        "provider_api": ProviderApiResource(replay_url=_optional(settings.REPLAY_URL, None)),
+        "provider_api": ProviderApiResource(
+            replay_url=_optional(settings.REPLAY_URL, None),
+            deadline_seconds=_optional_int(settings.PROVIDER_DEADLINE, settings.DEFAULT_PROVIDER_DEADLINE_SECONDS),
+            max_response_mb=_optional_int(settings.MAX_RESPONSE_MB, None),
+        ),
         "catalog_database": CatalogDatabaseResource(
             url=_optional(settings.DATABASE_URL, default_database_url(os.environ.get("DAGSTER_HOME")))
         ),
@@ -83,6 +87,14 @@ def build_asset_checks() -> list[dg.AssetChecksDefinition]:
     return [*MODELS_CHECKS, *([gateway_parity] if os.environ.get(settings.GATEWAY_MODELS_URL) else [])]
 
 
+def check_environment() -> None:
+    """Refuse to load with a variable the pipeline cannot use, naming each one (shown in the UI as the load error)."""
+    problems = settings.environment_problems(os.environ)
+    if problems:
+        raise settings.ConfigurationError("cannot load catalog_pipeline with these settings: " + "; ".join(problems))
+
+
+check_environment()
 defs = dg.Definitions(
     assets=[sync_provider_catalogs, catalog_reconciliation],
     asset_checks=build_asset_checks(),

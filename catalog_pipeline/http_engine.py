@@ -1,15 +1,30 @@
 """The one HTTP engine every provider goes through.
 
 It owns timeouts, retries (429 and 5xx, honouring ``Retry-After``), pagination,
-the ``CATALOG_REPLAY_URL`` rewrite and secret hygiene: keys travel only in headers,
-and every error message is scrubbed of key values before it leaves this module.
+the ``CATALOG_REPLAY_URL`` rewrite and the limits that keep one provider from
+hurting the others or leaking a key:
+
+- **Credentials stay with their host.** Keys travel only in headers, and only to the
+  hosts the spec names (the replay server in replay mode). Redirects are followed by
+  hand: a few hops within the same origin; a redirect to another origin fails the
+  provider instead of carrying its headers elsewhere.
+- **Bounded memory.** The body is read as a stream and decompressed here, in slices, so
+  a response (or a gzip bomb) larger than the limit fails at the limit, not after.
+- **Bounded time.** Every request, retry wait and page of one provider's fetch shares
+  one deadline; permanent errors (4xx, an invalid URL, TLS or DNS failure) are not retried.
+- **Masked errors.** Every message is masked (`catalog_pipeline.masking`) before it is
+  cut or raised.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import socket
+import ssl
 import time
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -17,14 +32,29 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
-import tenacity
 
+from catalog_pipeline.masking import SECRET_QUERY_NAMES, configured_secrets, mask_secrets, shorten
 from catalog_pipeline.providers.normalize import dig
 from catalog_pipeline.providers.spec import AuthStyle, PaginationStyle, ProviderSpec
 
 USER_AGENT = "catalog-pipeline/0.1 (+model catalog sync)"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-_SECRET_QUERY_NAMES = frozenset({"key", "api_key", "apikey", "token", "access_token", "signature"})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Same-origin redirects followed per request before giving up.
+MAX_REDIRECTS = 5
+#: Largest decompressed response accepted per request, unless the spec or CATALOG_MAX_RESPONSE_MB says
+#: otherwise. The largest real catalog captured (../shared/provider_snapshots: OpenRouter, 0.5 MB) fits
+#: about 120 times, Featherless's whole unpaged catalog (about 8 MB) 8 times.
+DEFAULT_MAX_RESPONSE_MB = 64
+#: Wall-clock budget of one provider's fetch: connecting, every attempt and page, every retry wait.
+DEFAULT_DEADLINE_SECONDS = 90.0
+#: How much of an error response is read for its message.
+ERROR_BODY_BYTES = 64 * 1024
+#: Decompressed bytes produced per step, so one compressed chunk cannot expand without bound.
+_DECODE_SLICE = 256 * 1024
+_MIB = 1024 * 1024
+#: Headers that carry credentials, whatever the auth style.
+CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization"})
 
 
 class ProviderError(Exception):
@@ -46,6 +76,10 @@ class ProviderNotConfigured(ProviderError):
         super().__init__(provider, url, "not configured: set " + ", ".join(missing))
 
 
+class DeadlineExceeded(ProviderError):
+    """A provider's fetch ran out of its wall-clock budget."""
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """One provider's complete live list and how fetching it went."""
@@ -62,9 +96,12 @@ class FetchResult:
     endpoint: str = "primary"
 
 
-class _RetryableResponse(Exception):
-    def __init__(self, status: int, retry_after: float | None):
-        super().__init__(f"HTTP {status}")
+class _Transient(Exception):
+    """One attempt failed in a way the next attempt may not (a 429, a 5xx, a reset)."""
+
+    def __init__(self, cause: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(cause)
+        self.cause = cause
         self.status = status
         self.retry_after = retry_after
 
@@ -74,7 +111,7 @@ def mask_url(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     query = [
-        (k, "***" if k.lower() in _SECRET_QUERY_NAMES else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        (k, "***" if k.lower() in SECRET_QUERY_NAMES else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="{}*"), ""))
 
@@ -84,6 +121,18 @@ def replay_rewrite(url: str, slug: str, replay_url: str) -> str:
     parts = urlsplit(url)
     target = f"{replay_url.rstrip('/')}/{slug}{parts.path}"
     return target + (f"?{parts.query}" if parts.query else "")
+
+
+def credential_hosts(spec: ProviderSpec, environment: Mapping[str, str], replay_url: str | None) -> frozenset[str]:
+    """The hosts `spec`'s key may be sent to: those of its primary and every variant, or the replay server's."""
+    if replay_url:
+        host = urlsplit(replay_url).hostname
+        return frozenset({host.lower()}) if host else frozenset()
+    return frozenset(host.lower() for host in spec.credential_hosts(environment))
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host.lower(), url.port or {"http": 80, "https": 443}.get(url.scheme)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -99,6 +148,21 @@ def _retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
+class _Deadline:
+    """The wall-clock budget of one provider's fetch."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def exceeded(self) -> bool:
+        # a timeout set to the remaining time may fire a hair early
+        return self.remaining() <= 0.01
+
+
 class CatalogHttpEngine:
     """Fetches providers' list-models endpoints.
 
@@ -106,9 +170,13 @@ class CatalogHttpEngine:
         environment: variables to read keys and extra ids from (the process environment
             in production, a plain dict in tests).
         replay_url: when set, every request goes to this local server instead.
-        timeout_seconds: connect/read timeout per request.
+        timeout_seconds: connect/read timeout per request (never beyond the deadline).
         max_attempts: attempts per request, the first included.
         max_retry_wait_seconds: the longest ``Retry-After`` honoured; longer waits are capped.
+        backoff_seconds: first wait between attempts when the server names none; doubles each time.
+        deadline_seconds: wall-clock budget of one provider's whole fetch (``CATALOG_PROVIDER_DEADLINE_S``).
+        max_response_mb: largest decompressed response, for every provider (``CATALOG_MAX_RESPONSE_MB``);
+            None: the spec's `max_response_mb`, else `DEFAULT_MAX_RESPONSE_MB`.
         client: an httpx client to reuse (tests inject one with a transport).
     """
 
@@ -120,17 +188,22 @@ class CatalogHttpEngine:
         max_attempts: int = 4,
         max_retry_wait_seconds: float = 30.0,
         backoff_seconds: float = 0.5,
+        deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
+        max_response_mb: float | None = None,
         client: httpx.Client | None = None,
     ):
         self.environment = environment
         self.replay_url = replay_url or None
-        self.max_attempts = max_attempts
+        self.timeout_seconds = timeout_seconds
+        self.max_attempts = max(1, max_attempts)
         self.max_retry_wait_seconds = max_retry_wait_seconds
         self.backoff_seconds = backoff_seconds
+        self.deadline_seconds = deadline_seconds
+        self.max_response_mb = max_response_mb
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(timeout_seconds),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            follow_redirects=True,
+            follow_redirects=False,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 
@@ -150,31 +223,47 @@ class CatalogHttpEngine:
     def is_configured(self, spec: ProviderSpec) -> bool:
         return not self.missing_variables(spec)
 
+    def response_limit_mb(self, spec: ProviderSpec) -> float:
+        """The largest decompressed response accepted from `spec`: CATALOG_MAX_RESPONSE_MB, else the spec's, else the default."""
+        if self.max_response_mb is not None:
+            return self.max_response_mb
+        return spec.max_response_mb or DEFAULT_MAX_RESPONSE_MB
+
     def fetch(self, spec: ProviderSpec) -> FetchResult:
-        """Fetch every page of `spec`'s list, from the first of its endpoints that exists.
+        """Fetch every page of `spec`'s list, from the first of its endpoints that exists, within the deadline.
 
         The endpoints are tried in the order `ProviderSpec.endpoints` gives: the primary,
         then each fallback variant, moving on only when an endpoint answers 404 or 410
         (gone or moved). Any other failure (401/403, 429 or 5xx after retries, a body that
         is not the list) ends the fetch there: it says nothing about where the list moved.
+        All endpoints share the provider's one deadline.
 
         Raises:
             ProviderNotConfigured: a needed variable is not set.
-            ProviderError: every endpoint tried failed, or one answered something that is
-                not the expected list.
+            DeadlineExceeded: the fetch took longer than `deadline_seconds`.
+            ProviderError: every endpoint tried failed (after retries where retrying can
+                help), redirected to another origin, sent more than the response limit, or
+                answered something that is not the expected list.
         """
+        try:
+            return self._fetch_provider(spec, _Deadline(self.deadline_seconds))
+        except ProviderError as error:
+            raise self._masked(error) from None
+
+    def _fetch_provider(self, spec: ProviderSpec, deadline: _Deadline) -> FetchResult:
         try:
             endpoints = spec.endpoints(self.environment)
         except ValueError as error:
             raise ProviderError(spec.slug, mask_url(spec.list_url(self.environment)), str(error)) from None
+        allowed_hosts = credential_hosts(spec, self.environment, self.replay_url)
         gone: list[str] = []
         for position, endpoint in enumerate(endpoints):
             if position and self.missing_variables(endpoint):
                 gone.append(f"{endpoint.endpoint_label} not configured")
                 continue
             try:
-                return self._fetch_endpoint(endpoint)
-            except ProviderNotConfigured:
+                return self._fetch_endpoint(endpoint, allowed_hosts, deadline)
+            except (ProviderNotConfigured, DeadlineExceeded):
                 raise
             except ProviderError as error:
                 if error.status not in (404, 410) or position == len(endpoints) - 1:
@@ -188,12 +277,13 @@ class CatalogHttpEngine:
             spec.slug, mask_url(spec.list_url(self.environment)), "no endpoint left: " + "; ".join(gone)
         )
 
-    def _fetch_endpoint(self, spec: ProviderSpec) -> FetchResult:
+    def _fetch_endpoint(self, spec: ProviderSpec, allowed_hosts: frozenset[str], deadline: _Deadline) -> FetchResult:
         real_url = spec.list_url(self.environment)
         shown_url = mask_url(real_url)
         missing = self.missing_variables(spec)
         if missing:
             raise ProviderNotConfigured(spec.slug, shown_url, missing)
+        _check_url_variables(spec, self.environment, shown_url)
         url = replay_rewrite(real_url, spec.slug, self.replay_url) if self.replay_url else real_url
         headers = self._auth_headers(spec)
         pagination = spec.pagination
@@ -208,27 +298,23 @@ class CatalogHttpEngine:
         status = 0
         seen_cursors: set[str] = set()
         started = time.perf_counter()
-        try:
-            while True:
-                response, used = self._get(spec, url, shown_url, params, headers)
-                attempts += used
-                pages += 1
-                total_bytes += len(response.content)
-                status = response.status_code
-                body = self._json(spec, shown_url, response)
-                page_entries = self._records(spec, shown_url, body)
-                entries.extend(page_entries)
-                cursor = self._next_cursor(spec, shown_url, body, page_entries, params, len(entries))
-                if cursor is None:
-                    break
-                if str(cursor) in seen_cursors:
-                    raise ProviderError(spec.slug, shown_url, f"pagination repeats cursor {str(cursor)[:40]!r}")
-                seen_cursors.add(str(cursor))
-                params[pagination.page_param] = cursor
-                if pages >= pagination.max_pages:
-                    raise ProviderError(spec.slug, shown_url, f"more than {pagination.max_pages} pages; stopped")
-        except ProviderError as error:
-            raise self._scrubbed(error) from None
+        while True:
+            status, size, body, used = self._get(spec, url, shown_url, params, headers, allowed_hosts, deadline)
+            attempts += used
+            pages += 1
+            total_bytes += size
+            page_entries = self._records(spec, shown_url, body)
+            entries.extend(page_entries)
+            cursor = self._next_cursor(spec, shown_url, body, page_entries, params, len(entries))
+            del body
+            if cursor is None:
+                break
+            if str(cursor) in seen_cursors:
+                raise ProviderError(spec.slug, shown_url, f"pagination repeats cursor {str(cursor)[:40]!r}")
+            seen_cursors.add(str(cursor))
+            params[pagination.page_param] = cursor
+            if pages >= pagination.max_pages:
+                raise ProviderError(spec.slug, shown_url, f"more than {pagination.max_pages} pages; stopped")
         return FetchResult(
             provider=spec.slug,
             url=shown_url,
@@ -256,59 +342,240 @@ class CatalogHttpEngine:
             headers["x-goog-api-key"] = key
         return headers
 
+    def _credential_free(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """`headers` without any that carries a credential (by name, or by holding a configured secret)."""
+        secrets = [secret for secret in configured_secrets(self.environment) if len(secret) >= 4]
+        return {
+            name: value
+            for name, value in headers.items()
+            if name.lower() not in CREDENTIAL_HEADERS and not any(secret in value for secret in secrets)
+        }
+
+    def _credential_free_url(self, url: httpx.URL) -> httpx.URL:
+        """`url` without user info and without query parameters that carry a credential."""
+        secrets = {secret for secret in configured_secrets(self.environment) if len(secret) >= 4}
+        for name, value in url.params.multi_items():
+            if name.lower() in SECRET_QUERY_NAMES or value in secrets:
+                url = url.copy_remove_param(name)
+        return url.copy_with(username=None, password=None) if url.userinfo else url
+
     def _get(
-        self, spec: ProviderSpec, url: str, shown_url: str, params: Mapping[str, Any], headers: Mapping[str, str]
-    ) -> tuple[httpx.Response, int]:
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception_type((_RetryableResponse, httpx.TransportError)),
-            reraise=True,
+        self,
+        spec: ProviderSpec,
+        url: str,
+        shown_url: str,
+        params: Mapping[str, Any],
+        headers: Mapping[str, str],
+        allowed_hosts: frozenset[str],
+        deadline: _Deadline,
+    ) -> tuple[int, int, Any, int]:
+        """One page: (HTTP status, decompressed bytes, parsed body, attempts used), retrying transient failures."""
+        attempt = 0
+        while True:
+            attempt += 1
+            if deadline.exceeded():
+                raise self._deadline_error(spec, shown_url, deadline, attempt - 1)
+            try:
+                status, body = self._attempt(spec, url, shown_url, params, headers, allowed_hosts, deadline)
+            except _Transient as failure:
+                if deadline.exceeded():
+                    raise self._deadline_error(spec, shown_url, deadline, attempt, failure.cause) from None
+                if attempt >= self.max_attempts:
+                    raise ProviderError(
+                        spec.slug, shown_url, f"{failure.cause} after {attempt} attempts", failure.status
+                    ) from None
+                wait = self._wait_seconds(attempt, failure.retry_after)
+                if wait >= deadline.remaining():
+                    raise self._deadline_error(
+                        spec, shown_url, deadline, attempt, f"{failure.cause}, next attempt due in {wait:.1f} s"
+                    ) from None
+                time.sleep(wait)
+                continue
+            size = len(body)
+            return status, size, self._json(spec, shown_url, status, body), attempt
+
+    def _deadline_error(
+        self, spec: ProviderSpec, shown_url: str, deadline: _Deadline, attempts: int, last: str | None = None
+    ) -> DeadlineExceeded:
+        cause = f"deadline exceeded: no complete answer within {deadline.seconds:g} s ({attempts} attempt(s)"
+        cause += f"; last: {last})" if last else ")"
+        return DeadlineExceeded(spec.slug, shown_url, cause)
+
+    def _wait_seconds(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_wait_seconds)
+        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_retry_wait_seconds)
+
+    def _attempt(
+        self,
+        spec: ProviderSpec,
+        url: str,
+        shown_url: str,
+        params: Mapping[str, Any],
+        headers: Mapping[str, str],
+        allowed_hosts: frozenset[str],
+        deadline: _Deadline,
+    ) -> tuple[int, bytearray]:
+        """One request, following same-origin redirects by hand; returns the status and the whole body.
+
+        Raises:
+            _Transient: a retryable status or a network failure that may pass.
+            ProviderError: a permanent failure (4xx, cross-origin redirect, invalid URL, TLS, DNS, too large).
+        """
+        try:
+            request_url = self._client.build_request("GET", url, params=params).url
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as error:
+            raise ProviderError(spec.slug, shown_url, f"invalid URL: {error} (not retried)") from None
+        problem = _url_problem(request_url)
+        if problem:
+            raise ProviderError(spec.slug, shown_url, f"invalid URL: {problem} (not retried)")
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._send(spec, shown_url, request_url, headers, allowed_hosts, deadline)
+            try:
+                status = response.status_code
+                if status in REDIRECT_STATUSES and response.headers.get("Location"):
+                    target = self._redirect_target(spec, shown_url, request_url, response.headers["Location"])
+                    request_url = target
+                    continue
+                if status in RETRY_STATUSES:
+                    raise _Transient(
+                        f"HTTP {status}", status, _retry_after_seconds(response.headers.get("Retry-After"))
+                    )
+                if status >= 400:
+                    text = self._error_text(spec, shown_url, response, deadline)
+                    raise ProviderError(spec.slug, shown_url, f"HTTP {status}{text}", status)
+                limit_mb = self.response_limit_mb(spec)
+                return status, self._read_body(spec, shown_url, response, int(limit_mb * _MIB), limit_mb, deadline)
+            except httpx.TransportError as error:
+                raise self._transport_failure(spec, shown_url, error, deadline) from None
+            finally:
+                response.close()
+        raise ProviderError(spec.slug, shown_url, f"more than {MAX_REDIRECTS} redirects; stopped")
+
+    def _send(
+        self,
+        spec: ProviderSpec,
+        shown_url: str,
+        url: httpx.URL,
+        headers: Mapping[str, str],
+        allowed_hosts: frozenset[str],
+        deadline: _Deadline,
+    ) -> httpx.Response:
+        # A host the spec does not name never sees a credential, whatever led the engine there.
+        if url.host.lower() not in allowed_hosts:
+            headers, url = self._credential_free(headers), self._credential_free_url(url)
+        timeout = max(0.05, min(self.timeout_seconds, deadline.remaining()))
+        request = self._client.build_request(
+            "GET", url, headers={**headers, "Accept-Encoding": "gzip, deflate"}, timeout=httpx.Timeout(timeout)
         )
         try:
-            for attempt in retrying:
-                with attempt:
-                    response = self._client.get(url, params=params, headers=headers)
-                    if response.status_code in RETRY_STATUSES:
-                        raise _RetryableResponse(
-                            response.status_code, _retry_after_seconds(response.headers.get("Retry-After"))
-                        )
-                    if response.status_code >= 400:
-                        raise ProviderError(
-                            spec.slug,
-                            shown_url,
-                            f"HTTP {response.status_code} {_short_body(response)}",
-                            response.status_code,
-                        )
-                    return response, attempt.retry_state.attempt_number
-        except _RetryableResponse as error:
-            raise ProviderError(
-                spec.slug, shown_url, f"HTTP {error.status} after {self.max_attempts} attempts", error.status
-            ) from None
+            return self._client.send(request, stream=True, follow_redirects=False)
         except httpx.TransportError as error:
-            raise ProviderError(
-                spec.slug, shown_url, f"{type(error).__name__} after {self.max_attempts} attempts: {error}"
-            ) from None
-        except httpx.HTTPError as error:  # not retried: a corrupt compressed body, a redirect loop
+            raise self._transport_failure(spec, shown_url, error, deadline) from None
+        except httpx.HTTPError as error:  # not retried: a body httpx could not decode
             raise ProviderError(spec.slug, shown_url, f"{type(error).__name__}: {error}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(error, _RetryableResponse) and error.retry_after is not None:
-            return min(error.retry_after, self.max_retry_wait_seconds)
-        return min(self.backoff_seconds * 2 ** (retry_state.attempt_number - 1), self.max_retry_wait_seconds)
-
-    @staticmethod
-    def _json(spec: ProviderSpec, shown_url: str, response: httpx.Response) -> Any:
+    def _redirect_target(self, spec: ProviderSpec, shown_url: str, current: httpx.URL, location: str) -> httpx.URL:
         try:
-            return json.loads(response.content, parse_float=Decimal, parse_int=_parse_int)
-        except (ValueError, UnicodeDecodeError) as error:
+            target = current.join(location)
+        except (httpx.InvalidURL, ValueError) as error:
+            raise ProviderError(spec.slug, shown_url, f"redirect to an invalid URL: {error}") from None
+        if _origin(target) != _origin(current):
             raise ProviderError(
                 spec.slug,
                 shown_url,
-                f"response is not valid JSON ({error}); {len(response.content)} bytes received",
-                response.status_code,
+                f"redirected to another origin, {mask_url(str(target))}; not followed "
+                f"(credentials are only sent to {current.host})",
+            )
+        return target
+
+    def _transport_failure(
+        self, spec: ProviderSpec, shown_url: str, error: httpx.TransportError, deadline: _Deadline
+    ) -> Exception:
+        """A network failure as a retryable `_Transient` or, when retrying cannot help, a `ProviderError`."""
+        described = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        if isinstance(error, httpx.TimeoutException) and deadline.exceeded():
+            return _Transient(described)  # the caller reports the deadline
+        permanent = _permanent_cause(error)
+        if permanent:
+            return ProviderError(spec.slug, shown_url, f"{permanent}: {described} (not retried)")
+        return _Transient(described)
+
+    def _error_text(self, spec: ProviderSpec, shown_url: str, response: httpx.Response, deadline: _Deadline) -> str:
+        """The start of an error response's body, masked before it is cut."""
+        try:
+            raw = self._read_body(spec, shown_url, response, ERROR_BODY_BYTES, None, deadline)
+        except (ProviderError, httpx.HTTPError):
+            return ""
+        text = mask_secrets(raw.decode("utf-8", errors="replace"), self.environment).strip().replace("\n", " ")
+        return f" ({shorten(text, 200)})" if text else ""
+
+    @staticmethod
+    def _read_body(
+        spec: ProviderSpec,
+        shown_url: str,
+        response: httpx.Response,
+        limit_bytes: int,
+        limit_mb: float | None,
+        deadline: _Deadline,
+    ) -> bytearray:
+        """The decompressed body, read and decoded in slices.
+
+        With `limit_mb`, a body beyond `limit_bytes` fails the provider as soon as it gets
+        there; without, the body is cut at `limit_bytes` (error bodies).
+        """
+
+        def too_large() -> ProviderError:
+            return ProviderError(spec.slug, shown_url, f"response exceeds {limit_mb:g} MiB; not read further")
+
+        declared = response.headers.get("Content-Length", "")
+        encoding = response.headers.get("Content-Encoding", "identity")
+        if limit_mb is not None and declared.isdigit() and encoding in ("", "identity") and int(declared) > limit_bytes:
+            raise too_large()
+        if response.is_stream_consumed:  # built in memory (a test transport): httpx decodes it
+            try:
+                encoding, chunks = "identity", iter([response.content])
+            except httpx.DecodingError as error:
+                raise ProviderError(spec.slug, shown_url, f"corrupt compressed body (DecodingError: {error})") from None
+        else:
+            chunks = response.iter_raw()
+        decoder = _Decoder(spec, shown_url, encoding)
+        body = bytearray()
+        for chunk in chunks:
+            for piece in decoder.feed(chunk):
+                body += piece
+                if len(body) > limit_bytes:
+                    if limit_mb is None:
+                        return body[:limit_bytes]
+                    raise too_large()
+            if deadline.exceeded():
+                raise _Transient(f"body still arriving after {deadline.seconds:g} s")
+        for piece in decoder.finish():
+            body += piece
+            if len(body) > limit_bytes:
+                if limit_mb is None:
+                    return body[:limit_bytes]
+                raise too_large()
+        return body
+
+    @staticmethod
+    def _json(spec: ProviderSpec, shown_url: str, status: int, body: bytearray) -> Any:
+        """Parse `body`, releasing the bytes before the objects are built, so the peak is text + objects,
+        and sharing repeated short values between entries (see `_SharedValues`)."""
+        size = len(body)
+        try:
+            text = body.decode(json.detect_encoding(body), "surrogatepass")
+        except (UnicodeDecodeError, LookupError) as error:
+            raise ProviderError(
+                spec.slug, shown_url, f"response is not valid JSON ({error}); {size} bytes received", status
+            ) from None
+        finally:
+            body.clear()
+        try:
+            return json.loads(text, parse_float=Decimal, parse_int=_parse_int, object_pairs_hook=_SharedValues())
+        except ValueError as error:
+            raise ProviderError(
+                spec.slug, shown_url, f"response is not valid JSON ({error}); {size} bytes received", status
             ) from None
 
     @staticmethod
@@ -359,31 +626,161 @@ class CatalogHttpEngine:
             raise ProviderError(spec.slug, shown_url, f"has_more is true but {pagination.cursor_path!r} is empty")
         return token or None
 
-    def _scrubbed(self, error: ProviderError) -> ProviderError:
-        message = scrub_secrets(error.cause, self.environment)
+    def _masked(self, error: ProviderError) -> ProviderError:
+        message = mask_secrets(error.cause, self.environment)
         if message == error.cause:
             return error
-        return ProviderError(error.provider, error.url, message, error.status)
+        masked = type(error).__new__(type(error))
+        ProviderError.__init__(masked, error.provider, error.url, message, error.status)
+        if isinstance(error, ProviderNotConfigured):
+            masked.missing = error.missing
+        return masked
 
 
-SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+class _SharedValues:
+    """``object_pairs_hook`` that stores each repeated short value once.
+
+    A catalog repeats the same short strings and numbers in every entry (a price of
+    "0", "text", a context length, a tokenizer name); parsed naively each is its own
+    object, which made the parsed list about three times the size of the body. Values
+    are immutable, so sharing them is safe; lists and dicts are never shared.
+    """
+
+    __slots__ = ("memo",)
+    MAX_LENGTH = 64
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[type, Any], Any] = {}
+
+    def share(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.memo.setdefault((kind, value), value) if len(value) <= self.MAX_LENGTH else value
+        if kind is int or kind is Decimal:
+            # keyed by text: Decimal("0.50") == Decimal("0.5"), yet each must keep its own digits
+            return self.memo.setdefault((kind, str(value)), value)
+        if kind is list:
+            return [self.share(item) for item in value] if len(value) <= 32 else value
+        return value
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        return {key: self.share(value) for key, value in pairs}
 
 
-def scrub_secrets(message: str, environment: Mapping[str, str], extra: Sequence[str | None] = ()) -> str:
-    """`message` with the value of every secret-named variable (and any `extra` secret) as ``***``."""
-    secrets = [value for name, value in environment.items() if name.endswith(SECRET_SUFFIXES)] + list(extra)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            message = message.replace(str(secret), "***")
-    return message
+class _Decoder:
+    """Content-Encoding decoding in bounded slices (gzip, deflate, identity; a list is decoded in reverse)."""
+
+    def __init__(self, spec: ProviderSpec, shown_url: str, content_encoding: str):
+        self.spec, self.shown_url = spec, shown_url
+        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip().lower() not in ("", "identity")]
+        self.stages: list[Any] = []
+        for coding in reversed(codings):
+            if coding in ("gzip", "x-gzip"):
+                self.stages.append(zlib.decompressobj(zlib.MAX_WBITS | 16))
+            elif coding == "deflate":
+                self.stages.append(_DeflateStage())
+            else:
+                raise ProviderError(spec.slug, shown_url, f"unsupported Content-Encoding {coding!r}")
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        yield from self._through(0, data)
+
+    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
+        if index == len(self.stages):
+            if data:
+                yield data
+            return
+        stage = self.stages[index]
+        try:
+            while data:
+                piece = stage.decompress(data, _DECODE_SLICE)
+                data = stage.unconsumed_tail
+                yield from self._through(index + 1, piece)
+                if stage.eof:
+                    break
+        except zlib.error as error:
+            raise ProviderError(
+                self.spec.slug, self.shown_url, f"corrupt compressed body (DecodingError: {error})"
+            ) from None
+
+    def finish(self) -> Iterator[bytes]:
+        for index, stage in enumerate(self.stages):
+            if not stage.eof:
+                raise ProviderError(self.spec.slug, self.shown_url, "compressed body ends early (truncated)")
+            yield from self._through(index + 1, stage.flush())
+
+
+class _DeflateStage:
+    """``deflate`` as servers send it: zlib-wrapped as the RFC says, or raw as some do."""
+
+    def __init__(self) -> None:
+        self._inner = zlib.decompressobj()
+        self._started = False
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if not self._started:
+            self._started = True
+            try:
+                return self._inner.decompress(data, max_length)
+            except zlib.error:
+                self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._inner.decompress(data, max_length)
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self._inner.unconsumed_tail
+
+    @property
+    def eof(self) -> bool:
+        return self._inner.eof
+
+    def flush(self) -> bytes:
+        return self._inner.flush()
+
+
+def _url_problem(url: httpx.URL) -> str | None:
+    if url.scheme not in ("http", "https"):
+        return f"scheme {url.scheme or 'missing'!r}, not http or https"
+    if not url.host:
+        return "no host"
+    if url.port is not None and not 0 < url.port < 65536:
+        return f"port {url.port} out of range"
+    return None
+
+
+def _check_url_variables(spec: ProviderSpec, environment: Mapping[str, str], shown_url: str) -> None:
+    """Extra variables are pasted into the URL: one that could change its host or path is refused."""
+    for name in spec.extra_env:
+        value = environment.get(name)
+        if value and not _URL_VARIABLE.fullmatch(value):
+            raise ProviderError(
+                spec.slug, shown_url, f"{name} may hold only letters, digits, '-', '_' and '.' (not retried)"
+            )
+
+
+_URL_VARIABLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+def _permanent_cause(error: httpx.TransportError) -> str | None:
+    """Why retrying `error` cannot help (an invalid URL, TLS or DNS failure), or None when it might."""
+    if isinstance(error, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return "invalid request"
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError | ssl.CertificateError):
+            return "TLS failure"
+        if isinstance(cause, socket.gaierror):
+            return None if cause.errno == socket.EAI_AGAIN else "DNS failure"
+        cause = cause.__cause__ or cause.__context__
+    text = str(error)
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "DNS failure"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+        return "TLS failure"
+    return None
 
 
 def _parse_int(text: str) -> int | Decimal:
     # Python refuses to build ints of more than 4,300 digits; one absurd number in one entry
     # must not make the whole list unreadable, so it stays a Decimal for the normalizer to reject.
     return int(text) if len(text) <= 4000 else Decimal(text)
-
-
-def _short_body(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return f"({text[:200]})" if text else ""

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from catalog_pipeline.masking import mask_secrets
 from catalog_pipeline.storage import schema
 
 HEALTHY, WARNING, OUT_OF_SYNC = "healthy", "warning", "out_of_sync"
@@ -208,6 +209,9 @@ def build_report(
         else:
             missing = count - held.db_active - held.rejected
             status, pct, detail = thresholds.classify(missing), parity_pct(count, missing), None
+        if detail:
+            # the detail reaches the history table, check metadata, alerts and the CLI
+            detail = mask_secrets(detail)
         lines.append(
             ProviderParity(
                 slug=slug,

@@ -8,18 +8,21 @@ were; the other providers are unaffected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from catalog_pipeline.http_engine import (
     CatalogHttpEngine,
+    DeadlineExceeded,
     FetchResult,
     ProviderError,
     ProviderNotConfigured,
     mask_url,
 )
+from catalog_pipeline.masking import shorten
 from catalog_pipeline.providers.drift import FieldObservation
 from catalog_pipeline.providers.normalize import NormalizedCatalog, normalize_catalog
 from catalog_pipeline.providers.registry import get_provider
@@ -58,6 +61,7 @@ class SyncOptions:
         max_deactivation_share: largest share of active models one sync may deactivate.
         allow_mass_deactivation: accept a larger shrink (an operator's override).
         max_workers: concurrent fetches.
+        deadline_grace_seconds: how long past the engine's deadline the sync still waits for a fetch.
     """
 
     fetch_live: bool = True
@@ -66,6 +70,7 @@ class SyncOptions:
     max_deactivation_share: float = 0.5
     allow_mass_deactivation: bool = False
     max_workers: int = 8
+    deadline_grace_seconds: float = 10.0
 
 
 def sync_providers(
@@ -75,25 +80,58 @@ def sync_providers(
     options: SyncOptions,
     run_id: str | None = None,
 ) -> Iterator[ProviderOutcome]:
-    """Sync `slugs`, yielding each provider's outcome as soon as it is written."""
+    """Sync `slugs`, yielding each provider's outcome as soon as it is written.
+
+    The engine holds every fetch to its deadline; should one still not return (a DNS
+    lookup hanging below the engine's timeouts), the sync stops waiting for it
+    `deadline_grace_seconds` after its deadline, fails it, and goes on.
+    """
     specs = [get_provider(slug) for slug in slugs]
-    with ThreadPoolExecutor(
-        max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch"
-    ) as pool:
-        futures = {pool.submit(_obtain, spec, http, writer, options): spec for spec in specs}
-        for future in as_completed(futures):
-            spec = futures[future]
-            started_at, fetched, problem = future.result()
-            outcome = _finish(spec, started_at, fetched, problem, writer, options, run_id)
-            progress_log.info("%s", _progress_line(outcome))
-            yield outcome
+    started: dict[str, tuple[float, datetime]] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch")
+    futures = {pool.submit(_obtain, spec, http, writer, options, started): spec for spec in specs}
+    pending = set(futures)
+    give_up_after = http.deadline_seconds + options.deadline_grace_seconds
+    try:
+        while pending:
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in finished:
+                spec = futures[future]
+                started_at, fetched, problem = future.result()
+                yield _announce(_finish(spec, started_at, fetched, problem, writer, options, run_id))
+            now = time.monotonic()
+            for future in [f for f in pending if futures[f].slug in started]:
+                spec = futures[future]
+                began, started_at = started[spec.slug]
+                if now - began <= give_up_after:
+                    continue
+                pending.discard(future)
+                problem = DeadlineExceeded(
+                    spec.slug,
+                    mask_url(spec.list_url(http.environment)),
+                    f"deadline exceeded: the fetch did not return within {http.deadline_seconds:g} s "
+                    f"(+{options.deadline_grace_seconds:g} s grace); the sync went on without it",
+                )
+                yield _announce(_finish(spec, started_at, None, problem, writer, options, run_id))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _announce(outcome: ProviderOutcome) -> ProviderOutcome:
+    progress_log.info("%s", _progress_line(outcome))
+    return outcome
 
 
 def _obtain(
-    spec: ProviderSpec, http: CatalogHttpEngine, writer: CatalogWriter, options: SyncOptions
+    spec: ProviderSpec,
+    http: CatalogHttpEngine,
+    writer: CatalogWriter,
+    options: SyncOptions,
+    started: dict[str, tuple[float, datetime]],
 ) -> tuple[datetime, FetchResult | None, Exception | None]:
     """Runs in a worker thread: everything up to, not including, the database write."""
     started_at = datetime.now(UTC)
+    started[spec.slug] = (time.monotonic(), started_at)
     try:
         if options.fetch_live:
             return started_at, http.fetch(spec), None
@@ -160,7 +198,10 @@ def _finish(
         )
         return done(BLOCKED, fetched=fetched, catalog=catalog, counts=blocked.counts, error=str(blocked), drift=drift)
     except Exception as error:  # a database (or normalizer) error fails this provider only; the write rolled back
-        message = f"provider {spec.slug!r}: write failed: {type(error).__name__}: {str(error)[:500]}"
+        # masked before it is cut: a secret straddling the cut would not be recognised after
+        message = (
+            f"provider {spec.slug!r}: write failed: {type(error).__name__}: {shorten(writer.scrub(str(error)), 500)}"
+        )
         read = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
         writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id, endpoint=endpoint)
         return done(FAILED, fetched=fetched, catalog=catalog, error=message, drift=drift)
@@ -190,12 +231,26 @@ class LiveCounts:
     model_ids: dict[str, set[str]] = field(default_factory=dict)
 
 
-def fetch_live_counts(slugs: Sequence[str], http: CatalogHttpEngine, max_workers: int = 8) -> LiveCounts:
-    """Fetch every provider's list concurrently and count its entries."""
+def fetch_live_counts(
+    slugs: Sequence[str],
+    http: CatalogHttpEngine,
+    max_workers: int = 8,
+    not_refetched: Mapping[str, str] | None = None,
+) -> LiveCounts:
+    """Fetch every provider's list concurrently and count its entries.
+
+    Args:
+        not_refetched: providers not to fetch at all, with the reason (one that just
+            missed its deadline in a sync is not waited for again); reported as errors.
+    """
     result = LiveCounts(live={}, skipped={}, errors={})
+    not_refetched = not_refetched or {}
 
     def count(slug: str) -> None:
         spec = get_provider(slug)
+        if slug in not_refetched:
+            result.live[slug], result.errors[slug] = None, not_refetched[slug]
+            return
         try:
             fetched = http.fetch(spec)
             entries = fetched.entries

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from catalog_pipeline.replay.server import ReplayServer
+from catalog_pipeline_tests.fault_proxy import FaultProxy
 from catalog_pipeline_tests.postgres_server import create_database, postgres_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -27,9 +28,19 @@ def replay_server() -> Iterator[ReplayServer]:
     server.server_close()
 
 
+@pytest.fixture(scope="session")
+def fault_proxy(replay_server: ReplayServer) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the replay server; healed after every test."""
+    proxy = FaultProxy(replay_server.url)
+    yield proxy
+    proxy.close()
+
+
 @pytest.fixture(autouse=True)
 def _heal_replay_faults(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
+    if "fault_proxy" in request.fixturenames:
+        request.getfixturevalue("fault_proxy").heal()
     if "replay_server" in request.fixturenames:
         server: ReplayServer = request.getfixturevalue("replay_server")
         with server.state.lock:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from catalog_pipeline.defs.partitions import PROVIDER_PARTITIONS
 from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
+from catalog_pipeline.masking import mask_secrets
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline.reconciliation import (
     HEALTHY,
@@ -51,6 +52,16 @@ class ProviderSyncConfig(dg.Config):
     )
     max_deactivation_share: float = Field(
         default=0.5, description="Largest share of a provider's active models one sync may deactivate."
+    )
+
+
+class ReconciliationConfig(dg.Config):
+    """Run options for the reconciliation."""
+
+    not_refetched: dict[str, str] = Field(
+        default_factory=dict,
+        description="Providers whose live list is not fetched again, with the reason: `catalog-pipeline sync` "
+        "names those that just failed their deadline, so the reconciliation does not wait for them twice.",
     )
 
 
@@ -159,8 +170,10 @@ def sync_provider_catalogs(
         failures.extend(blocked)
     if failures:
         raise dg.Failure(
-            description=f"{len(failures)} provider(s) failed; the others were synced: "
-            + "; ".join(f"{f.error}" for f in failures),
+            description=mask_secrets(
+                f"{len(failures)} provider(s) failed; the others were synced: "
+                + "; ".join(f"{f.error}" for f in failures)
+            ),
             metadata={"failed_providers": ", ".join(f.provider for f in failures)},
         )
 
@@ -351,13 +364,16 @@ def _price_change_preview(counts) -> str:  # type: ignore[no-untyped-def]
 )
 def catalog_reconciliation(
     context: dg.AssetExecutionContext,
+    config: ReconciliationConfig,
     provider_api: ProviderApiResource,
     catalog_database: CatalogDatabaseResource,
     parity_settings: ParitySettingsResource,
 ) -> dg.MaterializeResult:
     http = provider_api.http_engine()
     try:
-        counts = fetch_live_counts(PROVIDER_SLUGS, http, provider_api.max_concurrent_fetches)
+        counts = fetch_live_counts(
+            PROVIDER_SLUGS, http, provider_api.max_concurrent_fetches, not_refetched=config.not_refetched
+        )
     finally:
         http.close()
     report = build_report(
@@ -370,8 +386,14 @@ def catalog_reconciliation(
     )
     compare_model_ids(catalog_database.engine, report, counts.model_ids)
     record_report(catalog_database.engine, report, context.run_id)
+    not_refetched = {
+        "providers_not_refetched": ", ".join(
+            f"{slug} ({mask_secrets(why)})" for slug, why in config.not_refetched.items()
+        )
+        or "none"
+    }
     return dg.MaterializeResult(
-        metadata=_report_metadata(report),
+        metadata={**_report_metadata(report), **not_refetched},
         check_results=[_total_check(report), _gap_check(report), *_provider_checks(report)],
     )
 

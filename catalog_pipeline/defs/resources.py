@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Engine
 
-from catalog_pipeline.http_engine import CatalogHttpEngine
+from catalog_pipeline.http_engine import DEFAULT_MAX_RESPONSE_MB, CatalogHttpEngine
 from catalog_pipeline.reconciliation import ParityThresholds
+from catalog_pipeline.settings import DEFAULT_PROVIDER_DEADLINE_SECONDS
 from catalog_pipeline.storage.database import create_catalog_engine, ensure_schema
 from catalog_pipeline.storage.writer import CatalogWriter
 
@@ -27,6 +28,15 @@ class ProviderApiResource(dg.ConfigurableResource):
     max_attempts: int = 4
     max_retry_wait_seconds: float = 30.0
     max_concurrent_fetches: int = 8
+    deadline_seconds: int = Field(
+        default=DEFAULT_PROVIDER_DEADLINE_SECONDS,
+        description="Wall-clock budget of one provider's fetch, retries and waits included (CATALOG_PROVIDER_DEADLINE_S).",
+    )
+    max_response_mb: int | None = Field(
+        default=None,
+        description="Largest decompressed response from any provider, in MiB (CATALOG_MAX_RESPONSE_MB); "
+        f"unset: the provider's own limit, else {DEFAULT_MAX_RESPONSE_MB}.",
+    )
 
     def http_engine(self) -> CatalogHttpEngine:
         return CatalogHttpEngine(
@@ -35,6 +45,8 @@ class ProviderApiResource(dg.ConfigurableResource):
             timeout_seconds=self.timeout_seconds,
             max_attempts=self.max_attempts,
             max_retry_wait_seconds=self.max_retry_wait_seconds,
+            deadline_seconds=self.deadline_seconds,
+            max_response_mb=self.max_response_mb,
         )
 
 

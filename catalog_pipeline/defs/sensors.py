@@ -104,10 +104,11 @@ def _metadata_text(metadata: dict[str, dg.MetadataValue]) -> str:
         if isinstance(entry, _SKIPPED_METADATA) or entry.value in ("", None):
             continue
         parts.append(f"{name}={_format_value(entry.value)}")
-    return _truncate(", ".join(parts))
+    return ", ".join(parts)
 
 
 def _truncate(text: str) -> str:
+    """Cut masked `text` to the alert's detail length (mask first: a cut secret is harder to recognise)."""
     return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 3] + "..."
 
 
@@ -149,7 +150,7 @@ def _observe_checks(
                 name=key.name,
                 what=f"check {key.name} on {key.asset_key.to_user_string()}"
                 + ("" if evaluation.passed else f" ({severity})"),
-                details=channels.scrub(_metadata_text(dict(evaluation.metadata))) or "no metadata",
+                details=_truncate(channels.scrub(_metadata_text(dict(evaluation.metadata)))) or "no metadata",
                 link=channels.asset_checks_url(key.asset_key),
             ),
         )
@@ -200,7 +201,7 @@ def _observe_syncs(engine: Engine, cursor: AlertCursor, changes: AlertChanges, c
                     failing=True,
                     name=f"sync {slug}",
                     what=f"sync of {slug} ({status})",
-                    details=channels.scrub(_truncate(row["error_message"] or "no error message")),
+                    details=_truncate(channels.scrub(row["error_message"] or "no error message")),
                     link=link,
                 ),
             )
@@ -260,7 +261,7 @@ def _observe_runs(
                 failing=failed,
                 name=f"run {job_name}",
                 what=f"run of {job_name}" + (" failed" if failed else " completes again"),
-                details=channels.scrub(_truncate(_run_failure_reason(instance, run.run_id)))
+                details=_truncate(channels.scrub(_run_failure_reason(instance, run.run_id)))
                 if failed
                 else f"run {run.run_id}",
                 link=channels.run_url(run.run_id),

@@ -192,6 +192,9 @@ class ProviderSpec:
         input_modalities_path / output_modalities_path: lists of modality names.
         prices: price kind (``input``, ``output``, ``cache_read``, ``request``...) to field.
         pagination: paging scheme.
+        max_response_mb: largest decompressed response accepted from this provider, for a
+            provider whose list is known to be larger than the engine's default
+            (``CATALOG_MAX_RESPONSE_MB`` still wins when set).
         docs_url: where the endpoint is documented.
         normalize: optional hook for payloads the paths cannot describe (the replay server
             writes such payloads with its own renderers, `catalog_pipeline.replay.render`).
@@ -237,6 +240,7 @@ class ProviderSpec:
     output_modalities_path: str | None = None
     prices: Mapping[str, PriceField] = field(default_factory=dict)
     pagination: Pagination = field(default_factory=Pagination)
+    max_response_mb: float | None = None
     docs_url: str = ""
     normalize: NormalizeHook | None = None
     demo_size: int = 50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -14,6 +15,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+
+from catalog_pipeline.masking import mask_secrets
+from catalog_pipeline.settings import DATABASE_URL, ConfigurationError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: PostgreSQL advisory lock (session level) held while migrating, so two processes that
@@ -30,7 +34,77 @@ def default_database_url(dagster_home: str | None) -> str:
     return f"sqlite:///{(folder / 'catalog.db').resolve()}"
 
 
-def create_catalog_engine(url: str) -> Engine:
+def shown_database_url(url: str) -> str:
+    """`url` as messages may show it: the password masked."""
+    try:
+        return mask_secrets(sa.make_url(url).render_as_string(hide_password=True))
+    except (sa.exc.ArgumentError, ValueError):
+        return mask_secrets(url)
+
+
+def check_database(url: str, connect_timeout_seconds: int = 5) -> None:
+    """Make sure the catalog database at `url` can be used, before any provider is fetched.
+
+    A SQLite file's folder is created when missing; a PostgreSQL server must answer within
+    `connect_timeout_seconds`.
+
+    Raises:
+        ConfigurationError: the URL is malformed, names an unsupported database or driver,
+            the SQLite folder cannot be created or written, or the server cannot be reached
+            (the password masked in every case).
+    """
+    shown = shown_database_url(url)
+    try:
+        parsed = sa.make_url(url)
+        backend = parsed.get_backend_name()
+    except (sa.exc.ArgumentError, ValueError) as error:
+        raise ConfigurationError(
+            f"{DATABASE_URL} is not a database URL ({mask_secrets(str(error))}): {shown!r}; "
+            "expected sqlite:////path/catalog.db or postgresql+psycopg://user@host:5432/catalog"
+        ) from None
+    if backend == "sqlite":
+        _check_sqlite_folder(parsed.database, shown)
+        return
+    if backend != "postgresql":
+        raise ConfigurationError(
+            f"{DATABASE_URL} names {backend!r}: the catalog lives in SQLite or PostgreSQL ({shown})"
+        )
+    try:
+        engine = create_catalog_engine(url, connect_timeout_seconds=connect_timeout_seconds)
+    except (ValueError, ImportError, sa.exc.ArgumentError) as error:
+        raise ConfigurationError(f"{DATABASE_URL}: {mask_secrets(str(error))} ({shown})") from None
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise ConfigurationError(
+            f"catalog database unreachable at {shown}: {mask_secrets(cause, extra=[parsed.password])}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _check_sqlite_folder(database: str | None, shown: str) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.is_dir():
+        raise ConfigurationError(f"the SQLite catalog {shown} is a folder, not a file")
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(f"the folder of the SQLite catalog {shown}, {folder}, is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot create {folder}, the folder of the SQLite catalog {shown}: {error.strerror}"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"cannot write to {folder}, the folder of the SQLite catalog {shown}")
+
+
+def create_catalog_engine(url: str, connect_timeout_seconds: int | None = None) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and write-locking transactions."""
     if url.startswith("sqlite"):
         # Pooled connections: closing the last connection to a WAL database checkpoints it,
@@ -62,7 +136,8 @@ def create_catalog_engine(url: str) -> Engine:
             raise ValueError(
                 f"catalog database driver {parsed.drivername!r} is not supported: use postgresql+psycopg://"
             )
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    connect_args = {"connect_timeout": connect_timeout_seconds} if connect_timeout_seconds else {}
+    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

@@ -26,7 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from catalog_pipeline.http_engine import FetchResult, scrub_secrets
+from catalog_pipeline.http_engine import FetchResult
+from catalog_pipeline.masking import mask_secrets
 from catalog_pipeline.providers.drift import READ, VANISHED, FieldObservation, news, observe_fields
 from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState
 from catalog_pipeline.providers.spec import ProviderSpec
@@ -687,7 +688,7 @@ class CatalogWriter:
 
     def scrub(self, message: str) -> str:
         """`message` without the database password or any provider key, whatever raised it."""
-        return scrub_secrets(message, os.environ, extra=[self.engine.url.password])
+        return mask_secrets(message, os.environ, extra=[self.engine.url.password])
 
 
 def provider_lock_key(slug: str) -> int:
