@@ -22,6 +22,7 @@ from catalog_pipeline.defs.sensors import DriftRemediationResource, build_drift_
 from catalog_pipeline.defs.sync_settings import SyncScheduleResource, parse_provider_selection
 from catalog_pipeline.gateway import GatewayResource
 from catalog_pipeline.storage.database import default_database_url
+from catalog_pipeline.storage.writer import DEFAULT_SNAPSHOT_RETENTION
 
 
 def _optional(name: str, default: object) -> object:
@@ -41,7 +42,8 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             max_response_mb=_optional_int(settings.MAX_RESPONSE_MB, None),
         ),
         "catalog_database": CatalogDatabaseResource(
-            url=_optional(settings.DATABASE_URL, default_database_url(os.environ.get("DAGSTER_HOME")))
+            url=_optional(settings.DATABASE_URL, default_database_url(os.environ.get("DAGSTER_HOME"))),
+            snapshot_retention=_optional_int(settings.SNAPSHOT_RETENTION, DEFAULT_SNAPSHOT_RETENTION),
         ),
         "parity_settings": ParitySettingsResource(
             warn_threshold=_optional_int(settings.PARITY_WARN, settings.DEFAULT_WARN_THRESHOLD),

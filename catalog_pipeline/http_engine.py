@@ -141,6 +141,8 @@ class FetchResult:
     same_as_previous: bool = False
     validators: tuple[PageValidator, ...] = ()
     store: PageStore | None = field(default=None, compare=False, repr=False)
+    #: the stored snapshot this list was read from (`CatalogWriter.load_snapshot`)
+    snapshot_id: int | None = None
 
     @property
     def count(self) -> int:

@@ -6,7 +6,7 @@ negative means the database holds more active models than the provider lists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -37,6 +37,15 @@ class ParityThresholds:
         if gap > self.warn:
             return WARNING
         return HEALTHY
+
+
+@dataclass(frozen=True)
+class KnownIds:
+    """A provider's live ids known by digest only: its list is the applied snapshot, and `digest` is
+    `model_ids_digest` of the ids the write stored from it. `load` gives the ids themselves."""
+
+    digest: str
+    load: Callable[[], set[str]]
 
 
 @dataclass
@@ -230,13 +239,16 @@ def build_report(
 
 
 def compare_model_ids(
-    engine: Engine, report: ParityReport, live_model_ids: Mapping[str, set[str]], sample_size: int = 10
+    engine: Engine, report: ParityReport, live_model_ids: Mapping[str, set[str] | KnownIds], sample_size: int = 10
 ) -> None:
     """Compare live ids with stored active ids for every counted provider whose live ids are known.
 
     Sets `unmatched` and samples of the ids on each side, and re-grades the provider on
-    the larger of its count gap and its id mismatch. One query reads every active id.
+    the larger of its count gap and its id mismatch. One query reads every active id. Ids
+    known by digest (`KnownIds`) are compared by digest, and loaded only when it differs.
     """
+    from catalog_pipeline.storage.writer import model_ids_digest
+
     known = {line.slug: line for line in report.counted if line.slug in live_model_ids}
     if not known:
         return
@@ -250,7 +262,15 @@ def compare_model_ids(
         ):
             stored[slug].add(model_id)
     for slug, line in known.items():
-        live_ids = live_model_ids[slug]
+        live = live_model_ids[slug]
+        if isinstance(live, KnownIds):
+            if model_ids_digest(stored[slug]) == live.digest:
+                line.unmatched = 0
+                line.status = report.thresholds.classify(line.gap)
+                line.parity_pct = parity_pct(line.live or 0, line.gap)
+                continue
+            live = live.load()
+        live_ids = live
         not_stored, gone = live_ids - stored[slug], stored[slug] - live_ids
         line.unmatched = len(not_stored) + len(gone)
         line.missing_sample = sorted(not_stored)[:sample_size]

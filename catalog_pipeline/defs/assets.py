@@ -22,6 +22,7 @@ from catalog_pipeline.reconciliation import (
     record_report,
     stored_state,
 )
+from catalog_pipeline.storage.writer import CHANGED
 from catalog_pipeline.sync import BLOCKED, SUCCESS, ProviderOutcome, SyncOptions, fetch_live_counts, sync_providers
 
 PROVIDER_CATALOG = dg.AssetKey("provider_catalog")
@@ -179,14 +180,19 @@ def sync_provider_catalogs(
 
 
 def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterator[dg.AssetMaterialization]:
-    fetched, catalog = outcome.fetched, outcome.catalog
-    assert fetched is not None and catalog is not None
+    fetched, catalog, counts = outcome.fetched, outcome.catalog, outcome.counts
+    assert fetched is not None
+    change = counts.catalog_change if counts else CHANGED
+    live_count = counts.fetched if counts else fetched.count
     if options.fetch_live:
         yield dg.AssetMaterialization(
             asset_key=PROVIDER_CATALOG,
             partition=outcome.provider,
             metadata={
-                "live_count": len(fetched.entries),
+                "live_count": live_count,
+                # changed, or why the list was taken as the stored one: not_modified (HTTP 304), same_payload (digest)
+                "catalog_change": change,
+                "catalog_unchanged": change != CHANGED,
                 "pages": fetched.pages,
                 "bytes": fetched.bytes,
                 "latency_ms": fetched.latency_ms,
@@ -196,9 +202,8 @@ def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterato
                 "url": dg.MetadataValue.url(fetched.url) if fetched.url.startswith("http") else fetched.url,
             },
         )
-    if options.write_models and outcome.status == SUCCESS and outcome.counts:
-        counts = outcome.counts
-        reasons = Counter(r.reason for r in catalog.rejections)
+    if options.write_models and outcome.status == SUCCESS and counts:
+        reasons = Counter(r.reason for r in catalog.rejections) if catalog is not None else counts.rejection_reasons
         yield dg.AssetMaterialization(
             asset_key=MODELS,
             partition=outcome.provider,
@@ -212,7 +217,13 @@ def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterato
                 "rows_written": counts.rows_written,
                 "price_changes": len(counts.price_changes),
                 "rejection_reasons": dict(reasons) or "none",
-                "preview": dg.MetadataValue.md(_preview(catalog.models[:10])),
+                "catalog_change": change,
+                "catalog_unchanged": change != CHANGED,
+                # seconds of this provider's write, by stage (normalizing happens while writing, page by page)
+                **{f"{stage}_seconds": round(seconds, 4) for stage, seconds in counts.seconds.items()},
+                "preview": dg.MetadataValue.md(
+                    _preview(catalog.preview) if catalog is not None else "_unchanged: the stored models are this list_"
+                ),
                 "largest_price_changes": dg.MetadataValue.md(_price_change_preview(counts)),
             },
         )
@@ -278,7 +289,7 @@ def _mass_deactivation_result(blocked: list[ProviderOutcome], options: SyncOptio
         stored_active, would_deactivate = outcome.counts.active_before or 0, outcome.counts.would_deactivate or 0
         numbers[outcome.provider] = {
             "stored_active": stored_active,
-            "live": len(outcome.catalog.models),
+            "live": outcome.catalog.model_count,
             "would_deactivate": would_deactivate,
             "share": round(would_deactivate / stored_active, 4) if stored_active else 1.0,
         }
@@ -372,7 +383,11 @@ def catalog_reconciliation(
     http = provider_api.http_engine()
     try:
         counts = fetch_live_counts(
-            PROVIDER_SLUGS, http, provider_api.max_concurrent_fetches, not_refetched=config.not_refetched
+            PROVIDER_SLUGS,
+            http,
+            provider_api.max_concurrent_fetches,
+            not_refetched=config.not_refetched,
+            writer=catalog_database.writer,
         )
     finally:
         http.close()

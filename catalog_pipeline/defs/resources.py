@@ -12,7 +12,7 @@ from catalog_pipeline.http_engine import DEFAULT_MAX_RESPONSE_MB, CatalogHttpEng
 from catalog_pipeline.reconciliation import ParityThresholds
 from catalog_pipeline.settings import DEFAULT_PROVIDER_DEADLINE_SECONDS
 from catalog_pipeline.storage.database import create_catalog_engine, ensure_schema
-from catalog_pipeline.storage.writer import CatalogWriter
+from catalog_pipeline.storage.writer import DEFAULT_SNAPSHOT_RETENTION, CatalogWriter
 
 
 class ProviderApiResource(dg.ConfigurableResource):
@@ -54,6 +54,11 @@ class CatalogDatabaseResource(dg.ConfigurableResource):
     """The catalog database (SQLite file or PostgreSQL), at a SQLAlchemy URL."""
 
     url: str
+    snapshot_retention: int = Field(
+        default=DEFAULT_SNAPSHOT_RETENTION,
+        description="Raw snapshots kept per provider (CATALOG_SNAPSHOT_RETENTION); a new one is stored only when "
+        "the live list changed, and the one the stored models were written from is always kept.",
+    )
     _engine: Engine | None = PrivateAttr(default=None)
     _writer: CatalogWriter | None = PrivateAttr(default=None)
 
@@ -69,7 +74,7 @@ class CatalogDatabaseResource(dg.ConfigurableResource):
     @property
     def writer(self) -> CatalogWriter:
         if self._writer is None:
-            self._writer = CatalogWriter(self.engine)
+            self._writer = CatalogWriter(self.engine, snapshot_retention=max(1, self.snapshot_retention))
         return self._writer
 
 

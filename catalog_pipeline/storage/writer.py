@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import json
 import os
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,10 +28,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from catalog_pipeline.http_engine import FetchResult
+from catalog_pipeline.http_engine import FetchResult, PageValidator, PreviousFetch
 from catalog_pipeline.masking import mask_secrets
-from catalog_pipeline.providers.drift import READ, VANISHED, FieldObservation, news, observe_fields
-from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState
+from catalog_pipeline.pages import PageStore
+from catalog_pipeline.providers.drift import READ, VANISHED, FieldObservation, FieldObserver, news
+from catalog_pipeline.providers.normalize import (
+    CatalogStream,
+    ModelRecord,
+    NormalizedCatalog,
+    Price,
+    PriceState,
+    Rejection,
+)
 from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import ensure_schema
@@ -80,6 +90,42 @@ _HISTORY_COLUMNS = (
 )
 
 
+CHANGED, NOT_MODIFIED, SAME_PAYLOAD = "changed", "not_modified", "same_payload"
+WRITE_STAGES = ("normalize", "hash", "models", "prices", "finish")
+#: Models normalized and written per batch: large enough that a statement's fixed cost vanishes, small
+#: enough that a batch of records stays a few MiB.
+WRITE_BATCH_MODELS = 20_000
+#: Snapshots kept per provider unless CATALOG_SNAPSHOT_RETENTION says otherwise (the applied one always stays).
+DEFAULT_SNAPSHOT_RETENTION = 5
+PAGES_FORMAT, ENTRIES_FORMAT = "pages", "entries"
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """What the catalog database knows about a provider's latest snapshot (no payload)."""
+
+    id: int
+    endpoint: str
+    live_count: int
+    pages: int
+    payload_sha256: str | None
+    validators: tuple[PageValidator, ...]
+    applied: bool
+    model_ids_digest: str | None
+
+    def previous_fetch(self) -> PreviousFetch:
+        return PreviousFetch(self.endpoint, self.validators, self.payload_sha256)
+
+
+@dataclass(frozen=True)
+class SnapshotToStore:
+    """A raw list to keep: new pages (`fetched`), or an existing row (`existing_id`) the write was made from."""
+
+    fetched: FetchResult | None = None
+    run_id: str | None = None
+    existing_id: int | None = None
+
+
 @dataclass
 class PriceChange:
     provider_model_id: str
@@ -108,6 +154,14 @@ class SyncCounts:
     price_changes: list[PriceChange] = field(default_factory=list)
     active_before: int | None = None
     would_deactivate: int | None = None
+    #: models sent to the upsert (new, changed or reactivated)
+    models_written: int = 0
+    #: `changed`, `not_modified` (every page answered 304) or `same_payload` (pages identical to the applied snapshot)
+    catalog_change: str = CHANGED
+    #: stored rejections by reason (set when the list was unchanged and not normalized)
+    rejection_reasons: dict[str, int] = field(default_factory=dict)
+    #: seconds spent per stage of the write: normalize, hash, models, prices, finish
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(WRITE_STAGES, 0.0))
 
     @property
     def rows_written(self) -> int:
@@ -159,7 +213,14 @@ def _row_sources(
     """
     if connection.dialect.name == "postgresql":
         stage = _staging_table(table, columns)
-        stage.create(connection)
+        # dropped at commit, so it exists only if an earlier batch of this transaction created it
+        exists = connection.execute(
+            sa.select(sa.func.to_regclass(sa.literal(f"pg_temp.{stage.name}")).is_not(None))
+        ).scalar()
+        if exists:
+            connection.execute(sa.text(f"TRUNCATE {stage.name}"))
+        else:
+            stage.create(connection)
         _copy_rows(connection, stage, columns, rows)
         yield sa.select(*stage.c), {}
         return
@@ -237,67 +298,96 @@ def _memoized(encode: Any) -> Any:
 class CatalogWriter:
     """Writes providers' catalogs into the catalog database at `engine`."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, snapshot_retention: int = DEFAULT_SNAPSHOT_RETENTION):
         self.engine = engine
+        self.snapshot_retention = snapshot_retention
         ensure_schema(engine)
 
     def write_provider(
         self,
         spec: ProviderSpec,
         fetched: FetchResult,
-        catalog: NormalizedCatalog,
+        catalog: NormalizedCatalog | CatalogStream,
         run_id: str | None = None,
         max_deactivation_share: float = 0.5,
         allow_mass_deactivation: bool = False,
+        snapshot: SnapshotToStore | None = None,
+        batch_size: int = WRITE_BATCH_MODELS,
     ) -> SyncCounts:
         """Bring `spec`'s stored rows in line with `catalog`, in one transaction.
 
+        The models arrive in batches of `batch_size` (a `CatalogStream` normalizes them page by
+        page while they are written), so a provider's memory does not grow with its catalog
+        beyond its stored ids. With `snapshot`, the raw list is stored (or marked) as applied in
+        the same transaction: a later identical list may then skip all of this.
+
         Raises:
             MassDeactivationBlocked: the live list is empty or would deactivate more
-                than `max_deactivation_share` of the stored active models.
+                than `max_deactivation_share` of the stored active models; nothing is written.
         """
         now = _now()
-        counts = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
-        hashes = {model.provider_model_id: model.content_hash for model in catalog.models}
+        counts = SyncCounts(provider=spec.slug)
+        timings = counts.seconds
         with self.engine.begin() as connection:
             self._lock(connection, spec.slug)
             provider_id, last_synced_at = self._upsert_provider(connection, spec, now)
             models = schema.models
             existing = {
-                row.provider_model_id: row
+                row[0]: (row[1], row[2], row[3])
                 for row in connection.execute(
-                    sa.select(models.c.id, models.c.provider_model_id, models.c.content_hash, models.c.is_active).where(
+                    sa.select(models.c.provider_model_id, models.c.id, models.c.content_hash, models.c.is_active).where(
                         models.c.provider_id == provider_id
                     )
                 )
             }
-            to_deactivate = [row.id for key, row in existing.items() if row.is_active and key not in hashes]
-            counts.active_before = sum(1 for row in existing.values() if row.is_active)
+            seen: set[str] = set()
+            clock = time.perf_counter()
+            for batch in catalog.batches(batch_size):
+                started = time.perf_counter()
+                timings["normalize"] += started - clock
+                hashes = {model.provider_model_id: model.content_hash for model in batch}
+                seen.update(hashes)
+                changed: list[ModelRecord] = []
+                for model in batch:
+                    row = existing.get(model.provider_model_id)
+                    if row is None:
+                        counts.inserted += 1
+                        changed.append(model)
+                    elif row[1] != hashes[model.provider_model_id] or not row[2]:
+                        counts.updated += 1
+                        changed.append(model)
+                    else:
+                        counts.unchanged += 1
+                timings["hash"] += time.perf_counter() - started
+                if changed:
+                    written = time.perf_counter()
+                    ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
+                    priced = time.perf_counter()
+                    timings["models"] += priced - written
+                    counts.price_changes.extend(self._write_prices(connection, changed, ids, existing, now, run_id))
+                    timings["prices"] += time.perf_counter() - priced
+                    counts.models_written += len(changed)
+                clock = time.perf_counter()
+            timings["normalize"] += time.perf_counter() - clock
+            rest = time.perf_counter()
+            counts.fetched = fetched.count
+            counts.rejected = len(catalog.rejections)
+            to_deactivate = [row[0] for key, row in existing.items() if row[2] and key not in seen]
+            counts.active_before = sum(1 for row in existing.values() if row[2])
             counts.would_deactivate = len(to_deactivate)
-            self._guard(counts, len(catalog.models), max_deactivation_share, allow_mass_deactivation)
-
-            changed: list[ModelRecord] = []
-            for model in catalog.models:
-                row = existing.get(model.provider_model_id)
-                if row is None:
-                    counts.inserted += 1
-                    changed.append(model)
-                elif row.content_hash != hashes[model.provider_model_id] or not row.is_active:
-                    counts.updated += 1
-                    changed.append(model)
-                else:
-                    counts.unchanged += 1
-            if changed:
-                ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
-                counts.price_changes = self._write_prices(connection, changed, ids, existing, now, run_id)
+            # Checked after the models went in, inside the transaction: a blocked write rolls back whole.
+            self._guard(counts, len(seen), max_deactivation_share, allow_mass_deactivation)
             if to_deactivate:
                 counts.deactivated = self._deactivate(connection, to_deactivate, now, last_synced_at)
-            self._replace_rejections(connection, provider_id, catalog, now, run_id)
+            self._replace_rejections(connection, provider_id, catalog.rejections, now, run_id)
             connection.execute(
                 schema.providers.update()
                 .where(schema.providers.c.id == provider_id)
                 .values(last_synced_at=now, last_sync_status="success", updated_at=now)
             )
+            if snapshot is not None:
+                self._store_snapshot(connection, provider_id, snapshot, now, model_ids_digest(seen))
+            timings["finish"] += time.perf_counter() - rest
         return counts
 
     @staticmethod
@@ -376,7 +466,11 @@ class CatalogWriter:
             )
             for model in changed
         ]
-        ids = {key: row.id for key, row in existing.items()}
+        ids = {
+            model.provider_model_id: existing[model.provider_model_id][0]
+            for model in changed
+            if model.provider_model_id in existing
+        }
         for source, parameters in _row_sources(connection, table, _MODEL_COLUMNS, rows):
             statement = _insert(connection, table).from_select(_MODEL_COLUMNS, source)
             excluded = statement.excluded
@@ -521,7 +615,7 @@ class CatalogWriter:
 
     @staticmethod
     def _replace_rejections(
-        connection: Connection, provider_id: int, catalog: NormalizedCatalog, now: datetime, run_id: str | None
+        connection: Connection, provider_id: int, rejections: Sequence[Rejection], now: datetime, run_id: str | None
     ) -> None:
         table = schema.rejected_models
         stored = sorted(
@@ -532,11 +626,11 @@ class CatalogWriter:
                 )
             )
         )
-        fresh = sorted((r.reason, r.provider_model_id or "", r.detail) for r in catalog.rejections)
+        fresh = sorted((r.reason, r.provider_model_id or "", r.detail) for r in rejections)
         if stored == fresh:
             return
         connection.execute(table.delete().where(table.c.provider_id == provider_id))
-        if catalog.rejections:
+        if rejections:
             connection.execute(
                 table.insert(),
                 [
@@ -549,54 +643,215 @@ class CatalogWriter:
                         "rejected_at": now,
                         "dagster_run_id": run_id,
                     }
-                    for r in catalog.rejections
+                    for r in rejections
                 ],
             )
 
     def store_snapshot(self, spec: ProviderSpec, fetched: FetchResult, run_id: str | None = None) -> None:
-        """Keep `fetched` as the provider's latest raw snapshot (replacing the previous one)."""
+        """Keep `fetched` as the provider's newest snapshot, not applied (its models were not written from it)."""
         now = _now()
-        table = schema.provider_catalog_snapshots
-        payload = gzip.compress(json.dumps(fetched.entries, default=_json_number).encode(), compresslevel=5)
-        values = {
-            "fetched_at": now,
-            "dagster_run_id": run_id,
-            "url": fetched.url,
-            "live_count": len(fetched.entries),
-            "pages": fetched.pages,
-            "bytes": fetched.bytes,
-            "latency_ms": Decimal(str(fetched.latency_ms)),
-            "http_status": fetched.http_status,
-            "payload_gzip": payload,
-            "endpoint": fetched.endpoint,
-        }
         with self.engine.begin() as connection:
             provider_id, _ = self._upsert_provider(connection, spec, now)
-            statement = _insert(connection, table).values(provider_id=provider_id, **values)
-            connection.execute(statement.on_conflict_do_update(index_elements=[table.c.provider_id], set_=values))
+            self._store_snapshot(connection, provider_id, SnapshotToStore(fetched, run_id), now, None)
 
-    def load_snapshot(self, spec: ProviderSpec) -> FetchResult | None:
-        """The provider's latest raw snapshot, or None if it was never fetched."""
+    def _store_snapshot(
+        self,
+        connection: Connection,
+        provider_id: int,
+        snapshot: SnapshotToStore,
+        now: datetime,
+        ids_digest: str | None,
+    ) -> None:
         table = schema.provider_catalog_snapshots
+        applied = ids_digest is not None
+        if snapshot.existing_id is not None:
+            connection.execute(
+                table.update()
+                .where(table.c.id == snapshot.existing_id)
+                .values(applied=True, model_ids_digest=ids_digest, confirmed_at=now)
+            )
+            return
+        fetched = snapshot.fetched
+        assert fetched is not None
+        if fetched.store is not None:
+            payload, payload_format = fetched.store.gzip_bytes(), PAGES_FORMAT
+        else:
+            raw = json.dumps(fetched.entries, default=_json_number).encode()
+            payload, payload_format = gzip.compress(raw, compresslevel=5), ENTRIES_FORMAT
+        connection.execute(
+            table.insert().values(
+                provider_id=provider_id,
+                fetched_at=now,
+                dagster_run_id=snapshot.run_id,
+                url=fetched.url,
+                live_count=fetched.count,
+                pages=fetched.pages,
+                bytes=fetched.bytes,
+                latency_ms=Decimal(str(fetched.latency_ms)),
+                http_status=fetched.http_status,
+                payload_format=payload_format,
+                payload_gzip=payload,
+                payload_sha256=fetched.payload_sha256,
+                validators=json.dumps([v.as_json() for v in fetched.validators]) if fetched.validators else None,
+                applied=applied,
+                model_ids_digest=ids_digest,
+                endpoint=fetched.endpoint,
+            )
+        )
+        self._prune_snapshots(connection, provider_id)
+
+    def _prune_snapshots(self, connection: Connection, provider_id: int) -> None:
+        """Keep the newest `snapshot_retention` snapshots, and always the newest applied one."""
+        table = schema.provider_catalog_snapshots
+        mine = table.c.provider_id == provider_id
+        keep = list(
+            connection.execute(
+                sa.select(table.c.id).where(mine).order_by(table.c.id.desc()).limit(max(1, self.snapshot_retention))
+            ).scalars()
+        )
+        applied = connection.execute(sa.select(sa.func.max(table.c.id)).where(mine, table.c.applied)).scalar()
+        if applied is not None:
+            keep.append(applied)
+        connection.execute(table.delete().where(mine, table.c.id.not_in(keep)))
+
+    def latest_snapshot(self, spec: ProviderSpec, applied: bool = True) -> StoredSnapshot | None:
+        """The provider's newest snapshot (the newest applied one when `applied`), without its payload."""
+        table = schema.provider_catalog_snapshots
+        query = (
+            sa.select(
+                table.c.id,
+                table.c.endpoint,
+                table.c.live_count,
+                table.c.pages,
+                table.c.payload_sha256,
+                table.c.validators,
+                table.c.applied,
+                table.c.model_ids_digest,
+            )
+            .join(schema.providers, schema.providers.c.id == table.c.provider_id)
+            .where(schema.providers.c.slug == spec.slug)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        if applied:
+            query = query.where(table.c.applied)
         with self.engine.connect() as connection:
-            row = connection.execute(
-                sa.select(table)
-                .join(schema.providers, schema.providers.c.id == table.c.provider_id)
-                .where(schema.providers.c.slug == spec.slug)
-            ).first()
+            row = connection.execute(query).first()
         if row is None:
             return None
+        return StoredSnapshot(
+            id=row.id,
+            endpoint=row.endpoint or "primary",
+            live_count=row.live_count,
+            pages=row.pages,
+            payload_sha256=row.payload_sha256,
+            validators=tuple(PageValidator.from_json(v) for v in json.loads(row.validators or "[]")),
+            applied=row.applied,
+            model_ids_digest=row.model_ids_digest,
+        )
+
+    def load_snapshot(self, spec: ProviderSpec, snapshot_id: int | None = None) -> FetchResult | None:
+        """The provider's newest raw snapshot (or the one with `snapshot_id`), or None if it was never fetched.
+
+        Stored pages come back as a `PageStore` (read one page at a time); older snapshots as entries."""
+        table = schema.provider_catalog_snapshots
+        query = (
+            sa.select(table)
+            .join(schema.providers, schema.providers.c.id == table.c.provider_id)
+            .where(schema.providers.c.slug == spec.slug)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        if snapshot_id is not None:
+            query = query.where(table.c.id == snapshot_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        pages = row.payload_format == PAGES_FORMAT
         return FetchResult(
             provider=spec.slug,
             url=row.url,
-            entries=json.loads(gzip.decompress(row.payload_gzip), parse_float=Decimal),
+            entries=[] if pages else json.loads(gzip.decompress(row.payload_gzip), parse_float=Decimal),
             pages=row.pages,
             bytes=row.bytes,
             latency_ms=float(row.latency_ms),
             http_status=row.http_status,
             attempts=0,
             endpoint=row.endpoint or "primary",
+            live_count=row.live_count,
+            payload_sha256=row.payload_sha256,
+            validators=tuple(PageValidator.from_json(v) for v in json.loads(row.validators or "[]")),
+            store=PageStore.from_gzip(row.payload_gzip) if pages else None,
+            snapshot_id=row.id,
         )
+
+    def confirm_unchanged(
+        self, spec: ProviderSpec, snapshot: StoredSnapshot, fetched: FetchResult, change: str
+    ) -> SyncCounts:
+        """Record that the live list is the applied `snapshot`, byte for byte: nothing is normalized or written.
+
+        The stored rows, rejections and counts stay as they are (they were written from this very
+        list), so the counts reported are the stored ones; the snapshot's `confirmed_at`, the
+        provider's last sync and every field's `last_seen_at` move to now.
+        """
+        now = _now()
+        providers, models, rejected = schema.providers, schema.models, schema.rejected_models
+        with self.engine.begin() as connection:
+            provider_id, _ = self._upsert_provider(connection, spec, now)
+            active = connection.execute(
+                sa.select(sa.func.count()).where(models.c.provider_id == provider_id, models.c.is_active)
+            ).scalar_one()
+            reasons = dict(
+                connection.execute(
+                    sa.select(rejected.c.reason, sa.func.count())
+                    .where(rejected.c.provider_id == provider_id)
+                    .group_by(rejected.c.reason)
+                ).all()
+            )
+            rejections = sum(reasons.values())
+            connection.execute(
+                schema.provider_catalog_snapshots.update()
+                .where(schema.provider_catalog_snapshots.c.id == snapshot.id)
+                .values(confirmed_at=now)
+            )
+            observations = schema.payload_key_observations
+            connection.execute(
+                observations.update()
+                .where(
+                    observations.c.provider_id == provider_id,
+                    observations.c.endpoint == snapshot.endpoint,
+                    observations.c.status != VANISHED,
+                )
+                .values(last_seen_at=now)
+            )
+            connection.execute(
+                providers.update()
+                .where(providers.c.id == provider_id)
+                .values(last_synced_at=now, last_sync_status="success", updated_at=now)
+            )
+        return SyncCounts(
+            provider=spec.slug,
+            fetched=snapshot.live_count,
+            unchanged=active,
+            rejected=rejections,
+            active_before=active,
+            would_deactivate=0,
+            catalog_change=change,
+            rejection_reasons=reasons,
+        )
+
+    def stored_drift(self, spec: ProviderSpec, endpoint: str) -> list[FieldObservation]:
+        """The unknown and vanished fields recorded for `endpoint` (what an unchanged list still shows)."""
+        table = schema.payload_key_observations
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(table.c.key_path, table.c.status, table.c.entries_with_key, table.c.sample_value)
+                .join(schema.providers, schema.providers.c.id == table.c.provider_id)
+                .where(schema.providers.c.slug == spec.slug, table.c.endpoint == endpoint)
+                .order_by(table.c.key_path)
+            ).all()
+        return news([FieldObservation(row[0], row[1], row[2], row[3]) for row in rows])
 
     def log_sync(
         self,
@@ -629,6 +884,7 @@ class CatalogWriter:
                     error_message=self.scrub(error_message)[:4000] if error_message else None,
                     dagster_run_id=run_id,
                     endpoint=endpoint,
+                    catalog_change=counts.catalog_change if status == "success" else None,
                 )
             )
             if status != "success":
@@ -636,13 +892,16 @@ class CatalogWriter:
                     schema.providers.update().where(schema.providers.c.slug == provider).values(last_sync_status=status)
                 )
 
-    def record_field_observations(self, spec: ProviderSpec, fetched: FetchResult) -> list[FieldObservation]:
+    def record_field_observations(
+        self, spec: ProviderSpec, fetched: FetchResult, observer: FieldObserver | None = None
+    ) -> list[FieldObservation]:
         """Compare the live entries' fields with what `spec` reads and ignores, keep every field's first and
         last sighting in `payload_key_observations`, and return the news: unknown and vanished fields.
 
         Args:
             spec: the spec of the endpoint that answered.
             fetched: its live list.
+            observer: the fields already observed page by page (a streamed sync); else `fetched.entries`.
         """
         now = _now()
         table = schema.payload_key_observations
@@ -655,7 +914,10 @@ class CatalogWriter:
                     sa.select(table.c.key_path).where(mine, table.c.status.in_([READ, VANISHED]))
                 )
             ]
-            observations = observe_fields(spec, fetched.entries, previously_read)
+            if observer is None:
+                observer = FieldObserver(spec)
+                observer.add(fetched.entries)
+            observations = observer.observations(previously_read)
             for observation in observations:
                 values: dict[str, Any] = {"status": observation.status, "entries_with_key": observation.entries}
                 if observation.status != VANISHED:
@@ -689,6 +951,15 @@ class CatalogWriter:
     def scrub(self, message: str) -> str:
         """`message` without the database password or any provider key, whatever raised it."""
         return mask_secrets(message, os.environ, extra=[self.engine.url.password])
+
+
+def model_ids_digest(ids: Iterable[str]) -> str:
+    """An order-free digest of a set of model ids (the sum of their 64-bit hashes, and their number)."""
+    total = count = 0
+    for model_id in ids:
+        total += int.from_bytes(hashlib.blake2b(model_id.encode(), digest_size=8).digest(), "big")
+        count += 1
+    return f"{count:x}-{total % 2**64:016x}"
 
 
 def provider_lock_key(slug: str) -> int:
