@@ -32,9 +32,11 @@ demo: install
 dev: install
 	VENV=$(VENV) scripts/dev.sh
 
+# BENCH_ARGS=--quick for a short development run; the full one takes about a quarter of an hour.
 bench: install
 	scripts/ensure-postgres.sh
-	$(BIN)/python -m benchmarks.sync_benchmark
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .catalog .pytest_cache .ruff_cache

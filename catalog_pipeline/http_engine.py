@@ -154,7 +154,10 @@ class FetchResult:
             yield self.entries
             return
         for body in self.store.bodies():
-            parsed = CatalogHttpEngine._json(spec, self.url, self.http_status, body)  # clears `body`
+            # Sharing repeated values saves a third of the memory of a whole unpaged list; for one page of
+            # a paged list it only costs time.
+            share = spec.pagination.style is PaginationStyle.NONE
+            parsed = CatalogHttpEngine._json(spec, self.url, self.http_status, body, share_values=share)
             yield CatalogHttpEngine._records(spec, self.url, parsed)
 
     def materialized(self, spec: ProviderSpec) -> FetchResult:
@@ -727,7 +730,7 @@ class CatalogHttpEngine:
         return body
 
     @staticmethod
-    def _json(spec: ProviderSpec, shown_url: str, status: int, body: bytearray) -> Any:
+    def _json(spec: ProviderSpec, shown_url: str, status: int, body: bytearray, share_values: bool = True) -> Any:
         """Parse `body`, releasing the bytes before the objects are built, so the peak is text + objects,
         and sharing repeated short values between entries (see `_SharedValues`)."""
         size = len(body)
@@ -740,7 +743,8 @@ class CatalogHttpEngine:
         finally:
             body.clear()
         try:
-            return json.loads(text, parse_float=Decimal, parse_int=_parse_int, object_pairs_hook=_SharedValues())
+            hook = _SharedValues() if share_values else None
+            return json.loads(text, parse_float=Decimal, parse_int=_parse_int, object_pairs_hook=hook)
         except ValueError as error:
             raise ProviderError(
                 spec.slug, shown_url, f"response is not valid JSON ({error}); {size} bytes received", status

@@ -7,6 +7,7 @@ say ``live = stored + rejected`` for every provider.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -202,6 +203,11 @@ class CatalogStream:
         return self.model_count + len(self.rejections)
 
 
+@functools.lru_cache(maxsize=1024)
+def _path_parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def dig(entry: Mapping[str, Any] | Any, path: str | None) -> Any:
     """Read a dotted path from nested mappings; a missing step gives None, ``""`` the entry itself."""
     if path is None:
@@ -209,8 +215,9 @@ def dig(entry: Mapping[str, Any] | Any, path: str | None) -> Any:
     if path == "":
         return entry
     value: Any = entry
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
+    for part in _path_parts(path):
+        # a parsed payload is made of plain dicts: test for them first, the ABC check is slow
+        if type(value) is not dict and not isinstance(value, Mapping):
             return None
         value = value.get(part)
     return value

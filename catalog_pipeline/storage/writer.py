@@ -231,14 +231,17 @@ def _row_sources(
     select = sa.select(
         *(sa.func.json_extract(document.c.value, sa.literal_column(f"'$[{i}]'")) for i in range(len(columns)))
     ).where(sa.true())
+    # only the columns whose values SQLAlchemy converts (decimals, timestamps, booleans) cost a call per value
+    converted = [(index, encode) for index, encode in enumerate(encoders) if encode is not None]
     for batch in _batches(rows, BATCH_ROWS):
-        encoded = [
-            [
-                value if encode is None or value is None else encode(value)
-                for value, encode in zip(row, encoders, strict=True)
-            ]
-            for row in batch
-        ]
+        encoded = []
+        for row in batch:
+            values = list(row)
+            for index, encode in converted:
+                value = values[index]
+                if value is not None:
+                    values[index] = encode(value)
+            encoded.append(values)
         yield select, {"rows": json.dumps(encoded)}
 
 
