@@ -11,7 +11,7 @@ failure and heal it again:
                               "size": 10, "price_multiplier": "1.5", "duplicates": 3,
                               "endpoint": "primary"}   (only that endpoint of the provider misbehaves)
     DELETE /_faults/{slug}   heal one provider; DELETE /_faults heals all
-    GET    /_requests        request counts per provider (``not_modified`` counts the 304 answers)
+    GET    /_requests        request counts per provider; GET /_not_modified: the 304 answers per provider
 
 Every list page carries an ``ETag`` (a digest of its body) and answers ``If-None-Match`` with
 304 Not Modified, as a provider that supports conditional requests does; ``--no-etags`` (or the
@@ -80,6 +80,7 @@ class ReplayState:
     etags: bool = True
     faults: dict[str, Fault] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    not_modified: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def size_for(self, spec: ProviderSpec) -> int:
@@ -149,9 +150,10 @@ class ReplayHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         parts = urlsplit(self.path)
-        if parts.path == "/_requests":
+        if parts.path in ("/_requests", "/_not_modified"):
             with self.server.state.lock:
-                self._send(HTTPStatus.OK, dict(self.server.state.requests))
+                state = self.server.state
+                self._send(HTTPStatus.OK, dict(state.requests if parts.path == "/_requests" else state.not_modified))
             return
         if parts.path == "/gateway/models":
             query = dict(parse_qsl(parts.query))
@@ -202,7 +204,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
             headers["ETag"] = etag
             if etag in [tag.strip() for tag in (self.headers.get("If-None-Match") or "").split(",")]:
                 with state.lock:
-                    state.requests["not_modified"] = state.requests.get("not_modified", 0) + 1
+                    state.not_modified[slug] = state.not_modified.get(slug, 0) + 1
                 self._send_raw(HTTPStatus.NOT_MODIFIED, b"", headers)
                 return
         if active and fault.body == "invalid_json":
@@ -232,6 +234,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
             with self.server.state.lock:
                 self.server.state.faults.clear()
                 self.server.state.requests.clear()
+                self.server.state.not_modified.clear()
             self._send(HTTPStatus.OK, {"healed": "all"})
             return
         slug = self._fault_slug()
