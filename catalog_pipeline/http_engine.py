@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+import ijson
 
 from catalog_pipeline.masking import SECRET_QUERY_NAMES, configured_secrets, mask_secrets, shorten
 from catalog_pipeline.pages import PageStore
@@ -49,6 +50,10 @@ MAX_REDIRECTS = 5
 DEFAULT_MAX_RESPONSE_MB = 64
 #: Wall-clock budget of one provider's fetch: connecting, every attempt and page, every retry wait.
 DEFAULT_DEADLINE_SECONDS = 90.0
+#: An unpaged list larger than this is read entry by entry (ijson) instead of parsed whole, so its
+#: memory does not grow with the catalog; smaller ones are parsed at once, which is faster.
+STREAM_PARSE_BYTES = 16 * 1024 * 1024
+STREAMED_CHUNK_ENTRIES = 5000
 #: How much of an error response is read for its message.
 ERROR_BODY_BYTES = 64 * 1024
 #: Decompressed bytes produced per step, so one compressed chunk cannot expand without bound.
@@ -148,23 +153,40 @@ class FetchResult:
     def count(self) -> int:
         return self.live_count if self.live_count is not None else len(self.entries)
 
-    def entry_pages(self, spec: ProviderSpec) -> Iterator[list[Any]]:
-        """The entries, one page at a time (parsed exactly: decimals stay decimals)."""
+    def entry_pages(self, spec: ProviderSpec, stream_large: bool = True) -> Iterator[list[Any]]:
+        """The entries, one page at a time (parsed exactly: decimals stay decimals).
+
+        Args:
+            stream_large: read a large unpaged list entry by entry, in chunks, rather than parse it whole
+                (a caller that keeps every entry anyway parses it whole: sharing repeated values is smaller).
+        """
         if self.store is None:
             yield self.entries
             return
-        for body in self.store.bodies():
+        sizes = self.store.sizes
+        for index, stream in enumerate(self.store.streams()):
+            unpaged = spec.pagination.style is PaginationStyle.NONE
+            if stream_large and unpaged and (index >= len(sizes) or sizes[index] > STREAM_PARSE_BYTES):
+                # a whole list too large to parse at once: entries stream out of the stored bytes
+                chunk: list[Any] = []
+                for entry in _streamed_records(spec, self.url, self.http_status, stream):
+                    chunk.append(entry)
+                    if len(chunk) >= STREAMED_CHUNK_ENTRIES:
+                        yield chunk
+                        chunk = []
+                if chunk:
+                    yield chunk
+                continue
             # Sharing repeated values saves a third of the memory of a whole unpaged list; for one page of
             # a paged list it only costs time.
-            share = spec.pagination.style is PaginationStyle.NONE
-            parsed = CatalogHttpEngine._json(spec, self.url, self.http_status, body, share_values=share)
+            parsed = CatalogHttpEngine._json(spec, self.url, self.http_status, bytearray(stream.read()), unpaged)
             yield CatalogHttpEngine._records(spec, self.url, parsed)
 
     def materialized(self, spec: ProviderSpec) -> FetchResult:
         """This result with every entry in `entries` (for callers that want the whole list at once)."""
         if self.store is None:
             return self
-        entries = [entry for page in self.entry_pages(spec) for entry in page]
+        entries = [entry for page in self.entry_pages(spec, stream_large=False) for entry in page]
         self.store.close()
         return replace(self, entries=entries, store=None, live_count=len(entries))
 
@@ -404,8 +426,8 @@ class CatalogHttpEngine:
                 condition = conditional[pages] if pages < len(conditional) else None
                 if condition is not None and condition.cursor != cursor_sent:
                     condition = None
-                status, body, used, validator = self._get(
-                    spec, url, shown_url, params, headers, allowed_hosts, deadline, condition, cursor_sent
+                status, _, used, validator = self._get(
+                    spec, url, shown_url, params, headers, allowed_hosts, deadline, condition, cursor_sent, store
                 )
                 attempts += used
                 pages += 1
@@ -424,14 +446,16 @@ class CatalogHttpEngine:
                     store.close()
                     return self._fetch_endpoint(spec, allowed_hosts, deadline)
                 conditional = ()  # once one page changed, every later page is fetched whole
-                total_bytes += len(body)
-                store.add(body)
+                size = store.sizes[-1]
+                total_bytes += size
                 validators.append(validator)
                 if pagination.style is PaginationStyle.NONE and previous and store.sha256 == previous.payload_sha256:
                     live_count = -1  # the stored snapshot's list, byte for byte: no need to parse it
                     break
-                parsed = self._probe_json(spec, shown_url, status, body)
-                del body
+                if pagination.style is PaginationStyle.NONE and size > STREAM_PARSE_BYTES:
+                    live_count = sum(1 for _ in _streamed_records(spec, shown_url, status, store.page_stream(-1)))
+                    break
+                parsed = self._probe_json(spec, shown_url, status, store.page_bytes(-1))
                 page_entries = self._records(spec, shown_url, parsed)
                 live_count += len(page_entries)
                 cursor = self._next_cursor(spec, shown_url, parsed, page_entries, params, live_count)
@@ -526,6 +550,7 @@ class CatalogHttpEngine:
         deadline: _Deadline,
         condition: PageValidator | None = None,
         cursor_sent: str | None = None,
+        sink: PageStore | None = None,
     ) -> tuple[int, bytearray, int, PageValidator]:
         """One page: (HTTP status, decompressed body, attempts used, its validators), retrying transient
         failures. With `condition`, a 304 answer comes back as status 304 and an empty body."""
@@ -536,7 +561,7 @@ class CatalogHttpEngine:
                 raise self._deadline_error(spec, shown_url, deadline, attempt - 1)
             try:
                 status, body, validator = self._attempt(
-                    spec, url, shown_url, params, headers, allowed_hosts, deadline, condition, cursor_sent
+                    spec, url, shown_url, params, headers, allowed_hosts, deadline, condition, cursor_sent, sink
                 )
             except _Transient as failure:
                 if deadline.exceeded():
@@ -577,6 +602,7 @@ class CatalogHttpEngine:
         deadline: _Deadline,
         condition: PageValidator | None = None,
         cursor_sent: str | None = None,
+        sink: PageStore | None = None,
     ) -> tuple[int, bytearray, PageValidator]:
         """One request, following same-origin redirects by hand; returns the status, the whole body and
         the page's validators (a 304 keeps `condition`'s).
@@ -612,7 +638,16 @@ class CatalogHttpEngine:
                     text = self._error_text(spec, shown_url, response, deadline)
                     raise ProviderError(spec.slug, shown_url, f"HTTP {status}{text}", status)
                 limit_mb = self.response_limit_mb(spec)
-                body = self._read_body(spec, shown_url, response, int(limit_mb * _MIB), limit_mb, deadline)
+                if sink is not None:
+                    sink.begin_page()
+                try:
+                    body = self._read_body(spec, shown_url, response, int(limit_mb * _MIB), limit_mb, deadline, sink)
+                except BaseException:
+                    if sink is not None:
+                        sink.abort_page()
+                    raise
+                if sink is not None:
+                    sink.end_page()
                 validator = PageValidator(
                     cursor_sent, response.headers.get("ETag"), response.headers.get("Last-Modified")
                 )
@@ -689,11 +724,14 @@ class CatalogHttpEngine:
         limit_bytes: int,
         limit_mb: float | None,
         deadline: _Deadline,
+        sink: PageStore | None = None,
     ) -> bytearray:
         """The decompressed body, read and decoded in slices.
 
         With `limit_mb`, a body beyond `limit_bytes` fails the provider as soon as it gets
-        there; without, the body is cut at `limit_bytes` (error bodies).
+        there; without, the body is cut at `limit_bytes` (error bodies). With `sink`, every
+        slice goes to the page being written there instead, and nothing is returned: the
+        body is never whole in memory.
         """
 
         def too_large() -> ProviderError:
@@ -712,18 +750,27 @@ class CatalogHttpEngine:
             chunks = response.iter_raw()
         decoder = _Decoder(spec, shown_url, encoding)
         body = bytearray()
+        size = 0
         for chunk in chunks:
             for piece in decoder.feed(chunk):
-                body += piece
-                if len(body) > limit_bytes:
+                size += len(piece)
+                if sink is not None:
+                    sink.write(piece)
+                else:
+                    body += piece
+                if size > limit_bytes:
                     if limit_mb is None:
                         return body[:limit_bytes]
                     raise too_large()
             if deadline.exceeded():
                 raise _Transient(f"body still arriving after {deadline.seconds:g} s")
         for piece in decoder.finish():
-            body += piece
-            if len(body) > limit_bytes:
+            size += len(piece)
+            if sink is not None:
+                sink.write(piece)
+            else:
+                body += piece
+            if size > limit_bytes:
                 if limit_mb is None:
                     return body[:limit_bytes]
                 raise too_large()
@@ -918,6 +965,26 @@ def _url_problem(url: httpx.URL) -> str | None:
     if url.port is not None and not 0 < url.port < 65536:
         return f"port {url.port} out of range"
     return None
+
+
+def _streamed_records(spec: ProviderSpec, shown_url: str, status: int, stream: Any) -> Iterator[Any]:
+    """The entries of the list at `spec.records_path`, read from `stream` one at a time (decimals stay exact)."""
+    path = spec.records_path or ""
+    try:
+        events = ijson.parse(stream, use_float=False)
+        for prefix, event, _value in events:
+            if prefix == path and event not in ("map_key", "end_map"):
+                if event != "start_array":
+                    found = "nothing" if event == "null" else event.replace("start_", "")
+                    where = f"field {spec.records_path!r}" if spec.records_path else "the body"
+                    raise ProviderError(spec.slug, shown_url, f"expected a list in {where}, found {found}")
+                break
+        else:
+            where = f"field {spec.records_path!r}" if spec.records_path else "the body"
+            raise ProviderError(spec.slug, shown_url, f"expected a list in {where}, found nothing")
+        yield from ijson.items(events, f"{path}.item" if path else "item", use_float=False)
+    except ijson.JSONError as error:
+        raise ProviderError(spec.slug, shown_url, f"response is not valid JSON ({error})", status) from None
 
 
 def _conditional_headers(condition: PageValidator | None) -> dict[str, str]:

@@ -281,3 +281,29 @@ def test_the_replay_server_answers_if_none_match_with_304_and_no_body(replay_ser
     inject_fault(replay_server, "groq", etag=False)
     plain = httpx.get(url, headers={"If-None-Match": etag})
     assert plain.status_code == 200 and "ETag" not in plain.headers
+
+
+def test_a_large_unpaged_list_is_read_entry_by_entry_and_stores_the_same_rows(replay_server, tmp_path, monkeypatch):
+    """Above STREAM_PARSE_BYTES an unpaged list is counted and normalized from a stream of its stored bytes
+    (never parsed whole): the rows, prices and rejections stored are exactly those of a whole parse."""
+    from catalog_pipeline import http_engine
+
+    slug = "openrouter"  # unpaged, prices as strings, a router's "-1" variable price
+    inject_fault(replay_server, slug, duplicates=2)
+    whole, streamed = f"sqlite:///{tmp_path / 'whole.db'}", f"sqlite:///{tmp_path / 'streamed.db'}"
+    assert sync(whole, replay_server.url, [slug]).success
+    monkeypatch.setattr(http_engine, "STREAM_PARSE_BYTES", 1024)
+    monkeypatch.setattr(http_engine, "STREAMED_CHUNK_ENTRIES", 7)
+    assert sync(streamed, replay_server.url, [slug]).success
+
+    def stored(url: str) -> dict[str, list]:
+        tables = provider_tables(url, slug)
+        keep = ("provider_model_id", "name", "context_length", "input_price_per_million", "output_price_per_million")
+        return {
+            "models": [tuple(row[k] for k in keep) for row in tables["models"]],
+            "prices": sorted((r["price_type"], r["amount"], r["state"]) for r in tables["model_pricing"]),
+            "log": [(r["models_fetched"], r["models_inserted"], r["models_rejected"]) for r in sync_log(url)],
+        }
+
+    assert stored(streamed) == stored(whole)
+    assert stored(whole)["log"][0][2] == 2
