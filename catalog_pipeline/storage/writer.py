@@ -344,6 +344,10 @@ class CatalogWriter:
                 )
             }
             seen: set[str] = set()
+            # A provider with no stored model, under its lock: nothing can conflict, so on PostgreSQL its
+            # models and prices are COPYed straight into their tables (the server's own bulk-load speed).
+            direct = not existing and connection.dialect.name == "postgresql"
+            watermark = 0
             clock = time.perf_counter()
             for batch in catalog.batches(batch_size):
                 started = time.perf_counter()
@@ -364,10 +368,15 @@ class CatalogWriter:
                 timings["hash"] += time.perf_counter() - started
                 if changed:
                     written = time.perf_counter()
-                    ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
+                    if direct:
+                        ids, watermark = self._copy_new_models(connection, provider_id, changed, hashes, now, watermark)
+                    else:
+                        ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
                     priced = time.perf_counter()
                     timings["models"] += priced - written
-                    counts.price_changes.extend(self._write_prices(connection, changed, ids, existing, now, run_id))
+                    counts.price_changes.extend(
+                        self._write_prices(connection, changed, ids, existing, now, run_id, direct=direct)
+                    )
                     timings["prices"] += time.perf_counter() - priced
                     counts.models_written += len(changed)
                 clock = time.perf_counter()
@@ -435,6 +444,31 @@ class CatalogWriter:
         return row.id, row.last_synced_at
 
     @staticmethod
+    def _copy_new_models(
+        connection: Connection,
+        provider_id: int,
+        changed: list[ModelRecord],
+        hashes: dict[str, str],
+        now: datetime,
+        watermark: int,
+    ) -> tuple[dict[str, int], int]:
+        """COPY models the provider never had into `models`; returns their ids and the highest id so far.
+
+        Only under the provider's lock with no stored model of it: no other writer adds rows of this
+        provider meanwhile, so its rows above `watermark` (the previous batch's highest id) are these.
+        """
+        table = schema.models
+        _copy_rows(connection, table, _MODEL_COLUMNS, _model_rows(provider_id, changed, hashes, now))
+        ids = dict(
+            connection.execute(
+                sa.select(table.c.provider_model_id, table.c.id).where(
+                    table.c.provider_id == provider_id, table.c.id > watermark
+                )
+            ).all()
+        )
+        return ids, max(ids.values(), default=watermark)
+
+    @staticmethod
     def _upsert_models(
         connection: Connection,
         provider_id: int,
@@ -445,30 +479,7 @@ class CatalogWriter:
     ) -> dict[str, int]:
         """Insert new and rewrite changed models; returns provider_model_id -> models.id for `changed`."""
         table = schema.models
-        rows = [
-            (
-                provider_id,
-                model.provider_model_id,
-                model.canonical_slug,
-                model.name,
-                model.context_length,
-                model.max_output_tokens,
-                model.input_modalities,
-                model.output_modalities,
-                _amount(model.input_price),
-                _amount(model.output_price),
-                model.input_price.state if model.input_price else PriceState.UNKNOWN,
-                True,
-                hashes[model.provider_model_id],
-                now,
-                now,
-                now,
-                None,
-                model.deprecation_date,
-                model.provider_status,
-            )
-            for model in changed
-        ]
+        rows = _model_rows(provider_id, changed, hashes, now)
         ids = {
             model.provider_model_id: existing[model.provider_model_id][0]
             for model in changed
@@ -507,8 +518,12 @@ class CatalogWriter:
         existing: dict[str, Any],
         now: datetime,
         run_id: str | None,
+        direct: bool = False,
     ) -> list[PriceChange]:
         """Bring `model_pricing` in line for the changed models and append every price change to `price_history`.
+
+        With `direct` (models the provider never had, on PostgreSQL) the prices cannot conflict and are COPYed
+        straight into `model_pricing`.
 
         A price type that a model no longer lists becomes ``unknown`` (amount NULL), and
         that is recorded as a change too. Returns the changes of already stored prices
@@ -572,7 +587,9 @@ class CatalogWriter:
                             model.provider_model_id, price_type, old.amount, price.amount, old.state, price.state
                         )
                     )
-        if pricing_rows:
+        if pricing_rows and direct:
+            _copy_rows(connection, pricing, _PRICING_COLUMNS, pricing_rows)
+        elif pricing_rows:
             for source, parameters in _row_sources(connection, pricing, _PRICING_COLUMNS, pricing_rows):
                 statement = _insert(connection, pricing).from_select(_PRICING_COLUMNS, source)
                 excluded = statement.excluded
@@ -968,6 +985,34 @@ def model_ids_digest(ids: Iterable[str]) -> str:
 def provider_lock_key(slug: str) -> int:
     """Second key of a provider's advisory lock (a signed 32-bit integer, as PostgreSQL wants)."""
     return zlib.crc32(slug.encode()) - 2**31
+
+
+def _model_rows(provider_id: int, changed: list[ModelRecord], hashes: dict[str, str], now: datetime) -> list[tuple]:
+    """`models` rows (in `_MODEL_COLUMNS` order) for `changed`: active, seen now."""
+    return [
+        (
+            provider_id,
+            model.provider_model_id,
+            model.canonical_slug,
+            model.name,
+            model.context_length,
+            model.max_output_tokens,
+            model.input_modalities,
+            model.output_modalities,
+            _amount(model.input_price),
+            _amount(model.output_price),
+            model.input_price.state if model.input_price else PriceState.UNKNOWN,
+            True,
+            hashes[model.provider_model_id],
+            now,
+            now,
+            now,
+            None,
+            model.deprecation_date,
+            model.provider_status,
+        )
+        for model in changed
+    ]
 
 
 def _amount(price: Price | None) -> Decimal | None:
