@@ -117,10 +117,23 @@ def warm(url: str, slugs: list[str]) -> None:
         engine.close()
 
 
-def environment(home: Path, replay_url: str, database_url: str) -> dict[str, str]:
+def environment(home: Path, replay_url: str, database_url: str, dagster_pg_url: str | None = None) -> dict[str, str]:
+    """The measured processes' environment: a fresh DAGSTER_HOME (SQLite storage, or with `dagster_pg_url`
+    the production instance of deploy/dagster.yaml on that PostgreSQL database)."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("CATALOG_", "PRICING_"))}
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CATALOG_", "PRICING_", "DAGSTER_"))}
+    if dagster_pg_url:
+        (home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
+        parsed = sa.make_url(dagster_pg_url)
+        env.update(
+            DAGSTER_PG_HOST=parsed.host or "127.0.0.1",
+            DAGSTER_PG_PORT=str(parsed.port or 5432),
+            DAGSTER_PG_USER=parsed.username or "",
+            DAGSTER_PG_PASSWORD=parsed.password or "",
+            DAGSTER_PG_DB=parsed.database or "",
+        )
+    else:
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env.update(DAGSTER_HOME=str(home), CATALOG_REPLAY_URL=replay_url, CATALOG_DATABASE_URL=database_url)
     env["CATALOG_PROVIDER_DEADLINE_S"] = "3600"  # the 1M case lists a provider of a million models
     env["CATALOG_MAX_RESPONSE_MB"] = "4096"
@@ -234,14 +247,19 @@ def floor_section(env: dict[str, str], repeats: int) -> dict[str, Any]:
     }
 
 
-def sync_section(label: str, database_url_for, replay_url: str, work: Path, repeats: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """First, unchanged (ETag) and unchanged (digest) syncs of all providers at --scale 1, `repeats` times each."""
+def sync_section(
+    label: str, database_url_for, replay_url: str, work: Path, repeats: int, dagster_pg_for=None
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """First, unchanged (ETag) and unchanged (digest) syncs of all providers at --scale 1, `repeats` times each;
+    with `dagster_pg_for`, the Dagster instance is PostgreSQL too (deploy/dagster.yaml)."""
     first_runs, unchanged_runs, digest_runs, reconcile_runs, floors = [], [], [], [], []
     written_unchanged: dict[str, int] = {}
     state: dict[str, Any] = {}
     for repeat in range(repeats):
         url = database_url_for(f"{label}_{repeat}")
-        env = environment(work / f"{label}-home-{repeat}", replay_url, url)
+        env = environment(
+            work / f"{label}-home-{repeat}", replay_url, url, dagster_pg_for(repeat) if dagster_pg_for else None
+        )
         floors.append(floor_section(env, 1 if repeat else 3))
         first_runs.append(measure("sync", env))
         state = table_state(url, with_xmin=True)
@@ -278,6 +296,9 @@ def sync_section(label: str, database_url_for, replay_url: str, work: Path, repe
         },
         "catalog_bytes": state.get("database_bytes"),
         "catalog_bytes_per_model": round(state["database_bytes"] / max(1, state["active"])),
+        "snapshot_bytes": state["snapshot_bytes"],
+        "snapshots_max_per_provider": state["snapshots_max_per_provider"],
+        "dagster_instance": "postgresql (deploy/dagster.yaml)" if dagster_pg_for else "sqlite (default DAGSTER_HOME)",
         "repeats": repeats,
     }
 
@@ -490,7 +511,11 @@ def print_report(figures: dict[str, Any]) -> None:
             f"{rows['all_rows_per_second_write_stages']} rows/s (write stages)"
         )
         print(f"  rows written by the unchanged re-sync: {section['unchanged_sync_etag']['rows_written']}")
-        print(f"  catalog: {section['catalog_bytes']} bytes, {section['catalog_bytes_per_model']} bytes/model")
+        print(
+            f"  catalog: {section['catalog_bytes']} bytes, {section['catalog_bytes_per_model']} bytes/model; snapshots "
+            f"{section['snapshot_bytes']} bytes, at most {section['snapshots_max_per_provider']} per provider; "
+            f"Dagster instance: {section['dagster_instance']}"
+        )
     if figures.get("writer"):
         print("\n-- writer alone (18,000 synthetic models)")
         for database, result in figures["writer"].items():
@@ -538,7 +563,12 @@ def main() -> None:
                 print("sync, PostgreSQL ...", flush=True)
                 with postgres_server() as server_url:
                     figures["sync"]["postgresql"] = sync_section(
-                        "postgresql", lambda label: create_database(server_url, prefix="bench"), url, work, repeats
+                        "postgresql",
+                        lambda label: create_database(server_url, prefix="bench"),
+                        url,
+                        work,
+                        repeats,
+                        dagster_pg_for=lambda repeat: create_database(server_url, prefix="dagster"),
                     )
         if not args.skip_scale:
             print(f"scale series {sizes} ...", flush=True)
