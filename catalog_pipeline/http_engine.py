@@ -54,6 +54,8 @@ DEFAULT_DEADLINE_SECONDS = 90.0
 #: memory does not grow with the catalog; smaller ones are parsed at once, which is faster.
 STREAM_PARSE_BYTES = 16 * 1024 * 1024
 STREAMED_CHUNK_ENTRIES = 5000
+#: An unpaged list up to this size is parsed once, by the fetch, and its entries kept for the normalizer.
+KEEP_PARSED_BYTES = 2 * 1024 * 1024
 #: How much of an error response is read for its message.
 ERROR_BODY_BYTES = 64 * 1024
 #: Decompressed bytes produced per step, so one compressed chunk cannot expand without bound.
@@ -148,6 +150,8 @@ class FetchResult:
     store: PageStore | None = field(default=None, compare=False, repr=False)
     #: the stored snapshot this list was read from (`CatalogWriter.load_snapshot`)
     snapshot_id: int | None = None
+    #: a small unpaged list's entries, already parsed exactly by the fetch (read once by `entry_pages`)
+    parsed: list[Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def count(self) -> int:
@@ -163,6 +167,9 @@ class FetchResult:
         if self.store is None:
             yield self.entries
             return
+        if self.parsed is not None:
+            yield self.parsed
+            return
         sizes = self.store.sizes
         for index, stream in enumerate(self.store.streams()):
             unpaged = spec.pagination.style is PaginationStyle.NONE
@@ -177,9 +184,10 @@ class FetchResult:
                 if chunk:
                     yield chunk
                 continue
-            # Sharing repeated values saves a third of the memory of a whole unpaged list; for one page of
-            # a paged list it only costs time.
-            parsed = CatalogHttpEngine._json(spec, self.url, self.http_status, bytearray(stream.read()), unpaged)
+            # Sharing repeated values saves a third of the memory of a large unpaged list; for a page of a
+            # paged list, or a small list, it only costs time.
+            share = unpaged and (index >= len(sizes) or sizes[index] > KEEP_PARSED_BYTES)
+            parsed = CatalogHttpEngine._json(spec, self.url, self.http_status, bytearray(stream.read()), share)
             yield CatalogHttpEngine._records(spec, self.url, parsed)
 
     def materialized(self, spec: ProviderSpec) -> FetchResult:
@@ -188,7 +196,7 @@ class FetchResult:
             return self
         entries = [entry for page in self.entry_pages(spec, stream_large=False) for entry in page]
         self.store.close()
-        return replace(self, entries=entries, store=None, live_count=len(entries))
+        return replace(self, entries=entries, store=None, live_count=len(entries), parsed=None)
 
     def close(self) -> None:
         if self.store is not None:
@@ -414,6 +422,7 @@ class CatalogHttpEngine:
 
         conditional = previous.validators if previous else ()
         store = PageStore()
+        kept: list[Any] | None = None
         validators: list[PageValidator] = []
         live_count = pages = total_bytes = attempts = not_modified = 0
         status = 0
@@ -459,6 +468,8 @@ class CatalogHttpEngine:
                 page_entries = self._records(spec, shown_url, parsed)
                 live_count += len(page_entries)
                 cursor = self._next_cursor(spec, shown_url, parsed, page_entries, params, live_count)
+                if pagination.style is PaginationStyle.NONE and size <= KEEP_PARSED_BYTES:
+                    kept = page_entries  # parsed exactly already, and small: not parsed a second time
                 del parsed, page_entries
                 if cursor is None:
                     break
@@ -493,6 +504,7 @@ class CatalogHttpEngine:
             same_as_previous=same,
             validators=tuple(validators),
             store=None if all_not_modified else store,
+            parsed=kept,
         )
 
     def _probe_json(self, spec: ProviderSpec, shown_url: str, status: int, body: bytearray) -> Any:
@@ -505,7 +517,7 @@ class CatalogHttpEngine:
                 return json.loads(body)
             except (ValueError, RecursionError):
                 pass
-        return self._json(spec, shown_url, status, body)
+        return self._json(spec, shown_url, status, body, share_values=len(body) > KEEP_PARSED_BYTES)
 
     def _auth_headers(self, spec: ProviderSpec) -> dict[str, str]:
         headers = dict(spec.extra_headers)
