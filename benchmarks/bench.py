@@ -410,11 +410,22 @@ def verdicts(figures: dict[str, Any]) -> dict[str, Any]:
             "met": section["unchanged_sync_etag"]["rows_written"]["total"] == 0,
         }
     postgres = figures.get("sync", {}).get("postgresql")
+    minimum = TARGETS["postgres_models_rows_per_second"]
     if postgres:
         rate = postgres["first_sync"]["rows"]["models_rows_per_second_models_stage"]
-        found["postgresql: first write, models rows/s >= 50,000"] = {
+        found[
+            "postgresql: first write in the full sync (32 providers, 560 models each on average), models rows/s >= 50,000"
+        ] = {
             "value": rate,
-            "met": rate is not None and rate >= TARGETS["postgres_models_rows_per_second"],
+            "met": rate is not None and rate >= minimum,
+        }
+    writer = figures.get("writer", {}).get("postgresql")
+    if writer:
+        rate = writer["first sync: models/s, models table alone"]
+        found["postgresql: first write, writer benchmark (6 providers of 3,000), models rows/s >= 50,000"] = {
+            "value": rate,
+            "met": rate >= minimum,
+            "server_ceiling_plain_copy": writer.get("server ceiling: models/s, plain COPY of the same rows"),
         }
     scale = figures.get("scale", {}).get("all_providers", [])
     largest = max(scale, key=lambda p: p["models"], default=None)

@@ -110,6 +110,25 @@ def _sync(writer: CatalogWriter, providers: list[SyntheticProvider]) -> tuple[fl
     return time.perf_counter() - started, written, changes, models_seconds
 
 
+def _copy_ceiling(engine: sa.Engine) -> int:
+    """The server's own speed for these rows: one plain COPY of every stored model into a table with the
+    same columns and indexes (no conflict handling, no ids read back), in one transaction, rolled back."""
+    from catalog_pipeline.storage.writer import _MODEL_COLUMNS
+
+    columns = ", ".join(_MODEL_COLUMNS)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(f"SELECT {columns} FROM models")).all()
+        connection.exec_driver_sql("CREATE TEMP TABLE models_ceiling (LIKE models INCLUDING ALL)")
+        cursor = connection.connection.cursor()
+        started = time.perf_counter()
+        with cursor.copy(f"COPY models_ceiling ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        seconds = time.perf_counter() - started
+        connection.rollback()
+    return round(len(rows) / seconds)
+
+
 def _tuple_versions(engine: sa.Engine) -> dict[int, str]:
     with engine.connect() as connection:
         return dict(connection.execute(sa.text("SELECT id, xmin::text FROM models")).all())
@@ -138,6 +157,8 @@ def benchmark(label: str, url: str) -> dict[str, object]:
         "first sync: rows written, all tables": all_rows,
         "first sync: rows/s, all tables": round(all_rows / seconds),
     }
+    if engine.dialect.name == "postgresql":
+        figures["server ceiling: models/s, plain COPY of the same rows"] = _copy_ceiling(engine)
     versions = _tuple_versions(engine) if engine.dialect.name == "postgresql" else None
     seconds, written, _, _ = _sync(writer, synthetic_providers())
     figures["re-sync: seconds"] = round(seconds, 3)
