@@ -100,7 +100,11 @@ def command_sync(args: argparse.Namespace) -> int:
     # All providers go in one run that skips unconfigured ones; named providers are
     # synced as asked (an unconfigured one fails), in as few runs as their order allows.
     ranges = contiguous_ranges(slugs) if named else [(PROVIDER_SLUGS[0], PROVIDER_SLUGS[-1])]
-    op_config = {"skip_unconfigured": not named, "allow_mass_deactivation": args.allow_mass_deactivation}
+    op_config = {
+        "skip_unconfigured": not named,
+        "allow_mass_deactivation": args.allow_mass_deactivation,
+        "accept_held_changes": args.accept_held_changes,
+    }
 
     progress = logging.getLogger("catalog_pipeline.sync")
     handler = logging.StreamHandler(sys.stdout)
@@ -150,6 +154,12 @@ def command_sync(args: argparse.Namespace) -> int:
         print(f"FAILED: {', '.join(failed)} (see error_message above and pricing_sync_log)")
     else:
         print(f"all {len(synced)} requested provider(s) synced")
+    held = [f"{row['provider_slug']} ({row['models_held']})" for row in rows if row.get("models_held")]
+    if held:
+        print(
+            f"HELD for review (models keep their stored values): {', '.join(held)}; "
+            "see the held_changes check on models, apply with --accept-held-changes"
+        )
     for line in _unexplained_failures(instance, [*results, reconciliation], rows):
         print(line)
     return EXIT_FAILED if failed or not synced else EXIT_OK
@@ -261,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--provider", action="append", metavar="SLUG", help="sync only this provider (repeatable)")
     sync.add_argument(
         "--allow-mass-deactivation", action="store_true", help="accept a live list that shrank beyond the guard"
+    )
+    sync.add_argument(
+        "--accept-held-changes",
+        action="store_true",
+        help="apply price and context-length changes beyond the limits instead of holding them for review",
     )
     sync.set_defaults(handler=command_sync)
 

@@ -32,7 +32,15 @@ def status_report(database_url: str, live: bool, environment: Mapping[str, str])
         error=settings.env_int(settings.PARITY_ERROR, settings.DEFAULT_ERROR_THRESHOLD, environment),
     )
     if live:
-        http = CatalogHttpEngine(environment, replay_url=environment.get(settings.REPLAY_URL))
+        limit = environment.get(settings.MAX_RESPONSE_MB, "").strip()
+        http = CatalogHttpEngine(
+            environment,
+            replay_url=environment.get(settings.REPLAY_URL),
+            deadline_seconds=settings.env_int(
+                settings.PROVIDER_DEADLINE, settings.DEFAULT_PROVIDER_DEADLINE_SECONDS, environment
+            ),
+            max_response_mb=settings.env_int(settings.MAX_RESPONSE_MB, 0, environment) if limit else None,
+        )
         try:
             counts = fetch_live_counts(PROVIDER_SLUGS, http)
         finally:

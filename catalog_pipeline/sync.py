@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 
 from catalog_pipeline.http_engine import (
@@ -32,6 +33,7 @@ from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.reconciliation import KnownIds
 from catalog_pipeline.storage.writer import (
+    DEFAULT_MAX_PRICE_CHANGE_FACTOR,
     NOT_MODIFIED,
     SAME_PAYLOAD,
     WRITE_BATCH_MODELS,
@@ -74,6 +76,8 @@ class SyncOptions:
         skip_unconfigured: report unconfigured providers as skipped instead of failing them.
         max_deactivation_share: largest share of active models one sync may deactivate.
         allow_mass_deactivation: accept a larger shrink (an operator's override).
+        max_price_change_factor: a price moving by more than this factor in one sync is held.
+        accept_held_changes: apply changes beyond the limits instead of holding them.
         max_workers: concurrent fetches.
         deadline_grace_seconds: how long past the engine's deadline the sync still waits for a fetch.
         max_providers_in_flight: providers fetched or being fetched but not yet written, at most; a
@@ -87,6 +91,8 @@ class SyncOptions:
     skip_unconfigured: bool = False
     max_deactivation_share: float = 0.5
     allow_mass_deactivation: bool = False
+    max_price_change_factor: Decimal = DEFAULT_MAX_PRICE_CHANGE_FACTOR
+    accept_held_changes: bool = False
     max_workers: int = 8
     deadline_grace_seconds: float = 10.0
     max_providers_in_flight: int = 4
@@ -239,6 +245,8 @@ def _finish(
             max_deactivation_share=options.max_deactivation_share,
             allow_mass_deactivation=options.allow_mass_deactivation,
             snapshot=snapshot if (snapshot.fetched or snapshot.existing_id) else None,
+            max_price_change_factor=options.max_price_change_factor,
+            accept_held_changes=options.accept_held_changes,
         )
         if observer is not None:
             drift = writer.record_field_observations(endpoint_spec, fetched, observer)
@@ -305,8 +313,10 @@ def _progress_line(outcome: ProviderOutcome) -> str:
         c = outcome.counts
         return (
             f"{outcome.provider:<24} ok       {c.fetched:>6} listed  +{c.inserted} ~{c.updated} -{c.deactivated} "
-            f"={c.unchanged} rejected {c.rejected}{'  unchanged' if c.catalog_change != 'changed' else ''}"
-            f"  ({outcome.seconds:.1f}s)"
+            f"={c.unchanged} rejected {c.rejected}"
+            + (f" held {c.models_held}" if c.held else "")
+            + ("  unchanged" if c.catalog_change != "changed" else "")
+            + f"  ({outcome.seconds:.1f}s)"
         )
     if outcome.status == SUCCESS and outcome.fetched:
         return f"{outcome.provider:<24} fetched  {outcome.fetched.count:>6} listed  ({outcome.seconds:.1f}s)"

@@ -112,6 +112,19 @@ def test_a_host_the_spec_does_not_name_never_gets_a_credential_header():
     assert str(http._credential_free_url(url)) == "https://elsewhere.example/v1?page=2"
 
 
+def test_were_a_redirect_to_another_host_ever_followed_it_would_carry_no_credential(fault_proxy, monkeypatch):
+    """Behind the redirect rule: with it switched off on purpose, the other host gets the request, but no key."""
+    keys = canary_keys()
+    monkeypatch.setattr(
+        CatalogHttpEngine, "_redirect_target", lambda self, spec, shown, current, location: current.join(location)
+    )
+    fault_proxy.inject("anthropic", "redirect_elsewhere")
+    engine(fault_proxy.url, keys).fetch(get_provider("anthropic"))  # the other host answers an empty list
+    [request] = fault_proxy.elsewhere.requests
+    assert {name.lower() for name in request["headers"]} & {"authorization", "x-api-key", "x-goog-api-key"} == set()
+    assert keys["ANTHROPIC_API_KEY"][:8] not in str(request)
+
+
 def test_an_extra_variable_that_would_change_the_host_is_refused_before_any_request(fault_proxy):
     """GOOGLE_VERTEX_LOCATION is pasted into the host name: 'evil.example/#' must not become the host."""
     environment = {"GOOGLE_VERTEX_API_KEY": "ck" + secrets.token_hex(16), "GOOGLE_VERTEX_LOCATION": "evil.example/#"}
@@ -344,3 +357,33 @@ def test_a_dns_failure_is_not_retried():
     with pytest.raises(ProviderError, match=r"DNS failure.*\(not retried\)"):
         CatalogHttpEngine({"GROQ_API_KEY": "ck" + secrets.token_hex(8)}, backoff_seconds=5).fetch(spec)
     assert time.monotonic() - started < 5
+
+
+def test_a_fetch_that_never_returns_is_given_up_after_its_deadline_and_grace(replay_server, sqlite_url):
+    """Below the engine's timeouts (a DNS lookup that hangs): the sync stops waiting and goes on."""
+    from catalog_pipeline.storage.database import create_catalog_engine
+    from catalog_pipeline.storage.writer import CatalogWriter
+    from catalog_pipeline.sync import FAILED, SUCCESS, SyncOptions, sync_providers
+
+    release = threading.Event()
+
+    class StuckOnGroq(CatalogHttpEngine):
+        def fetch(self, spec):  # noqa: ANN001, ANN202
+            if spec.slug == "groq":
+                release.wait(60)
+            return super().fetch(spec)
+
+    http = StuckOnGroq({}, replay_url=replay_server.url, deadline_seconds=1)
+    writer = CatalogWriter(create_catalog_engine(sqlite_url))
+    started = time.monotonic()
+    try:
+        outcomes = {
+            outcome.provider: outcome
+            for outcome in sync_providers(["groq", "cerebras"], http, writer, SyncOptions(deadline_grace_seconds=1))
+        }
+    finally:
+        release.set()
+    assert time.monotonic() - started < 30  # the stuck fetch would have held it 60 s
+    assert outcomes["groq"].status == FAILED
+    assert "deadline exceeded: the fetch did not return within 1 s (+1 s grace)" in outcomes["groq"].error
+    assert outcomes["cerebras"].status == SUCCESS

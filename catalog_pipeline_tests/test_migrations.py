@@ -151,3 +151,26 @@ def test_0003_adds_lifecycle_tiers_endpoint_and_drift_and_reverts_cleanly(databa
     upgrade(engine)
     assert schema_differences(engine) == []
     engine.dispose()
+
+
+def test_0004_adds_held_changes_and_reverts_cleanly(database_url):
+    """0004 adds held_changes and pricing_sync_log.models_held; downgrading to 0003 removes exactly
+    those and keeps the sync log's rows."""
+    engine = create_catalog_engine(database_url)
+    upgrade(engine)
+    assert "held_changes" in sa.inspect(engine).get_table_names()
+    assert "models_held" in columns(engine, "pricing_sync_log")
+    with engine.begin() as connection:
+        connection.execute(
+            schema.pricing_sync_log.insert().values(
+                provider_slug="groq", sync_started_at=datetime.now(UTC), status="success", models_held=2
+            )
+        )
+    downgrade(engine, "0003")
+    assert "held_changes" not in sa.inspect(engine).get_table_names()
+    assert "models_held" not in columns(engine, "pricing_sync_log")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT provider_slug FROM pricing_sync_log").all() == [("groq",)]
+    upgrade(engine)
+    assert schema_differences(engine) == []
+    engine.dispose()

@@ -22,6 +22,7 @@ from catalog_pipeline.reconciliation import (
     record_report,
     stored_state,
 )
+from catalog_pipeline.storage.queries import open_held_changes
 from catalog_pipeline.storage.writer import CHANGED
 from catalog_pipeline.sync import BLOCKED, SUCCESS, ProviderOutcome, SyncOptions, fetch_live_counts, sync_providers
 
@@ -34,6 +35,11 @@ TOTAL_PARITY_CHECK = "total_parity"
 UNEXPLAINED_GAP_CHECK = "unexplained_gap"
 MASS_DEACTIVATION_CHECK = "mass_deactivation_guard"
 PAYLOAD_DRIFT_CHECK = "payload_drift"
+HELD_CHANGES_CHECK = "held_changes"
+ACCEPT_HELD_CHANGES = (
+    "run config ops.sync_provider_catalogs.config.accept_held_changes: true "
+    "(catalog-pipeline sync --provider SLUG --accept-held-changes)"
+)
 
 
 def provider_parity_check_name(slug: str) -> str:
@@ -53,6 +59,11 @@ class ProviderSyncConfig(dg.Config):
     )
     max_deactivation_share: float = Field(
         default=0.5, description="Largest share of a provider's active models one sync may deactivate."
+    )
+    accept_held_changes: bool = Field(
+        default=False,
+        description="Apply the price and context-length changes the writer would hold for review "
+        "(beyond CATALOG_MAX_PRICE_CHANGE_FACTOR, to or from zero, a context shrinking by more than half).",
     )
 
 
@@ -106,6 +117,16 @@ class ReconciliationConfig(dg.Config):
             ),
         ),
         dg.AssetCheckSpec(
+            HELD_CHANGES_CHECK,
+            asset=MODELS,
+            description=(
+                "Warns while changes are held for review: a stored model's input or output price moving by more "
+                "than CATALOG_MAX_PRICE_CHANGE_FACTOR, a price going to or from zero, or a context length shrinking "
+                "by more than half is not written (the model keeps its stored values). Lists each with old and new "
+                "value; apply them with accept_held_changes: true."
+            ),
+        ),
+        dg.AssetCheckSpec(
             MASS_DEACTIVATION_CHECK,
             asset=MODELS,
             blocking=True,
@@ -137,6 +158,8 @@ def sync_provider_catalogs(
         skip_unconfigured=config.skip_unconfigured,
         max_deactivation_share=config.max_deactivation_share,
         allow_mass_deactivation=config.allow_mass_deactivation,
+        max_price_change_factor=catalog_database.price_change_factor,
+        accept_held_changes=config.accept_held_changes,
         max_workers=provider_api.max_concurrent_fetches,
     )
     http = provider_api.http_engine()
@@ -163,6 +186,8 @@ def sync_provider_catalogs(
         http.close()
     if dg.AssetCheckKey(PROVIDER_CATALOG, PAYLOAD_DRIFT_CHECK) in context.selected_asset_check_keys:
         yield _payload_drift_result(fetched_outcomes, catalog_database)
+    if options.write_models and dg.AssetCheckKey(MODELS, HELD_CHANGES_CHECK) in context.selected_asset_check_keys:
+        yield _held_changes_result(catalog_database, options)
     guard_check = dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK)
     if guard_check in context.selected_asset_check_keys:
         # Blocking: a failed result fails this step after the other providers have landed.
@@ -216,6 +241,13 @@ def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterato
                 "rejected": counts.rejected,
                 "rows_written": counts.rows_written,
                 "price_changes": len(counts.price_changes),
+                "held": counts.models_held,
+                "held_changes": ", ".join(change.describe() for change in counts.held[:20]) or "none",
+                **(
+                    {"accepted_changes": ", ".join(change.describe() for change in counts.accepted[:20])}
+                    if counts.accepted
+                    else {}
+                ),
                 "rejection_reasons": dict(reasons) or "none",
                 "catalog_change": change,
                 "catalog_unchanged": change != CHANGED,
@@ -240,6 +272,74 @@ _DRIFT_COLUMNS = dg.TableSchema(
         dg.TableColumn("first_seen", "string"),
     ]
 )
+
+
+_HELD_COLUMNS = dg.TableSchema(
+    columns=[
+        dg.TableColumn("provider", "string"),
+        dg.TableColumn("model", "string"),
+        dg.TableColumn("field", "string", description="input_price, output_price or context_length"),
+        dg.TableColumn("rule", "string", description="price_factor, price_to_zero, price_from_zero, context_shrink"),
+        dg.TableColumn("stored", "string", description="the value the model keeps"),
+        dg.TableColumn("listed", "string", description="the value the provider lists now"),
+        dg.TableColumn("held_since", "string"),
+        dg.TableColumn("run_id", "string", description="the sync that last held it"),
+    ]
+)
+
+
+def _held_changes_result(catalog_database: CatalogDatabaseResource, options: SyncOptions) -> dg.AssetCheckResult:
+    """Every change held for review in the catalog (not only this run's providers)."""
+    held = open_held_changes(catalog_database.engine)
+    by_provider = Counter(row["provider"] for row in held)
+    return dg.AssetCheckResult(
+        check_name=HELD_CHANGES_CHECK,
+        asset_key=MODELS,
+        passed=not held,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(held)} change(s) held for review; the models keep their stored values. "
+            f"Apply with {ACCEPT_HELD_CHANGES}."
+            if held
+            else None
+        ),
+        metadata={
+            "held_changes": len(held),
+            "providers_with_held_changes": ", ".join(f"{slug} ({n})" for slug, n in sorted(by_provider.items()))
+            or "none",
+            "max_price_change_factor": float(options.max_price_change_factor),
+            "changes": dg.MetadataValue.table(
+                [
+                    dg.TableRecord(
+                        {
+                            "provider": row["provider"],
+                            "model": row["provider_model_id"],
+                            "field": row["field"],
+                            "rule": row["rule"],
+                            "stored": _plain_value(row["old_value"], row["unit"]),
+                            "listed": _plain_value(row["new_value"], row["unit"]),
+                            "held_since": _iso_text(row["first_held_at"]),
+                            "run_id": row["dagster_run_id"] or "",
+                        }
+                    )
+                    for row in held[:200]
+                ],
+                schema=_HELD_COLUMNS,
+            ),
+            "accept": ACCEPT_HELD_CHANGES,
+        },
+    )
+
+
+def _plain_value(value, unit: str | None) -> str:  # type: ignore[no-untyped-def]
+    if value is None:
+        return "unknown"
+    text = format(value.normalize(), "f") if hasattr(value, "normalize") else str(value)
+    return f"{text} {unit}" if unit else text
+
+
+def _iso_text(value) -> str:  # type: ignore[no-untyped-def]
+    return value.isoformat() if hasattr(value, "isoformat") else str(value or "")
 
 
 def _payload_drift_result(outcomes: list[ProviderOutcome], catalog_database: CatalogDatabaseResource):

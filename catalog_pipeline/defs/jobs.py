@@ -4,6 +4,7 @@ import dagster as dg
 
 from catalog_pipeline.defs.assets import (
     CATALOG_RECONCILIATION,
+    HELD_CHANGES_CHECK,
     MASS_DEACTIVATION_CHECK,
     MODELS,
     PAYLOAD_DRIFT_CHECK,
@@ -16,10 +17,12 @@ from catalog_pipeline.defs.partitions import PROVIDER_PARTITIONS
 catalog_sync_job = dg.define_asset_job(
     "catalog_sync_job",
     # The standalone checks on `models` read the whole table and run in the monitor job; only
-    # the guard and the drift check, which the sync step itself evaluates, belong to a sync run.
+    # the guard, the held changes and the drift check, which the sync step itself evaluates, belong to a sync run.
     selection=dg.AssetSelection.assets(PROVIDER_CATALOG, MODELS).without_checks()
     | dg.AssetSelection.checks(
-        dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK), dg.AssetCheckKey(PROVIDER_CATALOG, PAYLOAD_DRIFT_CHECK)
+        dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK),
+        dg.AssetCheckKey(MODELS, HELD_CHANGES_CHECK),
+        dg.AssetCheckKey(PROVIDER_CATALOG, PAYLOAD_DRIFT_CHECK),
     ),
     partitions_def=PROVIDER_PARTITIONS,
     executor_def=dg.in_process_executor,

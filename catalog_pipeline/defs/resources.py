@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -10,7 +11,11 @@ from sqlalchemy.engine import Engine
 
 from catalog_pipeline.http_engine import DEFAULT_MAX_RESPONSE_MB, CatalogHttpEngine
 from catalog_pipeline.reconciliation import ParityThresholds
-from catalog_pipeline.settings import DEFAULT_PROVIDER_DEADLINE_SECONDS
+from catalog_pipeline.settings import (
+    DEFAULT_MAX_PRICE_CHANGE_FACTOR,
+    DEFAULT_PROVIDER_DEADLINE_SECONDS,
+    parse_price_change_factor,
+)
 from catalog_pipeline.storage.database import create_catalog_engine, ensure_schema
 from catalog_pipeline.storage.writer import DEFAULT_SNAPSHOT_RETENTION, CatalogWriter
 
@@ -51,13 +56,18 @@ class ProviderApiResource(dg.ConfigurableResource):
 
 
 class CatalogDatabaseResource(dg.ConfigurableResource):
-    """The catalog database (SQLite file or PostgreSQL), at a SQLAlchemy URL."""
+    """The catalog database (SQLite file or PostgreSQL), at a SQLAlchemy URL, and the writer's limits."""
 
     url: str
     snapshot_retention: int = Field(
         default=DEFAULT_SNAPSHOT_RETENTION,
         description="Raw snapshots kept per provider (CATALOG_SNAPSHOT_RETENTION); a new one is stored only when "
         "the live list changed, and the one the stored models were written from is always kept.",
+    )
+    max_price_change_factor: str = Field(
+        default=str(DEFAULT_MAX_PRICE_CHANGE_FACTOR),
+        description="A price moving by more than this factor (up or down) in one sync is held for review "
+        "(CATALOG_MAX_PRICE_CHANGE_FACTOR, a number above 1).",
     )
     _engine: Engine | None = PrivateAttr(default=None)
     _writer: CatalogWriter | None = PrivateAttr(default=None)
@@ -70,6 +80,10 @@ class CatalogDatabaseResource(dg.ConfigurableResource):
             ensure_schema(engine)
             self._engine = engine
         return self._engine
+
+    @property
+    def price_change_factor(self) -> Decimal:
+        return parse_price_change_factor(self.max_price_change_factor)
 
     @property
     def writer(self) -> CatalogWriter:

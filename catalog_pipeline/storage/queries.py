@@ -108,3 +108,27 @@ def _in_utc(row: Any) -> dict[str, Any]:
         key: value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
         for key, value in dict(row).items()
     }
+
+
+def open_held_changes(engine: Engine) -> list[dict[str, Any]]:
+    """Every change still held for review (status ``held``), by provider and model."""
+    held, models, providers = schema.held_changes, schema.models, schema.providers
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(
+                providers.c.slug.label("provider"),
+                models.c.provider_model_id,
+                held.c.field,
+                held.c.rule,
+                held.c.old_value,
+                held.c.new_value,
+                held.c.unit,
+                held.c.first_held_at,
+                held.c.dagster_run_id,
+            )
+            .join(models, models.c.id == held.c.model_id)
+            .join(providers, providers.c.id == held.c.provider_id)
+            .where(held.c.status == "held")
+            .order_by(providers.c.slug, models.c.provider_model_id, held.c.field)
+        ).mappings()
+        return [dict(row) for row in rows]

@@ -180,6 +180,7 @@ pricing_sync_log = Table(
     Column("models_active_before", Integer),
     Column("models_would_deactivate", Integer),
     Column("endpoint", String(64)),  # which of the provider's endpoints answered (migration 0003)
+    Column("models_held", Integer),  # models whose changes were held for review (migration 0004)
     # `changed`, or why nothing was normalized or written: `not_modified` (every page answered 304) or
     # `same_payload` (the pages hash to the applied snapshot's digest); migration 0007
     Column("catalog_change", String(16)),
@@ -219,4 +220,30 @@ payload_key_observations = Table(
     Column("sample_value", Text),
     Column("first_seen_at", TIMESTAMP, nullable=False),
     Column("last_seen_at", TIMESTAMP, nullable=False),
+)
+
+#: Changes of a model's input or output price, or of its context length, too large to apply
+#: without a person looking (migration 0004): a price moving by more than
+#: CATALOG_MAX_PRICE_CHANGE_FACTOR, a price going to or from zero, a context length shrinking
+#: by more than half. While `held`, the model keeps its stored values; `applied` when a sync
+#: with accept_held_changes wrote it, `withdrawn` when the provider stopped listing the new value.
+held_changes = Table(
+    "held_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider_id", Integer, ForeignKey("providers.id"), nullable=False),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("field", String(32), nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("old_value", Numeric(30, 12, asdecimal=True)),
+    Column("new_value", Numeric(30, 12, asdecimal=True)),
+    Column("unit", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("first_held_at", TIMESTAMP, nullable=False),
+    Column("last_held_at", TIMESTAMP, nullable=False),
+    Column("dagster_run_id", String(64)),
+    Column("resolved_at", TIMESTAMP),
+    Column("resolved_run_id", String(64)),
+    Index("ix_held_changes_provider_id_status", "provider_id", "status"),
+    Index("ix_held_changes_model_id_field", "model_id", "field"),
 )

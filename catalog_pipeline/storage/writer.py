@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,6 +41,7 @@ from catalog_pipeline.providers.normalize import (
     Rejection,
 )
 from catalog_pipeline.providers.spec import ProviderSpec
+from catalog_pipeline.settings import DEFAULT_MAX_PRICE_CHANGE_FACTOR
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import ensure_schema
 
@@ -140,6 +141,83 @@ class PriceChange:
         return abs((self.new_amount or Decimal(0)) - (self.old_amount or Decimal(0)))
 
 
+HELD, APPLIED, WITHDRAWN = "held", "applied", "withdrawn"
+INPUT_PRICE, OUTPUT_PRICE, CONTEXT_LENGTH = "input_price", "output_price", "context_length"
+PRICE_FACTOR, PRICE_TO_ZERO, PRICE_FROM_ZERO, CONTEXT_SHRINK = (
+    "price_factor",
+    "price_to_zero",
+    "price_from_zero",
+    "context_shrink",
+)
+
+
+@dataclass(frozen=True)
+class HeldChange:
+    """A change of a stored model too large to apply without a person looking."""
+
+    provider_model_id: str
+    field: str
+    rule: str
+    old_value: Decimal | int | None
+    new_value: Decimal | int | None
+    unit: str | None = None
+
+    def describe(self) -> str:
+        return (
+            f"{self.provider_model_id} {self.field} {_plain(self.old_value)} -> {_plain(self.new_value)} ({self.rule})"
+        )
+
+
+def find_anomalies(
+    model: ModelRecord,
+    stored_context_length: int | None,
+    stored_prices: dict[str, Any],
+    max_factor: Decimal = DEFAULT_MAX_PRICE_CHANGE_FACTOR,
+) -> list[HeldChange]:
+    """The changes of an already stored model that must be held.
+
+    A known input or output price moving by more than `max_factor` either way, a price going
+    to or from zero, or a context length shrinking by more than half. A price becoming or
+    ceasing to be unknown is not an anomaly (nothing is claimed), nor is a change of unit.
+
+    Args:
+        model: the model as the provider lists it now.
+        stored_context_length: its stored context length.
+        stored_prices: its stored ``input``/``output`` rows of `model_pricing` (amount, state, unit).
+        max_factor: the largest factor a price may move by in one sync.
+    """
+    found = []
+    for price_type, field_name, fresh in (
+        ("input", INPUT_PRICE, model.input_price),
+        ("output", OUTPUT_PRICE, model.output_price),
+    ):
+        old = stored_prices.get(price_type)
+        if old is None or fresh is None or old.amount is None or fresh.amount is None or old.unit != fresh.unit:
+            continue
+        before, after = Decimal(old.amount), fresh.amount
+        rule = None
+        if before > 0 and after == 0:
+            rule = PRICE_TO_ZERO
+        elif before == 0 and after > 0:
+            rule = PRICE_FROM_ZERO
+        elif before > 0 and after > 0 and (after > before * max_factor or after * max_factor < before):
+            rule = PRICE_FACTOR
+        if rule:
+            found.append(HeldChange(model.provider_model_id, field_name, rule, before, after, fresh.unit))
+    fresh_context = model.context_length
+    if stored_context_length and fresh_context is not None and fresh_context * 2 < stored_context_length:
+        found.append(
+            HeldChange(model.provider_model_id, CONTEXT_LENGTH, CONTEXT_SHRINK, stored_context_length, fresh_context)
+        )
+    return found
+
+
+def _plain(value: Decimal | int | None) -> str:
+    if value is None:
+        return "unknown"
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
+
+
 @dataclass
 class SyncCounts:
     """What one provider's write did (or, when blocked, would have done)."""
@@ -162,6 +240,14 @@ class SyncCounts:
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     #: seconds spent per stage of the write: normalize, hash, models, prices, finish
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(WRITE_STAGES, 0.0))
+    #: changes held for review this sync (their models kept their stored values)
+    held: list[HeldChange] = field(default_factory=list)
+    #: changes beyond the limits that were applied because the run accepted held changes
+    accepted: list[HeldChange] = field(default_factory=list)
+
+    @property
+    def models_held(self) -> int:
+        return len({change.provider_model_id for change in self.held})
 
     @property
     def rows_written(self) -> int:
@@ -298,6 +384,15 @@ def _memoized(encode: Any) -> Any:
     return None if encode is None else functools.lru_cache(maxsize=4096)(encode)
 
 
+class _Stored(NamedTuple):
+    """What the writer reads of a stored model (a plain tuple: a million of them stay small)."""
+
+    id: int
+    content_hash: str
+    is_active: bool
+    context_length: int | None
+
+
 class CatalogWriter:
     """Writes providers' catalogs into the catalog database at `engine`."""
 
@@ -316,6 +411,8 @@ class CatalogWriter:
         allow_mass_deactivation: bool = False,
         snapshot: SnapshotToStore | None = None,
         batch_size: int = WRITE_BATCH_MODELS,
+        max_price_change_factor: Decimal = DEFAULT_MAX_PRICE_CHANGE_FACTOR,
+        accept_held_changes: bool = False,
     ) -> SyncCounts:
         """Bring `spec`'s stored rows in line with `catalog`, in one transaction.
 
@@ -323,6 +420,10 @@ class CatalogWriter:
         page while they are written), so a provider's memory does not grow with its catalog
         beyond its stored ids. With `snapshot`, the raw list is stored (or marked) as applied in
         the same transaction: a later identical list may then skip all of this.
+
+        A stored model whose input or output price or context length changed beyond the
+        limits (`find_anomalies`) is not written: it keeps its stored values and the change
+        is recorded in `held_changes`, unless `accept_held_changes`. A first listing is never held.
 
         Raises:
             MassDeactivationBlocked: the live list is empty or would deactivate more
@@ -336,11 +437,15 @@ class CatalogWriter:
             provider_id, last_synced_at = self._upsert_provider(connection, spec, now)
             models = schema.models
             existing = {
-                row[0]: (row[1], row[2], row[3])
+                row[0]: _Stored(row[1], row[2], row[3], row[4])
                 for row in connection.execute(
-                    sa.select(models.c.provider_model_id, models.c.id, models.c.content_hash, models.c.is_active).where(
-                        models.c.provider_id == provider_id
-                    )
+                    sa.select(
+                        models.c.provider_model_id,
+                        models.c.id,
+                        models.c.content_hash,
+                        models.c.is_active,
+                        models.c.context_length,
+                    ).where(models.c.provider_id == provider_id)
                 )
             }
             seen: set[str] = set()
@@ -354,13 +459,18 @@ class CatalogWriter:
                 timings["normalize"] += started - clock
                 hashes = {model.provider_model_id: model.content_hash for model in batch}
                 seen.update(hashes)
+                held_models = self._hold_anomalies(
+                    connection, batch, hashes, existing, counts, max_price_change_factor, accept_held_changes
+                )
                 changed: list[ModelRecord] = []
                 for model in batch:
                     row = existing.get(model.provider_model_id)
                     if row is None:
                         counts.inserted += 1
                         changed.append(model)
-                    elif row[1] != hashes[model.provider_model_id] or not row[2]:
+                    elif model.provider_model_id in held_models:
+                        continue
+                    elif row.content_hash != hashes[model.provider_model_id] or not row.is_active:
                         counts.updated += 1
                         changed.append(model)
                     else:
@@ -384,13 +494,14 @@ class CatalogWriter:
             rest = time.perf_counter()
             counts.fetched = fetched.count
             counts.rejected = len(catalog.rejections)
-            to_deactivate = [row[0] for key, row in existing.items() if row[2] and key not in seen]
-            counts.active_before = sum(1 for row in existing.values() if row[2])
+            to_deactivate = [row.id for key, row in existing.items() if row.is_active and key not in seen]
+            counts.active_before = sum(1 for row in existing.values() if row.is_active)
             counts.would_deactivate = len(to_deactivate)
             # Checked after the models went in, inside the transaction: a blocked write rolls back whole.
             self._guard(counts, len(seen), max_deactivation_share, allow_mass_deactivation)
             if to_deactivate:
                 counts.deactivated = self._deactivate(connection, to_deactivate, now, last_synced_at)
+            self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
             self._replace_rejections(connection, provider_id, catalog.rejections, now, run_id)
             connection.execute(
                 schema.providers.update()
@@ -401,6 +512,112 @@ class CatalogWriter:
                 self._store_snapshot(connection, provider_id, snapshot, now, model_ids_digest(seen))
             timings["finish"] += time.perf_counter() - rest
         return counts
+
+    def _hold_anomalies(
+        self,
+        connection: Connection,
+        batch: list[ModelRecord],
+        hashes: dict[str, str],
+        existing: dict[str, _Stored],
+        counts: SyncCounts,
+        max_price_change_factor: Decimal,
+        accept_held_changes: bool,
+    ) -> set[str]:
+        """The ids of `batch`'s stored models whose change is held (recorded in `counts.held`); changes
+        beyond the limits that the run accepts go to `counts.accepted`."""
+        differing = [
+            model
+            for model in batch
+            if (row := existing.get(model.provider_model_id)) is not None
+            and (row.content_hash != hashes[model.provider_model_id] or not row.is_active)
+        ]
+        if not differing:
+            return set()
+        stored_prices = self._headline_prices(connection, [existing[m.provider_model_id].id for m in differing])
+        held_models: set[str] = set()
+        for model in differing:
+            row = existing[model.provider_model_id]
+            anomalies = find_anomalies(
+                model, row.context_length, stored_prices.get(row.id, {}), max_price_change_factor
+            )
+            if anomalies and not accept_held_changes:
+                counts.held.extend(anomalies)
+                held_models.add(model.provider_model_id)
+            else:
+                counts.accepted.extend(anomalies)
+        return held_models
+
+    @staticmethod
+    def _headline_prices(connection: Connection, model_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The stored input and output prices of `model_ids`: model id -> price type -> row."""
+        pricing = schema.model_pricing
+        found: dict[int, dict[str, Any]] = {}
+        for batch in _batches(model_ids, _IDS_PER_QUERY):
+            for row in connection.execute(
+                sa.select(
+                    pricing.c.model_id, pricing.c.price_type, pricing.c.amount, pricing.c.state, pricing.c.unit
+                ).where(pricing.c.model_id.in_(batch), pricing.c.price_type.in_(["input", "output"]))
+            ):
+                found.setdefault(row.model_id, {})[row.price_type] = row
+        return found
+
+    @staticmethod
+    def _record_held_changes(
+        connection: Connection,
+        provider_id: int,
+        existing: dict[str, Any],
+        counts: SyncCounts,
+        now: datetime,
+        run_id: str | None,
+    ) -> None:
+        """Keep `held_changes` in line with this sync: one open row per held (model, field), updated while
+        the provider keeps listing the change; `applied` when accepted; `withdrawn` when no longer listed."""
+        table = schema.held_changes
+        open_rows = {
+            (row.model_id, row.field): row
+            for row in connection.execute(
+                sa.select(table.c.id, table.c.model_id, table.c.field).where(
+                    table.c.provider_id == provider_id, table.c.status == HELD
+                )
+            )
+        }
+        current = [(change, HELD) for change in counts.held] + [(change, APPLIED) for change in counts.accepted]
+        seen = set()
+        for change, status in current:
+            key = (existing[change.provider_model_id].id, change.field)
+            seen.add(key)
+            values: dict[str, Any] = {
+                "rule": change.rule,
+                "old_value": change.old_value,
+                "new_value": change.new_value,
+                "unit": change.unit,
+                "status": status,
+                "last_held_at": now,
+            }
+            if status == APPLIED:
+                values |= {"resolved_at": now, "resolved_run_id": run_id}
+            else:
+                values["dagster_run_id"] = run_id
+            row = open_rows.get(key)
+            if row is None:
+                connection.execute(
+                    table.insert().values(
+                        provider_id=provider_id,
+                        model_id=key[0],
+                        field=change.field,
+                        first_held_at=now,
+                        **({"dagster_run_id": run_id} | values),
+                    )
+                )
+            else:
+                connection.execute(table.update().where(table.c.id == row.id).values(**values))
+        gone = [row.id for key, row in open_rows.items() if key not in seen]
+        for batch in _batches(gone, _IDS_PER_QUERY):
+            connection.execute(
+                table.update()
+                .where(table.c.id.in_(batch))
+                .values(status=WITHDRAWN, resolved_at=now, resolved_run_id=run_id)
+            )
 
     @staticmethod
     def _guard(counts: SyncCounts, live: int, max_share: float, allow: bool) -> None:
@@ -901,6 +1118,7 @@ class CatalogWriter:
                     price_changes=len(counts.price_changes),
                     models_active_before=counts.active_before,
                     models_would_deactivate=counts.would_deactivate,
+                    models_held=counts.models_held,
                     error_message=self.scrub(error_message)[:4000] if error_message else None,
                     dagster_run_id=run_id,
                     endpoint=endpoint,
