@@ -509,7 +509,10 @@ class CatalogWriter:
                 .values(last_synced_at=now, last_sync_status="success", updated_at=now)
             )
             if snapshot is not None:
-                self._store_snapshot(connection, provider_id, snapshot, now, model_ids_digest(seen))
+                # Held changes mean the stored rows are not this list: it is kept, not applied, so the
+                # same list comes back through here (and an accepting run applies it) instead of being skipped.
+                digest = None if counts.held else model_ids_digest(seen)
+                self._store_snapshot(connection, provider_id, snapshot, now, digest)
             timings["finish"] += time.perf_counter() - rest
         return counts
 
@@ -905,7 +908,7 @@ class CatalogWriter:
             connection.execute(
                 table.update()
                 .where(table.c.id == snapshot.existing_id)
-                .values(applied=True, model_ids_digest=ids_digest, confirmed_at=now)
+                .values(applied=applied, model_ids_digest=ids_digest, confirmed_at=now)
             )
             return
         fetched = snapshot.fetched
