@@ -37,6 +37,7 @@ bench: install
 	scripts/ensure-postgres.sh
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.api_benchmark
 
 clean:
 	rm -rf .catalog .pytest_cache .ruff_cache

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 import httpx
@@ -71,6 +73,69 @@ def compose_alert(changes: Sequence[StateChange]) -> Alert:
     return Alert(subject=f"{SUBJECT_PREFIX} {'; '.join(headline)}", text="\n".join(lines))
 
 
+#: Lines of one price digest; the rest are counted and linked.
+MAX_DIGEST_LINES = 50
+
+
+@dataclass(frozen=True)
+class PriceMove:
+    """One price change of the change feed, as a digest line shows it."""
+
+    provider: str
+    model_id: str
+    price_type: str
+    unit: str
+    old_amount: str | None
+    new_amount: str | None
+    percent: float | None
+
+    @classmethod
+    def from_event(cls, provider: str, model_id: str, details: dict[str, Any]) -> PriceMove:
+        return cls(
+            provider,
+            model_id,
+            details.get("price_type", "?"),
+            details.get("unit", ""),
+            (details.get("old") or {}).get("amount"),
+            (details.get("new") or {}).get("amount"),
+            details.get("percent"),
+        )
+
+    def exceeds(self, threshold: float) -> bool:
+        """Moved by more than `threshold` percent; a known price rising from 0 always has."""
+        if self.percent is not None:
+            return abs(self.percent) > threshold
+        return self.old_amount is not None and self.new_amount is not None  # from 0: no percent, a real move
+
+    @property
+    def size(self) -> float:
+        return float("inf") if self.percent is None else abs(self.percent)
+
+    def line(self) -> str:
+        moved = f"{self.percent:+g}%" if self.percent is not None else "from 0"
+        return f"{self.provider}/{self.model_id} {self.price_type} {self.old_amount} -> {self.new_amount} {self.unit} ({moved})"
+
+
+def compose_price_digest(
+    moves: Sequence[PriceMove],
+    threshold: float,
+    run_link: str,
+    history_url: Any,
+    feed_link: str,
+) -> Alert:
+    """One message for one sync's price changes above `threshold`, largest first, each with its history link."""
+    ordered = sorted(moves, key=lambda move: (-move.size, move.provider, move.model_id, move.price_type))
+    providers = sorted({move.provider for move in ordered})
+    lines = [f"{len(ordered)} price change(s) above {threshold:g}% in one sync ({', '.join(providers)}): {run_link}"]
+    for move in ordered[:MAX_DIGEST_LINES]:
+        lines.append(move.line())
+        lines.append(f"  {history_url(move.provider, move.model_id)}")
+    if len(ordered) > MAX_DIGEST_LINES:
+        lines.append(f"... and {len(ordered) - MAX_DIGEST_LINES} more: {feed_link}")
+    subject = f"{SUBJECT_PREFIX} PRICES: {len(ordered)} change(s) above {threshold:g}% ({', '.join(providers)})"
+    return Alert(subject=subject, text="\n".join(lines))
+
+
 def _webhook_token(url: str | None) -> str | None:
     """The secret token at the end of a webhook URL's path."""
     return url.rstrip("/").rsplit("/", 1)[-1] if url else None
@@ -92,6 +157,28 @@ class AlertChannelsResource(dg.ConfigurableResource):
     resend_api_url: str = "https://api.resend.com"
     ui_base_url: str = "http://127.0.0.1:3000"
     timeout_seconds: float = 10.0
+    #: ``CATALOG_ALERT_PRICE_CHANGE_PCT``: post a digest of each sync's price changes larger than this
+    #: many percent (either way); unset, no digest.
+    price_change_alert_pct: str | None = None
+    #: ``CATALOG_API_BASE_URL``: where `catalog-pipeline serve` answers, for links to a model's price history.
+    api_base_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def price_change_threshold(self) -> float | None:
+        """The digest threshold in percent, or None when digests are off."""
+        raw = (self.price_change_alert_pct or "").strip()
+        if not raw:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"CATALOG_ALERT_PRICE_CHANGE_PCT must be a number of percent, got {raw!r}") from None
+        if not value >= 0:
+            raise ValueError(f"CATALOG_ALERT_PRICE_CHANGE_PCT must be 0 or more, got {raw!r}")
+        return value
+
+    def model_history_url(self, provider: str, model_id: str) -> str:
+        return f"{self.api_base_url.rstrip('/')}/v1/models/{quote(provider, safe='')}/{quote(model_id, safe='/')}"
 
     def channels(self) -> list[str]:
         """The configured channels, in delivery order."""

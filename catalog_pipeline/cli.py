@@ -1,4 +1,4 @@
-"""The ``catalog-pipeline`` command: sync, status, replay-server and db."""
+"""The ``catalog-pipeline`` command: sync, status, serve, replay-server and db."""
 
 from __future__ import annotations
 
@@ -243,6 +243,27 @@ def command_replay_server(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_serve(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+    import uvicorn
+
+    from catalog_pipeline.service.app import database_url_from_environment
+
+    url = database_url_from_environment(os.environ)
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    print(f"catalog API on http://{args.host}:{args.port} (read-only, database {shown})", flush=True)
+    uvicorn.run(
+        "catalog_pipeline.service.app:create_app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=not args.no_access_log,
+        log_level="info",
+    )
+    return EXIT_OK
+
+
 def command_db(args: argparse.Namespace) -> int:
     from alembic.util import CommandError
 
@@ -296,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="send no ETag and never answer 304 (a provider without conditional requests)",
     )
     replay.set_defaults(handler=command_replay_server)
+
+    serve = commands.add_parser("serve", help="the read-only catalog API over HTTP (see README: Catalog API)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    serve.set_defaults(handler=command_serve)
 
     db = commands.add_parser("db", help="catalog database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)

@@ -66,6 +66,8 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             alert_from_email=_optional(settings.ALERT_FROM_EMAIL, None),
             resend_api_url=_optional(settings.RESEND_API_URL, "https://api.resend.com"),
             ui_base_url=_optional(settings.UI_BASE_URL, "http://127.0.0.1:3000"),
+            price_change_alert_pct=_optional(settings.PRICE_ALERT_PCT, None),
+            api_base_url=_optional(settings.API_BASE_URL, "http://127.0.0.1:8000"),
         ),
         "lifecycle_settings": LifecycleSettingsResource(
             deprecation_warn_days=_optional_int(settings.DEPRECATION_WARN_DAYS, settings.DEFAULT_DEPRECATION_WARN_DAYS)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sqlalchemy.engine import Engine
+
 from catalog_pipeline import settings
 from catalog_pipeline.http_engine import CatalogHttpEngine
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
@@ -27,6 +29,14 @@ def status_report(database_url: str, live: bool, environment: Mapping[str, str])
     """
     engine = create_catalog_engine(database_url)
     ensure_schema(engine)
+    try:
+        return report_from_engine(engine, live, environment)
+    finally:
+        engine.dispose()
+
+
+def report_from_engine(engine: Engine, live: bool, environment: Mapping[str, str]) -> tuple[ParityReport | None, str]:
+    """`status_report` on an open engine; only reads, so the read-only catalog API uses it too."""
     thresholds = ParityThresholds(
         warn=settings.env_int(settings.PARITY_WARN, settings.DEFAULT_WARN_THRESHOLD, environment),
         error=settings.env_int(settings.PARITY_ERROR, settings.DEFAULT_ERROR_THRESHOLD, environment),

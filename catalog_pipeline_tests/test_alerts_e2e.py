@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from catalog_pipeline.alerts import AlertChannelsResource
 from catalog_pipeline.defs.assets import catalog_reconciliation, sync_provider_catalogs
@@ -30,6 +32,7 @@ from catalog_pipeline.providers.registry import PROVIDER_SLUGS, get_provider
 from catalog_pipeline.reconciliation import parity_pct
 from catalog_pipeline.replay.demo_models import demo_models
 from catalog_pipeline.replay.server import expected_live_count
+from catalog_pipeline.storage import schema
 from catalog_pipeline_tests.alert_receivers import RESEND_KEY, SLACK_PATH, RecordingServer, recording_server
 from catalog_pipeline_tests.conftest import heal, inject_fault
 from catalog_pipeline_tests.helpers import resources, sync_log
@@ -257,3 +260,62 @@ def test_shrinking_catalog_is_blocked_and_alerts_with_the_gap_until_it_grows_bac
     assert recovery[1].endswith(
         f"RECOVERED sync of together: fetched {stored}, rows written 0, rejected 0\n  {UI}/runs/{healed.run_id}"
     )
+
+
+def _priced(database_url: str, slug: str) -> dict[tuple[str, str], object]:
+    """(model id, price type) -> amount of `slug`'s stored known prices."""
+    engine = sa.create_engine(database_url)
+    models, pricing, providers = schema.models, schema.model_pricing, schema.providers
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(models.c.provider_model_id, pricing.c.price_type, pricing.c.amount)
+            .join(models, models.c.id == pricing.c.model_id)
+            .join(providers, providers.c.id == models.c.provider_id)
+            .where(providers.c.slug == slug, pricing.c.amount > 0)
+        ).all()
+    engine.dispose()
+    return {(row.provider_model_id, row.price_type): row.amount for row in rows}
+
+
+def test_price_moves_above_the_threshold_are_one_digest_per_sync_with_history_links(pipeline, replay_server):
+    """CATALOG_ALERT_PRICE_CHANGE_PCT=10: together's prices x1.5 and openrouter's x1.05 in one sync give one
+    digest naming every together price (+50%) with a link to the model's history at the API, and none of
+    openrouter's; an unchanged sync sends nothing; with the variable unset, no digest at all."""
+    api = "http://catalog-api.internal:8000"
+    channels = pipeline.resources["alert_channels"]
+    pipeline.resources["alert_channels"] = AlertChannelsResource(
+        **{**channels.model_dump(), "price_change_alert_pct": "10", "api_base_url": api}
+    )
+    _healthy_round(pipeline)
+    assert pipeline.alert_tick() == []
+    moved = _priced(pipeline.database_url, "together")
+    assert moved
+
+    inject_fault(replay_server, "together", price_multiplier="1.5")
+    inject_fault(replay_server, "openrouter", price_multiplier="1.05")
+    (repriced,) = pipeline.scheduled_sync()
+    assert repriced.success
+    (digest,) = pipeline.alert_tick()
+    subject, text = digest
+    assert subject == f"[catalog_pipeline] PRICES: {len(moved)} change(s) above 10% (together)"
+    lines = text.split("\n")
+    assert lines[0] == f"{len(moved)} price change(s) above 10% in one sync (together): {UI}/runs/{repriced.run_id}"
+    shown = set()
+    for line, link in zip(lines[1::2], lines[2::2], strict=True):
+        provider_model, price_type, old, _, new, unit, moved_by = line.split(" ")
+        model_id = provider_model.removeprefix("together/")
+        assert (unit, moved_by) == ("usd_per_million_tokens", "(+50%)")
+        assert Decimal(new) == Decimal(old) * Decimal("1.5") == moved[(model_id, price_type)] * Decimal("1.5")
+        assert link == f"  {api}/v1/models/together/{model_id}"
+        shown.add((model_id, price_type))
+    assert shown == set(moved)
+    assert "openrouter" not in text
+
+    (unchanged,) = pipeline.scheduled_sync()
+    assert unchanged.success
+    assert pipeline.alert_tick() == []
+
+    pipeline.resources["alert_channels"] = channels  # CATALOG_ALERT_PRICE_CHANGE_PCT unset
+    inject_fault(replay_server, "together", price_multiplier="3")
+    assert pipeline.scheduled_sync()[0].success
+    assert pipeline.alert_tick() == []

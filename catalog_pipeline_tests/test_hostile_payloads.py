@@ -42,7 +42,7 @@ REASONS = {  # RejectReason.UNREADABLE_ENTRY is left out on purpose: it means a 
     RejectReason.DUPLICATE_ID,
     RejectReason.INVALID_PRICE,
     RejectReason.INVALID_CONTEXT_LENGTH,
-    RejectReason.INVALID_DEPRECATION_DATE,  # DeepInfra's `deprecated` timestamp is read since migration 0003
+    RejectReason.INVALID_DEPRECATION_DATE,  # a lifecycle field (migration 0003) that does not parse
 }
 
 ODD_IDS = [

@@ -16,7 +16,15 @@ import dagster as dg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from catalog_pipeline.alerts import Alert, AlertChannelsResource, AlertDeliveryError, StateChange, compose_alert
+from catalog_pipeline.alerts import (
+    Alert,
+    AlertChannelsResource,
+    AlertDeliveryError,
+    PriceMove,
+    StateChange,
+    compose_alert,
+    compose_price_digest,
+)
 from catalog_pipeline.defs.jobs import catalog_sync_job, reconciliation_job
 from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource
 from catalog_pipeline.defs.schedules import (
@@ -29,6 +37,7 @@ from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline.reconciliation import OUT_OF_SYNC
 from catalog_pipeline.storage import schema
+from catalog_pipeline.storage.changes import ChangeKind
 from catalog_pipeline.sync import BLOCKED, FAILED, SUCCESS
 
 ALERT_SENSOR = "catalog_alert_sensor"
@@ -51,21 +60,34 @@ class AlertCursor:
         states: last known state per check (``check:<asset>:<name>``), provider sync
             (``sync:<slug>``) and job (``run:<job>``).
         sync_log_id: the last `pricing_sync_log` row already looked at.
+        change_id: the last `model_changes` row the price digest looked at (None before the first tick).
         outbox: messages per channel not yet delivered (the channel was down).
     """
 
     states: dict[str, str] = field(default_factory=dict)
     sync_log_id: int = 0
+    change_id: int | None = None
     outbox: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, raw: str | None) -> AlertCursor:
         data = json.loads(raw) if raw else {}
-        return cls(states=data.get("states", {}), sync_log_id=data.get("sync_log_id", 0), outbox=data.get("outbox", {}))
+        return cls(
+            states=data.get("states", {}),
+            sync_log_id=data.get("sync_log_id", 0),
+            change_id=data.get("change_id"),
+            outbox=data.get("outbox", {}),
+        )
 
     def to_json(self) -> str:
         return json.dumps(
-            {"states": self.states, "sync_log_id": self.sync_log_id, "outbox": self.outbox}, sort_keys=True
+            {
+                "states": self.states,
+                "sync_log_id": self.sync_log_id,
+                "change_id": self.change_id,
+                "outbox": self.outbox,
+            },
+            sort_keys=True,
         )
 
 
@@ -207,6 +229,58 @@ def _observe_syncs(engine: Engine, cursor: AlertCursor, changes: AlertChanges, c
             )
 
 
+def _price_digests(
+    engine: Engine, instance: dg.DagsterInstance, cursor: AlertCursor, channels: AlertChannelsResource
+) -> tuple[list[Alert], str | None]:
+    """One digest per finished sync of its price changes above the threshold, from the change feed.
+
+    Waits (reads nothing new) while a run that recorded changes is still going, so each sync
+    gets one digest, not one per tick. The first tick, or one with digests off, only moves the
+    cursor to the newest change: history is not news.
+
+    Returns:
+        The digests, and why the tick waited (or None).
+    """
+    table, models, providers = schema.model_changes, schema.models, schema.providers
+    if not _has_table(engine, table.name):
+        return [], None
+    threshold = channels.price_change_threshold
+    with engine.connect() as connection:
+        newest = connection.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+        if cursor.change_id is None or threshold is None:
+            cursor.change_id = newest
+            return [], None
+        rows = connection.execute(
+            sa.select(table.c.id, table.c.dagster_run_id, table.c.details, providers.c.slug, models.c.provider_model_id)
+            .join(models, models.c.id == table.c.model_id)
+            .join(providers, providers.c.id == table.c.provider_id)
+            .where(table.c.id > cursor.change_id, table.c.kind == ChangeKind.PRICE_CHANGED)
+            .order_by(table.c.id)
+        ).all()
+    runs = {row.dagster_run_id for row in rows if row.dagster_run_id}
+    going = sorted(run_id for run_id in runs if (run := instance.get_run_by_id(run_id)) and not run.is_finished)
+    if going:
+        return [], f"price digest waits for run(s) {', '.join(going)} to finish"
+    since = cursor.change_id
+    cursor.change_id = max([newest, *(row.id for row in rows)])
+    moves_by_run: dict[str, list[PriceMove]] = {}
+    for row in rows:
+        move = PriceMove.from_event(row.slug, row.provider_model_id, json.loads(row.details or "{}"))
+        if move.exceeds(threshold):
+            moves_by_run.setdefault(row.dagster_run_id or "", []).append(move)
+    feed = f"{channels.api_base_url.rstrip('/')}/v1/changes?kind={ChangeKind.PRICE_CHANGED}&since={since}"
+    return [
+        compose_price_digest(
+            moves,
+            threshold,
+            channels.run_url(run_id) if run_id else "no Dagster run",
+            channels.model_history_url,
+            feed,
+        )
+        for run_id, moves in moves_by_run.items()
+    ], None
+
+
 def _run_failure_reason(instance: dg.DagsterInstance, run_id: str) -> str:
     for record in instance.get_records_for_run(
         run_id, of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
@@ -277,7 +351,8 @@ def _observe_runs(
         "Posts to Slack (SLACK_WEBHOOK_URL) and/or e-mails through Resend (RESEND_API_KEY, ALERT_EMAIL, "
         "ALERT_FROM_EMAIL) when an asset check, a provider's sync or a catalog run changes state: once when it "
         "breaks, once when it recovers, with the numbers, the providers and a link. A channel that is down "
-        "keeps its messages for the next tick."
+        "keeps its messages for the next tick. With CATALOG_ALERT_PRICE_CHANGE_PCT set, also one digest per "
+        "finished sync of the price changes larger than that percentage, with links to each model's history."
     ),
 )
 def catalog_alert_sensor(
@@ -296,12 +371,18 @@ def catalog_alert_sensor(
         # The monitor run fails on the same database and raises its own alert.
         problems.append(f"cannot read pricing_sync_log ({type(error).__name__}); provider syncs checked next tick")
     _observe_runs(context.instance, engine, changes, alert_channels)
+    digests: list[Alert] = []
+    try:
+        digests, waiting = _price_digests(engine, context.instance, cursor, alert_channels)
+        if waiting:
+            problems.append(waiting)
+    except sa.exc.SQLAlchemyError as error:
+        problems.append(f"cannot read model_changes ({type(error).__name__}); price digest next tick")
     engine.dispose()  # a tick is short; hold no database connections between ticks
 
     channels = alert_channels.channels()
     outbox = {channel: list(cursor.outbox.get(channel, [])) for channel in channels}
-    if changes.changes:
-        alert = compose_alert(changes.changes)
+    for alert in ([compose_alert(changes.changes)] if changes.changes else []) + digests:
         for pending in outbox.values():
             pending.append(alert.as_json())
         if not channels:
@@ -327,7 +408,7 @@ def catalog_alert_sensor(
     context.update_cursor(cursor.to_json())
     for problem in problems:
         context.log.warning(alert_channels.scrub(problem))
-    summary = f"{len(changes.changes)} state change(s)"
+    summary = f"{len(changes.changes)} state change(s)" + (f", {len(digests)} price digest(s)" if digests else "")
     if delivered:
         summary += "; delivered " + ", ".join(f"{count} to {channel}" for channel, count in delivered.items())
     if problems:

@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from alembic import command
@@ -130,6 +131,13 @@ def create_catalog_engine(url: str, connect_timeout_seconds: int | None = None) 
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    connect_args = {"connect_timeout": connect_timeout_seconds} if connect_timeout_seconds else {}
+    return sa.create_engine(
+        _pinned_driver(url), pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+    )
+
+
+def _pinned_driver(url: str) -> sa.URL:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "postgresql":
         # The writer bulk-loads with psycopg 3's COPY: pin it, whatever SQLAlchemy's default driver is.
@@ -139,8 +147,49 @@ def create_catalog_engine(url: str, connect_timeout_seconds: int | None = None) 
             raise ValueError(
                 f"catalog database driver {parsed.drivername!r} is not supported: use postgresql+psycopg://"
             )
-    connect_args = {"connect_timeout": connect_timeout_seconds} if connect_timeout_seconds else {}
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
+    return parsed
+
+
+def create_readonly_engine(url: str, pool_size: int = 8) -> Engine:
+    """An engine that cannot write, for readers such as ``catalog-pipeline serve``.
+
+    SQLite: the file is opened with ``mode=ro`` (and ``PRAGMA query_only``), never created
+    and never migrated. PostgreSQL: every transaction is ``READ ONLY`` and ``REPEATABLE
+    READ``, so the statements of one request see one snapshot; give it a role that may
+    only SELECT (README) for a guarantee that does not depend on this code.
+    """
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ValueError("a read-only SQLite catalog needs a database file")
+        path = Path(parsed.database).resolve()
+        engine = sa.create_engine(
+            f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true",
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=pool_size,
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA query_only=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN")  # deferred: one read snapshot for the whole request
+
+        return engine
+    return sa.create_engine(
+        _pinned_driver(url),
+        connect_args={"options": "-c default_transaction_read_only=on"},
+        isolation_level="REPEATABLE READ",
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+    )
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

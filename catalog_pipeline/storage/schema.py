@@ -247,3 +247,22 @@ held_changes = Table(
     Index("ix_held_changes_provider_id_status", "provider_id", "status"),
     Index("ix_held_changes_model_id_field", "model_id", "field"),
 )
+
+#: What the sync changed, one row per event, written in the same transaction as the
+#: change itself (migration 0005); the change feed of the catalog API reads it. `id` is
+#: the feed's cursor: a writer takes the change-feed lock before inserting, so ids are
+#: handed out in commit order and a reader polling ``id > cursor`` never skips one.
+model_changes = Table(
+    "model_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider_id", Integer, ForeignKey("providers.id"), nullable=False),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("recorded_at", TIMESTAMP, nullable=False),
+    Column("dagster_run_id", String(64)),
+    # JSON text: old and new values (price_changed: price_type, amounts, states, unit, percent).
+    Column("details", Text),
+    Index("ix_model_changes_provider_id_id", "provider_id", "id"),
+    Index("ix_model_changes_model_id_id", "model_id", "id"),
+)

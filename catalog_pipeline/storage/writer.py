@@ -43,6 +43,15 @@ from catalog_pipeline.providers.normalize import (
 from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.settings import DEFAULT_MAX_PRICE_CHANGE_FACTOR
 from catalog_pipeline.storage import schema
+from catalog_pipeline.storage.changes import (
+    ChangeEvent,
+    ChangeKind,
+    deprecation_announced,
+    held,
+    limits_changed,
+    price_changed,
+    same_instant,
+)
 from catalog_pipeline.storage.database import ensure_schema
 
 #: Rows per statement on SQLite, where a batch travels as one JSON parameter. PostgreSQL
@@ -52,6 +61,9 @@ BATCH_ROWS = 5000
 _IDS_PER_QUERY = 5000
 #: Namespace of the per-provider advisory locks (PostgreSQL two-key form: namespace, provider).
 PROVIDER_LOCK_NAMESPACE = int.from_bytes(b"CATG")
+#: PostgreSQL advisory lock (one-key form, transaction level) taken before change events are
+#: inserted: held until commit, so `model_changes.id` is handed out in commit order.
+CHANGE_FEED_LOCK_KEY = zlib.crc32(b"catalog_pipeline:change_feed")
 _MODEL_COLUMNS = (
     "provider_id",
     "provider_model_id",
@@ -89,6 +101,7 @@ _HISTORY_COLUMNS = (
     "changed_at",
     "dagster_run_id",
 )
+_CHANGE_COLUMNS = ("provider_id", "model_id", "kind", "recorded_at", "dagster_run_id", "details")
 
 
 CHANGED, NOT_MODIFIED, SAME_PAYLOAD = "changed", "not_modified", "same_payload"
@@ -135,6 +148,10 @@ class PriceChange:
     new_amount: Decimal | None
     old_state: str
     new_state: str
+    unit: str | None = None
+
+    def old_new(self) -> tuple[Decimal | None, str, Decimal | None, str]:
+        return self.old_amount, self.old_state, self.new_amount, self.new_state
 
     @property
     def magnitude(self) -> Decimal:
@@ -230,6 +247,8 @@ class SyncCounts:
     deactivated: int = 0
     rejected: int = 0
     price_changes: list[PriceChange] = field(default_factory=list)
+    #: the rows written to `model_changes` (the change feed)
+    changes: list[ChangeEvent] = field(default_factory=list)
     active_before: int | None = None
     would_deactivate: int | None = None
     #: models sent to the upsert (new, changed or reactivated)
@@ -332,6 +351,24 @@ def _row_sources(
 
 
 _staging_metadata = sa.MetaData()
+#: Change events kept in `SyncCounts.changes` (all of them are written to `model_changes`).
+KEPT_CHANGES = 10_000
+
+
+def _pending_changes_table() -> sa.Table:
+    """A provider's change events waiting for the end of its write (PostgreSQL), in the order they came."""
+    name = "pending_model_changes"
+    if name in _staging_metadata.tables:
+        return _staging_metadata.tables[name]
+    table = schema.model_changes
+    return sa.Table(
+        name,
+        _staging_metadata,
+        sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+        *(sa.Column(column, table.c[column].type) for column in _CHANGE_COLUMNS),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
 
 
 def _staging_table(table: sa.Table, columns: Sequence[str]) -> sa.Table:
@@ -391,6 +428,8 @@ class _Stored(NamedTuple):
     content_hash: str
     is_active: bool
     context_length: int | None
+    max_output_tokens: int | None
+    deprecation_date: datetime | None
 
 
 class CatalogWriter:
@@ -437,7 +476,7 @@ class CatalogWriter:
             provider_id, last_synced_at = self._upsert_provider(connection, spec, now)
             models = schema.models
             existing = {
-                row[0]: _Stored(row[1], row[2], row[3], row[4])
+                row[0]: _Stored(*row[1:])
                 for row in connection.execute(
                     sa.select(
                         models.c.provider_model_id,
@@ -445,6 +484,8 @@ class CatalogWriter:
                         models.c.content_hash,
                         models.c.is_active,
                         models.c.context_length,
+                        models.c.max_output_tokens,
+                        models.c.deprecation_date,
                     ).where(models.c.provider_id == provider_id)
                 )
             }
@@ -463,16 +504,30 @@ class CatalogWriter:
                     connection, batch, hashes, existing, counts, max_price_change_factor, accept_held_changes
                 )
                 changed: list[ModelRecord] = []
+                events: list[ChangeEvent] = []
                 for model in batch:
-                    row = existing.get(model.provider_model_id)
+                    key = model.provider_model_id
+                    row = existing.get(key)
                     if row is None:
                         counts.inserted += 1
                         changed.append(model)
-                    elif model.provider_model_id in held_models:
+                        events.append(ChangeEvent(key, ChangeKind.ADDED))
+                        if model.deprecation_date is not None:
+                            events.append(deprecation_announced(key, None, model.deprecation_date))
+                    elif key in held_models:
                         continue
-                    elif row.content_hash != hashes[model.provider_model_id] or not row.is_active:
+                    elif row.content_hash != hashes[key] or not row.is_active:
                         counts.updated += 1
                         changed.append(model)
+                        if not row.is_active:
+                            events.append(ChangeEvent(key, ChangeKind.REACTIVATED))
+                        limits = limits_changed(key, row, model)
+                        if limits is not None:
+                            events.append(limits)
+                        if model.deprecation_date is not None and not same_instant(
+                            row.deprecation_date, model.deprecation_date
+                        ):
+                            events.append(deprecation_announced(key, row.deprecation_date, model.deprecation_date))
                     else:
                         counts.unchanged += 1
                 timings["hash"] += time.perf_counter() - started
@@ -484,11 +539,15 @@ class CatalogWriter:
                         ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
                     priced = time.perf_counter()
                     timings["models"] += priced - written
-                    counts.price_changes.extend(
-                        self._write_prices(connection, changed, ids, existing, now, run_id, direct=direct)
-                    )
+                    price_changes = self._write_prices(connection, changed, ids, existing, now, run_id, direct=direct)
+                    counts.price_changes.extend(price_changes)
+                    events += [
+                        price_changed(c.provider_model_id, c.price_type, c.unit or "", *c.old_new())
+                        for c in price_changes
+                    ]
                     timings["prices"] += time.perf_counter() - priced
                     counts.models_written += len(changed)
+                    self._record_changes(connection, provider_id, events, ids, existing, now, run_id, counts)
                 clock = time.perf_counter()
             timings["normalize"] += time.perf_counter() - clock
             rest = time.perf_counter()
@@ -499,10 +558,17 @@ class CatalogWriter:
             counts.would_deactivate = len(to_deactivate)
             # Checked after the models went in, inside the transaction: a blocked write rolls back whole.
             self._guard(counts, len(seen), max_deactivation_share, allow_mass_deactivation)
+            events = []
             if to_deactivate:
                 counts.deactivated = self._deactivate(connection, to_deactivate, now, last_synced_at)
-            self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
+                deactivated = set(to_deactivate)
+                events += [
+                    ChangeEvent(key, ChangeKind.DEACTIVATED) for key, row in existing.items() if row.id in deactivated
+                ]
+            newly_held = self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
+            events += [held(c.provider_model_id, c.field, c.old_value, c.new_value, c.rule, c.unit) for c in newly_held]
             self._replace_rejections(connection, provider_id, catalog.rejections, now, run_id)
+            self._record_changes(connection, provider_id, events, {}, existing, now, run_id, counts, final=True)
             connection.execute(
                 schema.providers.update()
                 .where(schema.providers.c.id == provider_id)
@@ -551,6 +617,61 @@ class CatalogWriter:
         return held_models
 
     @staticmethod
+    def _record_changes(
+        connection: Connection,
+        provider_id: int,
+        events: list[ChangeEvent],
+        ids: dict[str, int],
+        existing: dict[str, _Stored],
+        now: datetime,
+        run_id: str | None,
+        counts: SyncCounts,
+        final: bool = False,
+    ) -> None:
+        """Append one batch's `events` to `model_changes`; the first `KEPT_CHANGES` also go to `counts.changes`.
+
+        On PostgreSQL the rows wait in a temporary table until the `final` call, which takes the change
+        feed's lock and moves them over last in the transaction (the lock is held until commit, so the
+        feed's ids follow commit order); SQLite has one writer and inserts them as they come.
+        """
+        if len(counts.changes) < KEPT_CHANGES:
+            counts.changes.extend(events[: KEPT_CHANGES - len(counts.changes)])
+        rows = [
+            (
+                provider_id,
+                ids[event.provider_model_id]
+                if event.provider_model_id in ids
+                else existing[event.provider_model_id].id,
+                event.kind,
+                now,
+                run_id,
+                event.details_json(),
+            )
+            for event in events
+        ]
+        table = schema.model_changes
+        if connection.dialect.name != "postgresql":
+            for source, parameters in _row_sources(connection, table, _CHANGE_COLUMNS, rows):
+                connection.execute(table.insert().from_select(_CHANGE_COLUMNS, source), parameters)
+            return
+        pending = _pending_changes_table()
+        exists = connection.execute(
+            sa.select(sa.func.to_regclass(sa.literal(f"pg_temp.{pending.name}")).is_not(None))
+        ).scalar()
+        if rows:
+            if not exists:
+                pending.create(connection)
+                exists = True
+            _copy_rows(connection, pending, _CHANGE_COLUMNS, rows)
+        if final and exists:
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CHANGE_FEED_LOCK_KEY)))
+            connection.execute(
+                table.insert().from_select(
+                    _CHANGE_COLUMNS, sa.select(*(pending.c[name] for name in _CHANGE_COLUMNS)).order_by(pending.c.seq)
+                )
+            )
+
+    @staticmethod
     def _headline_prices(connection: Connection, model_ids: list[int]) -> dict[int, dict[str, Any]]:
         """The stored input and output prices of `model_ids`: model id -> price type -> row."""
         pricing = schema.model_pricing
@@ -572,18 +693,24 @@ class CatalogWriter:
         counts: SyncCounts,
         now: datetime,
         run_id: str | None,
-    ) -> None:
+    ) -> list[HeldChange]:
         """Keep `held_changes` in line with this sync: one open row per held (model, field), updated while
-        the provider keeps listing the change; `applied` when accepted; `withdrawn` when no longer listed."""
+        the provider keeps listing the change; `applied` when accepted; `withdrawn` when no longer listed.
+
+        Returns:
+            The changes held for the first time, or held again with another proposed value: the
+            change feed's `held` events (a change still held as it was is no news).
+        """
         table = schema.held_changes
         open_rows = {
             (row.model_id, row.field): row
             for row in connection.execute(
-                sa.select(table.c.id, table.c.model_id, table.c.field).where(
+                sa.select(table.c.id, table.c.model_id, table.c.field, table.c.new_value).where(
                     table.c.provider_id == provider_id, table.c.status == HELD
                 )
             )
         }
+        newly_held: list[HeldChange] = []
         current = [(change, HELD) for change in counts.held] + [(change, APPLIED) for change in counts.accepted]
         seen = set()
         for change, status in current:
@@ -602,6 +729,10 @@ class CatalogWriter:
             else:
                 values["dagster_run_id"] = run_id
             row = open_rows.get(key)
+            if status == HELD and (
+                row is None or not _same_amount(_decimal_or_none(row.new_value), _decimal_or_none(change.new_value))
+            ):
+                newly_held.append(change)
             if row is None:
                 connection.execute(
                     table.insert().values(
@@ -621,6 +752,7 @@ class CatalogWriter:
                 .where(table.c.id.in_(batch))
                 .values(status=WITHDRAWN, resolved_at=now, resolved_run_id=run_id)
             )
+        return newly_held
 
     @staticmethod
     def _guard(counts: SyncCounts, live: int, max_share: float, allow: bool) -> None:
@@ -804,7 +936,13 @@ class CatalogWriter:
                 if old is not None:
                     changes.append(
                         PriceChange(
-                            model.provider_model_id, price_type, old.amount, price.amount, old.state, price.state
+                            model.provider_model_id,
+                            price_type,
+                            old.amount,
+                            price.amount,
+                            old.state,
+                            price.state,
+                            price.unit,
                         )
                     )
         if pricing_rows and direct:
@@ -1238,6 +1376,10 @@ def _model_rows(provider_id: int, changed: list[ModelRecord], hashes: dict[str, 
 
 def _amount(price: Price | None) -> Decimal | None:
     return price.amount if price else None
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def _same_amount(stored: Decimal | None, fresh: Decimal | None) -> bool:
