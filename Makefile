@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test demo dev lint format bench clean
+.PHONY: install test demo dev lint format validate bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,14 @@ format: install
 	$(BIN)/ruff format catalog_pipeline catalog_pipeline_tests benchmarks
 	$(BIN)/ruff check --fix catalog_pipeline catalog_pipeline_tests benchmarks
 
+# The code location loads as the webserver and daemon load it (every asset, check, job, schedule, sensor).
+validate: install
+	env -u DAGSTER_HOME $(BIN)/dagster definitions validate -w workspace.yaml
+
 test: install
 	scripts/ensure-postgres.sh
 	$(MAKE) lint
+	$(MAKE) validate
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install

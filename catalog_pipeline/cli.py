@@ -20,13 +20,16 @@ EXIT_OK, EXIT_FAILED, EXIT_UNKNOWN = 0, 1, 2
 
 
 def _prepare_dagster_home() -> Path:
-    """Use ``$DAGSTER_HOME``, or ``./.catalog/dagster_home`` when it is not set (as an absolute path).
+    """Use ``$DAGSTER_HOME``, or ``./.catalog/dagster_home`` (where `make demo` and `make dev` keep
+    theirs) when it is not set, as an absolute path.
 
     Raises:
         ConfigurationError: the folder is a file, cannot be created or cannot be written.
     """
+    from catalog_pipeline.storage.database import DEFAULT_DAGSTER_HOME
+
     raw = os.environ.get("DAGSTER_HOME", "").strip()
-    home = (Path(raw).expanduser() if raw else Path(".catalog/dagster_home")).resolve()
+    home = (Path(raw).expanduser() if raw else Path(DEFAULT_DAGSTER_HOME)).resolve()
     if home.exists() and not home.is_dir():
         raise ConfigurationError(
             f"DAGSTER_HOME={home} is a file; it must be a folder (Dagster keeps runs and logs in it)"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 
 from catalog_pipeline import settings
 from catalog_pipeline.alerts import AlertChannelsResource
-from catalog_pipeline.defs.assets import catalog_reconciliation, sync_provider_catalogs
+from catalog_pipeline.defs.assets import MODELS, build_catalog_reconciliation, sync_provider_catalogs
 from catalog_pipeline.defs.checks import MODELS_CHECKS, gateway_parity
 from catalog_pipeline.defs.jobs import catalog_sync_job, reconciliation_job
 from catalog_pipeline.defs.resources import (
@@ -18,11 +20,25 @@ from catalog_pipeline.defs.resources import (
     ProviderApiResource,
 )
 from catalog_pipeline.defs.schedules import build_sync_schedule, catalog_monitor_job, catalog_monitor_schedule
-from catalog_pipeline.defs.sensors import DriftRemediationResource, build_drift_remediation_sensor, catalog_alert_sensor
+from catalog_pipeline.defs.sensors import (
+    DriftRemediationResource,
+    build_drift_remediation_sensor,
+    catalog_alert_sensor,
+    catalog_monitor_after_sync_sensor,
+)
 from catalog_pipeline.defs.sync_settings import SyncScheduleResource, parse_provider_selection
 from catalog_pipeline.gateway import GatewayResource
+from catalog_pipeline.reconciliation import ParityThresholds
 from catalog_pipeline.storage.database import default_database_url
 from catalog_pipeline.storage.writer import DEFAULT_SNAPSHOT_RETENTION
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: README sections that explain each asset: shown beside the code link in the UI
+DOCS = {
+    "provider_catalog": "Data flow",
+    "models": "Production storage",
+    "catalog_reconciliation": "Alerts and automation",
+}
 
 
 def _optional(name: str, default: object) -> object:
@@ -76,17 +92,63 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     }
 
 
+def _interval_hours() -> int:
+    return settings.env_int(settings.SYNC_INTERVAL_HOURS, settings.DEFAULT_SYNC_INTERVAL_HOURS)
+
+
 def build_schedules() -> list[dg.ScheduleDefinition]:
     """The sync schedule (cadence and initial on/off from PRICING_SYNC_*) and the hourly monitor."""
     parse_provider_selection(os.environ.get(settings.SYNC_PROVIDERS))  # an unknown slug fails at load, not at 3 am
-    interval = settings.env_int(settings.SYNC_INTERVAL_HOURS, settings.DEFAULT_SYNC_INTERVAL_HOURS)
     enabled = settings.env_flag(settings.SYNC_ENABLED, True)
-    return [build_sync_schedule(interval, enabled), catalog_monitor_schedule]
+    cron = os.environ.get(settings.SYNC_CRON, "").strip() or None
+    return [build_sync_schedule(_interval_hours(), enabled, cron), catalog_monitor_schedule]
 
 
 def build_sensors() -> list[dg.SensorDefinition]:
-    """Alerts always start running; drift remediation launches syncs, so PRICING_SYNC_ENABLED decides."""
-    return [catalog_alert_sensor, build_drift_remediation_sensor(settings.env_flag(settings.SYNC_ENABLED, True))]
+    """Alerts and the monitor after each sync always start running; drift remediation launches syncs,
+    so PRICING_SYNC_ENABLED decides."""
+    return [
+        catalog_alert_sensor,
+        catalog_monitor_after_sync_sensor,
+        build_drift_remediation_sensor(settings.env_flag(settings.SYNC_ENABLED, True)),
+    ]
+
+
+def _docs_reference(asset_key: dg.AssetKey) -> dg.LocalFileCodeReference | dg.UrlCodeReference:
+    """A link to the README section about the asset: on the web when CATALOG_DOCS_BASE_URL is set."""
+    section = DOCS[asset_key.to_user_string()]
+    base = os.environ.get(settings.DOCS_BASE_URL, "").rstrip("/")
+    if base:
+        anchor = section.lower().replace(" ", "-").replace(":", "")
+        return dg.UrlCodeReference(url=f"{base}/README.md#{anchor}", label=f"README: {section}")
+    readme = PROJECT_ROOT / "README.md"
+    line = (
+        next((n for n, text in enumerate(readme.read_text().splitlines(), 1) if text == f"## {section}"), 1)
+        if readme.is_file()
+        else 1
+    )
+    return dg.LocalFileCodeReference(file_path=str(readme), line_number=line, label=f"README: {section}")
+
+
+def _for_the_ui(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """Definition metadata bound to the environment: the docs link and, on models, the freshness policy."""
+    references = dg.CodeReferencesMetadataValue(code_references=[_docs_reference(spec.key)])
+    spec = spec.merge_attributes(metadata={"dagster/code_references": references})
+    if spec.key == MODELS:
+        interval = timedelta(hours=_interval_hours())
+        # fails where models_freshness fails: no successful sync within twice the interval
+        spec = spec.replace_attributes(freshness_policy=dg.FreshnessPolicy.time_window(2 * interval, interval))
+    return spec
+
+
+def build_assets() -> list[dg.AssetsDefinition]:
+    thresholds = ParityThresholds(
+        warn=settings.env_int(settings.PARITY_WARN, settings.DEFAULT_WARN_THRESHOLD),
+        error=settings.env_int(settings.PARITY_ERROR, settings.DEFAULT_ERROR_THRESHOLD),
+    )
+    assets = dg.map_asset_specs(_for_the_ui, [sync_provider_catalogs, build_catalog_reconciliation(thresholds)])
+    # the code link beside the docs link: the file and line of each asset's function
+    return list(dg.with_source_code_references(assets))
 
 
 def build_asset_checks() -> list[dg.AssetChecksDefinition]:
@@ -103,10 +165,12 @@ def check_environment() -> None:
 
 check_environment()
 defs = dg.Definitions(
-    assets=[sync_provider_catalogs, catalog_reconciliation],
+    assets=build_assets(),
     asset_checks=build_asset_checks(),
     jobs=[catalog_sync_job, reconciliation_job, catalog_monitor_job],
     schedules=build_schedules(),
     sensors=build_sensors(),
     resources=build_resources(),
+    # every run in one process, the UI's too: a sync is one step that fetches concurrently already
+    executor=dg.in_process_executor,
 )

@@ -1,7 +1,17 @@
 """Parity between what providers list live and what the catalog database holds.
 
-For every provider: ``live = db_active + rejected + missing``. `missing` is signed:
-negative means the database holds more active models than the provider lists.
+Both directions count. For every provider:
+
+- ``missing``: listed live but neither stored active nor rejected;
+- ``stale``: stored active but no longer listed;
+- ``gap = missing + stale``, graded against the thresholds;
+- ``live = db_active + rejected + missing - stale`` holds exactly;
+- ``parity_pct = 100 * (live - missing) / (live + stale)``: the share of models listed or
+  stored that are on both sides. 100 only when the two id sets are equal, 0 when they have
+  nothing in common (which is never healthy).
+
+With the live ids known (a reconciliation), missing and stale compare ids, so a model
+swapped for another counts once on each side; from counts alone they are what the counts show.
 """
 
 from __future__ import annotations
@@ -9,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,18 +35,22 @@ _SEVERITY = {HEALTHY: 0, SKIPPED: 0, WARNING: 1, UNKNOWN: 1, OUT_OF_SYNC: 2}
 
 @dataclass(frozen=True)
 class ParityThresholds:
-    """Missing-model counts at which parity turns `warning` and `out_of_sync`."""
+    """Gaps (missing + stale models) above which parity turns `warning` and `out_of_sync`."""
 
     warn: int = 100
     error: int = 1000
 
-    def classify(self, missing: int) -> str:
-        gap = abs(missing)
-        if gap > self.error:
+    def classify(self, gap: int, matched: int | None = None) -> str:
+        """The status of a gap; `matched` (models on both sides) of 0 with a gap is out of sync
+        whatever the thresholds: a list with nothing in common with the store is never healthy."""
+        if gap > self.error or (gap > 0 and matched == 0):
             return OUT_OF_SYNC
         if gap > self.warn:
             return WARNING
         return HEALTHY
+
+    def describe(self) -> str:
+        return f"warning above {self.warn} missing + stale models, out_of_sync above {self.error}"
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class StoredProvider:
     rejected: int = 0
     last_sync_at: datetime | None = None
     last_sync_status: str | None = None
+    last_sync_error: str | None = None
     last_success_at: datetime | None = None
 
 
@@ -71,20 +86,25 @@ class ProviderParity:
     missing: int | None
     parity_pct: float | None
     status: str
+    #: stored active, no longer listed (None when the live list is unknown)
+    stale: int | None = None
     last_sync_at: str | None = None
     last_sync_status: str | None = None
+    last_sync_error: str | None = None
     detail: str | None = None
     missing_sample: list[str] = field(default_factory=list)
     stale_sample: list[str] = field(default_factory=list)
     #: ids listed live but not stored active plus stored active ids no longer listed; known
-    #: only when the live ids were fetched. Catches a swap (one model in, one out) that
-    #: leaves the counts equal.
+    #: only when the live ids were fetched.
     unmatched: int | None = None
 
     @property
     def gap(self) -> int:
-        """Unexplained models: the larger of the count gap and the id mismatch."""
-        return max(abs(self.missing or 0), self.unmatched or 0)
+        """Unexplained models in both directions: missing + stale."""
+        return (self.missing or 0) + (self.stale or 0)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self) | {"gap": self.gap}
 
 
 @dataclass
@@ -116,18 +136,22 @@ class ParityReport:
         return sum(p.missing or 0 for p in self.counted)
 
     @property
+    def stale(self) -> int:
+        return sum(p.stale or 0 for p in self.counted)
+
+    @property
     def unexplained(self) -> int:
-        """Models neither stored nor rejected (or stored but gone), without letting surpluses cancel gaps."""
+        """Models missing or stale over every counted provider (the total gap)."""
         return sum(p.gap for p in self.counted)
 
     @property
     def parity_pct(self) -> float:
-        return parity_pct(self.live_models, self.unexplained)
+        return parity_pct(self.live_models, self.missing, self.stale)
 
     @property
     def status(self) -> str:
         worst = max((_SEVERITY[p.status] for p in self.providers), default=0)
-        total = self.thresholds.classify(self.unexplained)
+        total = self.thresholds.classify(self.unexplained, self.live_models - self.missing)
         return max((total, {0: HEALTHY, 1: WARNING, 2: OUT_OF_SYNC}[worst]), key=_SEVERITY.__getitem__)
 
     def as_json(self) -> dict[str, Any]:
@@ -137,18 +161,44 @@ class ParityReport:
             "db_active_models": self.db_active_models,
             "rejected_models": self.rejected_models,
             "missing": self.missing,
+            "stale": self.stale,
+            "gap": self.unexplained,
             "parity_pct": self.parity_pct,
             "status": self.status,
             "thresholds": {"warn": self.thresholds.warn, "error": self.thresholds.error},
-            "providers": [asdict(p) for p in self.providers],
+            "providers": [p.as_json() for p in self.providers],
         }
 
 
-def parity_pct(live: int, gap: int) -> float:
-    if live <= 0:
-        return 100.0 if gap == 0 else 0.0
-    value = Decimal(max(live - abs(gap), 0) * 100) / Decimal(live)
-    return float(value.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+def split_gap(live: int, db_active: int, rejected: int, stale_ids: int | None = None) -> tuple[int, int]:
+    """`(missing, stale)` of one provider, both non-negative, with live = db_active + rejected + missing - stale.
+
+    Args:
+        stale_ids: stored active ids the live list no longer has, when the live ids are known;
+            without them the counts decide (a swap is then invisible).
+    """
+    surplus = live - db_active - rejected
+    if stale_ids is None:
+        return max(surplus, 0), max(-surplus, 0)
+    missing = surplus + stale_ids
+    # fewer listed than stored even after the stale ids: stored rejections the list no longer has
+    return (missing, stale_ids) if missing >= 0 else (0, stale_ids - missing)
+
+
+def parity_pct(live: int, missing: int, stale: int) -> float:
+    """Models on both sides as a share of every model listed or stored: 100 only without a gap."""
+    union, matched = live + stale, max(live - missing, 0)
+    if union <= 0 or (missing == 0 and stale == 0):
+        return 100.0
+    # rounded down, and never to 0 while something matches: 100 and 0 mean exactly that
+    value = (Decimal(matched * 100) / Decimal(union)).quantize(Decimal("0.001"), rounding=ROUND_DOWN)
+    return float(max(value, Decimal("0.001")) if matched else value)
+
+
+def _grade(line: ProviderParity, thresholds: ParityThresholds) -> None:
+    live, missing, stale = line.live or 0, line.missing or 0, line.stale or 0
+    line.status = thresholds.classify(missing + stale, live - missing)
+    line.parity_pct = parity_pct(live, missing, stale)
 
 
 def stored_state(engine: Engine) -> dict[str, StoredProvider]:
@@ -174,10 +224,13 @@ def stored_state(engine: Engine) -> dict[str, StoredProvider]:
             sa.select(log.c.provider_slug, sa.func.max(log.c.id).label("id")).group_by(log.c.provider_slug).subquery()
         )
         for row in connection.execute(
-            sa.select(log.c.provider_slug, log.c.sync_started_at, log.c.status).join(latest, latest.c.id == log.c.id)
+            sa.select(log.c.provider_slug, log.c.sync_started_at, log.c.status, log.c.error_message).join(
+                latest, latest.c.id == log.c.id
+            )
         ):
             entry = state.setdefault(row.provider_slug, StoredProvider(slug=row.provider_slug))
             entry.last_sync_at, entry.last_sync_status = row.sync_started_at, row.status
+            entry.last_sync_error = row.error_message
         for slug, finished in connection.execute(
             sa.select(log.c.provider_slug, sa.func.max(log.c.sync_finished_at))
             .where(log.c.status == "success")
@@ -185,6 +238,17 @@ def stored_state(engine: Engine) -> dict[str, StoredProvider]:
         ):
             state.setdefault(slug, StoredProvider(slug=slug)).last_success_at = finished
     return state
+
+
+@dataclass(frozen=True)
+class RecordedParity:
+    """One provider's row of a recorded reconciliation."""
+
+    live: int | None
+    db_active: int
+    rejected: int
+    missing: int | None
+    stale: int | None
 
 
 def build_report(
@@ -195,6 +259,7 @@ def build_report(
     skipped: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
     checked_at: datetime | None = None,
+    recorded: Mapping[str, RecordedParity] | None = None,
 ) -> ParityReport:
     """Combine live counts with stored counts.
 
@@ -205,36 +270,43 @@ def build_report(
         thresholds: warning / out-of-sync limits.
         skipped: providers left out (not configured), with the reason.
         errors: providers whose live count could not be fetched, with the cause.
+        recorded: the reconciliation the live counts come from; where the stored counts are
+            still the ones it saw, its id-based missing and stale are kept.
     """
-    skipped, errors = skipped or {}, errors or {}
+    skipped, errors, recorded = skipped or {}, errors or {}, recorded or {}
     lines = []
     for slug in slugs:
         held = stored.get(slug) or StoredProvider(slug=slug)
         count = live.get(slug)
-        if slug in skipped:
-            status, missing, pct, detail = SKIPPED, None, None, skipped[slug]
-        elif count is None:
-            status, missing, pct, detail = UNKNOWN, None, None, errors.get(slug, "live count unavailable")
-        else:
-            missing = count - held.db_active - held.rejected
-            status, pct, detail = thresholds.classify(missing), parity_pct(count, missing), None
-        if detail:
-            # the detail reaches the history table, check metadata, alerts and the CLI
-            detail = mask_secrets(detail)
-        lines.append(
-            ProviderParity(
-                slug=slug,
-                live=count if slug not in skipped else None,
-                db_active=held.db_active,
-                rejected=held.rejected,
-                missing=missing,
-                parity_pct=pct,
-                status=status,
-                last_sync_at=_iso(held.last_sync_at),
-                last_sync_status=held.last_sync_status,
-                detail=detail,
-            )
+        line = ProviderParity(
+            slug=slug,
+            live=count if slug not in skipped else None,
+            db_active=held.db_active,
+            rejected=held.rejected,
+            missing=None,
+            parity_pct=None,
+            status=UNKNOWN,
+            last_sync_at=_iso(held.last_sync_at),
+            last_sync_status=held.last_sync_status,
+            last_sync_error=held.last_sync_error,
         )
+        # the detail reaches the history table, check metadata, alerts and the CLI
+        if slug in skipped:
+            line.status, line.detail = SKIPPED, mask_secrets(skipped[slug])
+        elif count is None:
+            line.detail = mask_secrets(errors.get(slug, "live count unavailable"))
+        else:
+            line.missing, line.stale = split_gap(count, held.db_active, held.rejected)
+            seen = recorded.get(slug)
+            if (
+                seen is not None
+                and (seen.live, seen.db_active, seen.rejected) == (count, held.db_active, held.rejected)
+                and seen.missing is not None
+                and seen.stale is not None
+            ):
+                line.missing, line.stale = seen.missing, seen.stale
+            _grade(line, thresholds)
+        lines.append(line)
     return ParityReport(checked_at=_iso(checked_at or datetime.now(UTC)) or "", providers=lines, thresholds=thresholds)
 
 
@@ -243,8 +315,8 @@ def compare_model_ids(
 ) -> None:
     """Compare live ids with stored active ids for every counted provider whose live ids are known.
 
-    Sets `unmatched` and samples of the ids on each side, and re-grades the provider on
-    the larger of its count gap and its id mismatch. One query reads every active id. Ids
+    Sets `missing` and `stale` from the ids (a swap counts on both sides), `unmatched`, samples
+    of the ids on each side, and re-grades the provider. One query reads every active id. Ids
     known by digest (`KnownIds`) are compared by digest, and loaded only when it differs.
     """
     from catalog_pipeline.storage.writer import model_ids_digest
@@ -266,17 +338,17 @@ def compare_model_ids(
         if isinstance(live, KnownIds):
             if model_ids_digest(stored[slug]) == live.digest:
                 line.unmatched = 0
-                line.status = report.thresholds.classify(line.gap)
-                line.parity_pct = parity_pct(line.live or 0, line.gap)
+                line.missing, line.stale = split_gap(line.live or 0, line.db_active, line.rejected, 0)
+                _grade(line, report.thresholds)
                 continue
             live = live.load()
         live_ids = live
         not_stored, gone = live_ids - stored[slug], stored[slug] - live_ids
         line.unmatched = len(not_stored) + len(gone)
+        line.missing, line.stale = split_gap(line.live or 0, line.db_active, line.rejected, len(gone))
         line.missing_sample = sorted(not_stored)[:sample_size]
         line.stale_sample = sorted(gone)[:sample_size]
-        line.status = report.thresholds.classify(line.gap)
-        line.parity_pct = parity_pct(line.live or 0, line.gap)
+        _grade(line, report.thresholds)
 
 
 def record_report(engine: Engine, report: ParityReport, run_id: str | None, source: str = "provider_api") -> None:
@@ -292,6 +364,7 @@ def record_report(engine: Engine, report: ParityReport, run_id: str | None, sour
             "db_active_models": p.db_active,
             "rejected_models": p.rejected,
             "missing": p.missing,
+            "stale": p.stale,
             "parity_pct": p.parity_pct,
             "status": p.status,
             "error_message": p.detail,
@@ -308,6 +381,7 @@ def record_report(engine: Engine, report: ParityReport, run_id: str | None, sour
             "db_active_models": report.db_active_models,
             "rejected_models": report.rejected_models,
             "missing": report.missing,
+            "stale": report.stale,
             "parity_pct": report.parity_pct,
             "status": report.status,
             "error_message": None,
@@ -317,26 +391,42 @@ def record_report(engine: Engine, report: ParityReport, run_id: str | None, sour
         connection.execute(schema.reconciliation_history.insert(), rows)
 
 
-def latest_live_counts(
-    engine: Engine, source: str = "provider_api"
-) -> tuple[datetime | None, dict[str, int | None], dict[str, str], dict[str, str]]:
-    """Live counts, skipped and failed providers of the most recent reconciliation."""
+@dataclass
+class LatestReconciliation:
+    """The most recent recorded reconciliation: live counts, skipped and failed providers, per-provider rows."""
+
+    checked_at: datetime | None
+    live: dict[str, int | None] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    recorded: dict[str, RecordedParity] = field(default_factory=dict)
+
+
+def latest_reconciliation(engine: Engine, source: str = "provider_api") -> LatestReconciliation:
     table = schema.reconciliation_history
     with engine.connect() as connection:
         checked_at = connection.execute(
             sa.select(sa.func.max(table.c.checked_at)).where(table.c.source == source)
         ).scalar()
         if checked_at is None:
-            return None, {}, {}, {}
+            return LatestReconciliation(checked_at=None)
         rows = connection.execute(
-            sa.select(table.c.provider_slug, table.c.live_models, table.c.status, table.c.error_message).where(
+            sa.select(table).where(
                 table.c.checked_at == checked_at, table.c.source == source, table.c.provider_slug.is_not(None)
             )
         ).all()
-    live = {row.provider_slug: row.live_models for row in rows}
-    skipped = {row.provider_slug: row.error_message or "" for row in rows if row.status == SKIPPED}
-    errors = {row.provider_slug: row.error_message or "" for row in rows if row.status == UNKNOWN}
-    return checked_at, live, skipped, errors
+    return LatestReconciliation(
+        checked_at=checked_at,
+        live={row.provider_slug: row.live_models for row in rows},
+        skipped={row.provider_slug: row.error_message or "" for row in rows if row.status == SKIPPED},
+        errors={row.provider_slug: row.error_message or "" for row in rows if row.status == UNKNOWN},
+        recorded={
+            row.provider_slug: RecordedParity(
+                row.live_models, row.db_active_models, row.rejected_models, row.missing, row.stale
+            )
+            for row in rows
+        },
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

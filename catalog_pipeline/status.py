@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from sqlalchemy.engine import Engine
@@ -14,7 +15,7 @@ from catalog_pipeline.reconciliation import (
     ParityThresholds,
     build_report,
     compare_model_ids,
-    latest_live_counts,
+    latest_reconciliation,
     stored_state,
 )
 from catalog_pipeline.storage.database import create_catalog_engine, ensure_schema
@@ -56,12 +57,13 @@ def report_from_engine(engine: Engine, live: bool, environment: Mapping[str, str
         finally:
             http.close()
         checked_at, live_counts, skipped, errors = None, counts.live, counts.skipped, counts.errors
-        model_ids = counts.model_ids
+        model_ids, recorded = counts.model_ids, {}
     else:
-        checked_at, live_counts, skipped, errors = latest_live_counts(engine)
-        model_ids = {}
-        if checked_at is None:
+        latest = latest_reconciliation(engine)
+        if latest.checked_at is None:
             return None, "no reconciliation recorded yet: run `catalog-pipeline sync` (or `status --live`)"
+        checked_at, live_counts, skipped, errors = latest.checked_at, latest.live, latest.skipped, latest.errors
+        model_ids, recorded = {}, latest.recorded
     report = build_report(
         PROVIDER_SLUGS,
         live_counts,
@@ -70,6 +72,7 @@ def report_from_engine(engine: Engine, live: bool, environment: Mapping[str, str
         skipped=skipped,
         errors=errors,
         checked_at=checked_at,
+        recorded=recorded,
     )
     compare_model_ids(engine, report, model_ids)
     if not report.counted:
@@ -79,20 +82,22 @@ def report_from_engine(engine: Engine, live: bool, environment: Mapping[str, str
 
 def format_report(report: ParityReport) -> str:
     """A fixed-width table an operator can read at a glance."""
-    header = f"{'provider':<24} {'live':>7} {'stored':>7} {'rejected':>8} {'missing':>7} {'parity':>8}  {'status':<11} last sync"
+    header = f"{'provider':<24} {'live':>7} {'stored':>7} {'rejected':>8} {'missing':>7} {'stale':>7} {'parity':>8}  {'status':<11} last sync"
     lines = [f"catalog status at {report.checked_at}", "", header, "-" * (len(header) + 20)]
     for p in report.providers:
-        parity = f"{p.parity_pct:.1f}%" if p.parity_pct is not None else "-"
+        parity = _percent(p.parity_pct) if p.parity_pct is not None else "-"
         last = f"{p.last_sync_at or 'never'} ({p.last_sync_status})" if p.last_sync_status else "never"
         lines.append(
-            f"{p.slug:<24} {_n(p.live):>7} {p.db_active:>7} {p.rejected:>8} {_n(p.missing):>7} {parity:>8}  {p.status:<11} {last}"
+            f"{p.slug:<24} {_n(p.live):>7} {p.db_active:>7} {p.rejected:>8} {_n(p.missing):>7} {_n(p.stale):>7} "
+            f"{parity:>8}  {p.status:<11} {last}"
         )
     lines += [
         "-" * (len(header) + 20),
         f"{'total':<24} {report.live_models:>7} {report.db_active_models:>7} {report.rejected_models:>8} "
-        f"{report.missing:>7} {report.parity_pct:>7.1f}%  {report.status}",
+        f"{report.missing:>7} {report.stale:>7} {_percent(report.parity_pct):>8}  {report.status}",
         "",
-        f"thresholds: warning above {report.thresholds.warn} missing, out_of_sync above {report.thresholds.error}",
+        f"thresholds: {report.thresholds.describe()} (per provider and in total); "
+        "live = stored + rejected + missing - stale",
     ]
     for p in report.providers:
         if p.missing_sample:
@@ -103,6 +108,11 @@ def format_report(report: ParityReport) -> str:
     if skipped:
         lines.append(f"skipped (not configured): {', '.join(skipped)}")
     return "\n".join(lines)
+
+
+def _percent(value: float) -> str:
+    """One decimal, rounded down: 99.96 reads 99.9%, only an exact match reads 100.0%."""
+    return f"{math.floor(value * 10) / 10:.1f}%"
 
 
 def _n(value: int | None) -> str:

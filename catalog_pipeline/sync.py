@@ -64,6 +64,28 @@ class ProviderOutcome:
     #: fields of the live payload the spec neither reads nor ignores, and read fields that vanished
     drift: list[FieldObservation] = field(default_factory=list)
 
+    def progress_line(self) -> str:
+        """One line for the run log: what the provider's sync did, or why it did not."""
+        return _progress_line(self)
+
+
+def summary_line(outcomes: Sequence[ProviderOutcome]) -> str:
+    """The run's last log line: providers by outcome and the models written."""
+    by_status = {
+        status: [o.provider for o in outcomes if o.status == status] for status in (SUCCESS, SKIPPED, BLOCKED, FAILED)
+    }
+    counts = [o.counts for o in outcomes if o.status == SUCCESS and o.counts]
+    parts = [f"synced {len(by_status[SUCCESS])} of {len(outcomes)} provider(s)"]
+    parts.append(
+        f"{sum(c.fetched for c in counts)} listed, {sum(c.inserted for c in counts)} inserted, "
+        f"{sum(c.updated for c in counts)} updated, {sum(c.deactivated for c in counts)} deactivated, "
+        f"{sum(c.rejected for c in counts)} rejected"
+    )
+    for status in (SKIPPED, BLOCKED, FAILED):
+        if by_status[status]:
+            parts.append(f"{status}: {', '.join(by_status[status])}")
+    return "; ".join(parts)
+
 
 @dataclass(frozen=True)
 class SyncOptions:

@@ -37,7 +37,7 @@ def sync(
     replay_url: str,
     slugs: Sequence[str] = PROVIDER_SLUGS,
     instance: dg.DagsterInstance | None = None,
-    selection: Sequence[dg.AssetKey] | None = None,
+    selection: Sequence[dg.AssetKey] | dg.AssetSelection | None = None,
     run_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize provider_catalog and models over the range first..last of `slugs`, in one run."""

@@ -153,16 +153,16 @@ def test_failing_providers_alert_once_and_their_recovery_alerts_once(pipeline, r
     counted = _total_live() - groq - anthropic
     assert pipeline.alert_tick() == [
         (
-            "[catalog_pipeline] FAILING: parity_anthropic, parity_groq, total_parity, sync anthropic, sync groq",
+            "[catalog_pipeline] FAILING: all_providers_parity, parity_anthropic, parity_groq, sync anthropic, sync groq",
+            f"FAILING check all_providers_parity on catalog_reconciliation (WARN): status=warning, "
+            f"db_active_models={counted}, gap=0, live_models={counted}, missing=0, parity_pct=100, "
+            "providers_not_healthy=groq (unknown), anthropic (unknown), rejected_models=0, stale=0\n"
+            f"  {CHECKS}\n"
             f"FAILING check parity_anthropic on catalog_reconciliation (WARN): provider=anthropic, status=unknown, "
-            f"db_active={anthropic}, live=n/a, missing=n/a, parity_pct=n/a, rejected=0, detail={anthropic_error}\n"
+            f"db_active={anthropic}, rejected=0, detail={anthropic_error}\n"
             f"  {CHECKS}\n"
             f"FAILING check parity_groq on catalog_reconciliation (WARN): provider=groq, status=unknown, "
-            f"db_active={groq}, live=n/a, missing=n/a, parity_pct=n/a, rejected=0, detail={groq_error}\n"
-            f"  {CHECKS}\n"
-            f"FAILING check total_parity on catalog_reconciliation (WARN): status=warning, "
-            f"db_active_models={counted}, error_threshold=10, live_models={counted}, "
-            "missing=0, parity_pct=100, rejected_models=0, warn_threshold=0\n"
+            f"db_active={groq}, rejected=0, detail={groq_error}\n"
             f"  {CHECKS}\n"
             f"FAILING sync of anthropic (failed): {anthropic_error}\n"
             f"  {UI}/runs/{failed.run_id}\n"
@@ -183,16 +183,17 @@ def test_failing_providers_alert_once_and_their_recovery_alerts_once(pipeline, r
     pipeline.monitor()
     assert pipeline.alert_tick() == [
         (
-            "[catalog_pipeline] RECOVERED: parity_anthropic, parity_groq, total_parity, sync anthropic, sync groq",
+            "[catalog_pipeline] RECOVERED: all_providers_parity, parity_anthropic, parity_groq, sync anthropic, "
+            "sync groq",
+            f"RECOVERED check all_providers_parity on catalog_reconciliation: status=healthy, "
+            f"db_active_models={_total_live()}, gap=0, live_models={_total_live()}, missing=0, parity_pct=100, "
+            "providers_not_healthy=none, rejected_models=0, stale=0\n"
+            f"  {CHECKS}\n"
             f"RECOVERED check parity_anthropic on catalog_reconciliation: provider=anthropic, status=healthy, "
-            f"db_active={anthropic}, live={anthropic}, missing=0, parity_pct=100, rejected=0\n"
+            f"db_active={anthropic}, gap=0, live={anthropic}, missing=0, parity_pct=100, rejected=0, stale=0\n"
             f"  {CHECKS}\n"
             f"RECOVERED check parity_groq on catalog_reconciliation: provider=groq, status=healthy, "
-            f"db_active={groq}, live={groq}, missing=0, parity_pct=100, rejected=0\n"
-            f"  {CHECKS}\n"
-            f"RECOVERED check total_parity on catalog_reconciliation: status=healthy, "
-            f"db_active_models={_total_live()}, error_threshold=10, live_models={_total_live()}, missing=0, "
-            "parity_pct=100, rejected_models=0, warn_threshold=0\n"
+            f"db_active={groq}, gap=0, live={groq}, missing=0, parity_pct=100, rejected=0, stale=0\n"
             f"  {CHECKS}\n"
             f"RECOVERED sync of anthropic: fetched {anthropic}, rows written 0, rejected 0\n"
             f"  {UI}/runs/{healed.run_id}\n"
@@ -207,7 +208,7 @@ def test_failing_providers_alert_once_and_their_recovery_alerts_once(pipeline, r
 
 def test_shrinking_catalog_is_blocked_and_alerts_with_the_gap_until_it_grows_back(pipeline, replay_server):
     """together suddenly lists 4 of its 16 models: the mass-deactivation guard blocks the sync and parity is
-    out of sync (ERROR) with the signed gap; when the catalog is back, everything recovers."""
+    out of sync (ERROR) with the 12 stale models; when the catalog is back, everything recovers."""
     _healthy_round(pipeline)
     assert pipeline.alert_tick() == []
     stored = expected_live_count("together", SMALL)
@@ -219,22 +220,25 @@ def test_shrinking_catalog_is_blocked_and_alerts_with_the_gap_until_it_grows_bac
     (alert,) = pipeline.alert_tick()
     subject, text = alert
     assert subject == (
-        "[catalog_pipeline] FAILING: parity_together, total_parity, unexplained_gap, mass_deactivation_guard, "
-        "sync together"
+        "[catalog_pipeline] FAILING: all_providers_parity, all_providers_unexplained_gap, parity_together, "
+        "mass_deactivation_guard, sync together"
     )
     lines = text.split("\n")
+    stale = -gap
     total_stored, total_live = _total_live(), _total_live() + gap
     gone = sorted(m.model_id for m in demo_models(get_provider("together"), stored)[4:])[:10]
     assert lines[:6] == [
+        f"FAILING check all_providers_parity on catalog_reconciliation (ERROR): status=out_of_sync, "
+        f"db_active_models={total_stored}, gap={stale}, live_models={total_live}, missing=0, "
+        f"parity_pct={parity_pct(total_live, 0, stale):g}, providers_not_healthy=together (out_of_sync), "
+        f"rejected_models=0, stale={stale}",
+        f"  {CHECKS}",
+        f"FAILING check all_providers_unexplained_gap on catalog_reconciliation (ERROR): missing=0, "
+        f"providers_with_gap=together: 0 missing, {stale} stale, stale={stale}, unexplained_models={stale}",
+        f"  {CHECKS}",
         f"FAILING check parity_together on catalog_reconciliation (ERROR): provider=together, status=out_of_sync, "
-        f"db_active={stored}, live=4, missing={gap}, parity_pct=0, rejected=0, stale_sample={', '.join(gone)}",
-        f"  {CHECKS}",
-        f"FAILING check total_parity on catalog_reconciliation (ERROR): status=out_of_sync, "
-        f"db_active_models={total_stored}, error_threshold=10, live_models={total_live}, missing={gap}, "
-        f"parity_pct={parity_pct(total_live, gap):g}, rejected_models=0, warn_threshold=0",
-        f"  {CHECKS}",
-        f"FAILING check unexplained_gap on catalog_reconciliation (ERROR): providers_with_gap=together ({gap:+d}), "
-        f"unexplained_models={-gap}",
+        f"db_active={stored}, gap={stale}, live=4, missing=0, parity_pct={parity_pct(4, 0, stale):g}, rejected=0, "
+        f"stale={stale}, stale_sample={', '.join(gone)}",
         f"  {CHECKS}",
     ]
     # The storage guard's own check (its wording is the guard's), then the provider's blocked sync.
@@ -254,8 +258,8 @@ def test_shrinking_catalog_is_blocked_and_alerts_with_the_gap_until_it_grows_bac
     pipeline.monitor()
     (recovery,) = pipeline.alert_tick()
     assert recovery[0] == (
-        "[catalog_pipeline] RECOVERED: parity_together, total_parity, unexplained_gap, mass_deactivation_guard, "
-        "sync together"
+        "[catalog_pipeline] RECOVERED: all_providers_parity, all_providers_unexplained_gap, parity_together, "
+        "mass_deactivation_guard, sync together"
     )
     assert recovery[1].endswith(
         f"RECOVERED sync of together: fetched {stored}, rows written 0, rejected 0\n  {UI}/runs/{healed.run_id}"

@@ -35,7 +35,7 @@ def test_full_sync_materializes_every_provider_partition_and_reconciles_to_full_
     assert metadata["parity_pct"] == 100.0
     assert metadata["live_models"] == sum(expected_live_count(s) for s in PROVIDER_SLUGS)
     evaluations = {e.check_name: e for e in check.get_asset_check_evaluations()}
-    assert evaluations["total_parity"].passed and evaluations["unexplained_gap"].passed
+    assert evaluations["all_providers_parity"].passed and evaluations["all_providers_unexplained_gap"].passed
     assert all(evaluations[f"parity_{s.replace('-', '_')}"].passed for s in PROVIDER_SLUGS)
     assert [e.asset_key for e in check.get_asset_materialization_events()] == [CATALOG_RECONCILIATION]
 
@@ -115,15 +115,21 @@ def test_one_partition_selected_from_the_ui_syncs_only_that_provider(replay_serv
     assert model_rows(sqlite_url, "together") == []
 
 
-def test_models_alone_renormalizes_the_stored_snapshot_without_fetching(replay_server, sqlite_url):
-    """Selecting only `models` re-reads the raw snapshot that provider_catalog kept."""
-    assert sync(sqlite_url, replay_server.url, slugs=["groq"], selection=[PROVIDER_CATALOG]).success
-    assert model_rows(sqlite_url, "groq") == []
-    requests_before = dict(replay_server.state.requests)
-    result = sync(sqlite_url, replay_server.url, slugs=["groq"], selection=[MODELS])
+@pytest.mark.parametrize("selected", [PROVIDER_CATALOG, MODELS])
+def test_selecting_either_asset_syncs_the_provider_end_to_end(replay_server, sqlite_url, selected):
+    """One click on a partition of provider_catalog or of models fetches the live list, keeps the
+    snapshot and writes models: both assets materialize, each with that provider's numbers."""
+    instance = dg.DagsterInstance.ephemeral()
+    # what the UI launches for a click on one of them: the asset and the multi-asset neighbours it needs
+    selection = dg.AssetSelection.assets(selected).required_multi_asset_neighbors()
+    result = sync(sqlite_url, replay_server.url, slugs=["groq"], instance=instance, selection=selection)
     assert result.success
-    assert dict(replay_server.state.requests) == requests_before
+    assert replay_server.state.requests.get("groq") == 1
     assert len(model_rows(sqlite_url, "groq")) == expected_live_count("groq")
+    assert materializations(instance, PROVIDER_CATALOG, result.run_id)["groq"]["live_count"] == expected_live_count(
+        "groq"
+    )
+    assert materializations(instance, MODELS, result.run_id)["groq"]["inserted"] == expected_live_count("groq")
 
 
 def test_manual_materialization_of_an_unconfigured_provider_fails_at_once_naming_the_variable(sqlite_url, monkeypatch):
@@ -189,11 +195,12 @@ def test_a_swapped_model_with_equal_counts_is_still_a_gap(replay_server, sqlite_
         e.check_name: e for e in reconcile(sqlite_url, replay_server.url, warn=1).get_asset_check_evaluations()
     }
     groq = {k: v.value for k, v in evaluations["parity_groq"].metadata.items()}
-    assert (groq["missing"], groq["unmatched_ids"], groq["status"]) == (0, 2, "warning")
+    assert (groq["missing"], groq["stale"], groq["gap"], groq["status"]) == (1, 1, 2, "warning")
+    assert groq["live"] == groq["db_active"] + groq["rejected"] + groq["missing"] - groq["stale"]
     assert (groq["missing_sample"], groq["stale_sample"]) == (real_id, "ghost/model")
-    gap = {k: v.value for k, v in evaluations["unexplained_gap"].metadata.items()}
-    assert not evaluations["unexplained_gap"].passed
-    assert "groq (2 ids differ)" in gap["providers_with_gap"].split(", ")
+    gap = {k: v.value for k, v in evaluations["all_providers_unexplained_gap"].metadata.items()}
+    assert not evaluations["all_providers_unexplained_gap"].passed
+    assert "groq: 1 missing, 1 stale" in gap["providers_with_gap"].split("; ")
 
 
 def test_an_unforeseen_error_in_one_provider_fails_that_provider_only(replay_server, sqlite_url, monkeypatch):

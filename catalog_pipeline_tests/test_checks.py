@@ -72,6 +72,8 @@ def test_parity_checks_warn_above_the_warning_and_error_above_the_error_threshol
         "db_active": 10,
         "rejected": 0,
         "missing": 3,
+        "stale": 0,
+        "gap": 3,
         "parity_pct": 76.923,
         "detail": "",
         "missing_sample": ", ".join(sorted(m.model_id for m in demo_models(get_provider("groq"), 13)[10:])),
@@ -79,22 +81,27 @@ def test_parity_checks_warn_above_the_warning_and_error_above_the_error_threshol
     assert (together.passed, together.severity) == (False, dg.AssetCheckSeverity.ERROR)
     assert _values(together)["missing"] == 6 and _values(together)["status"] == "out_of_sync"
     assert anthropic.passed and _values(anthropic)["missing"] == 2
-    total = checks["total_parity"]
+    total = checks["all_providers_parity"]
     assert (total.passed, total.severity) == (False, dg.AssetCheckSeverity.ERROR)
-    assert {k: _values(total)[k] for k in ("missing", "warn_threshold", "error_threshold", "status")} == {
+    assert {k: _values(total)[k] for k in ("missing", "stale", "gap", "status")} == {
         "missing": 11,
-        "warn_threshold": 2,
-        "error_threshold": 5,
+        "stale": 0,
+        "gap": 11,
         "status": "out_of_sync",
     }
-    gap = checks["unexplained_gap"]
+    assert "warn_threshold" not in _values(total)  # a constant is no per-run number: it is in the description
+    gap = checks["all_providers_unexplained_gap"]
     assert not gap.passed and gap.severity == dg.AssetCheckSeverity.ERROR
     assert _values(gap)["unexplained_models"] == 11
-    assert set(_values(gap)["providers_with_gap"].split(", ")) == {"together (+6)", "groq (+3)", "anthropic (+2)"}
+    assert _values(gap)["providers_with_gap"].split("; ") == [
+        "together: 6 missing, 0 stale",
+        "groq: 3 missing, 0 stale",
+        "anthropic: 2 missing, 0 stale",
+    ]
 
     inject_fault(replay_server, "together", size=10)
     inject_fault(replay_server, "anthropic", size=10)
-    total = _evaluations(reconcile(sqlite_url, replay_server.url, warn=2, error=5))["total_parity"]
+    total = _evaluations(reconcile(sqlite_url, replay_server.url, warn=2, error=5))["all_providers_parity"]
     assert (total.passed, total.severity, _values(total)["missing"]) == (False, dg.AssetCheckSeverity.WARN, 3)
 
 
@@ -120,7 +127,6 @@ def test_freshness_fails_when_a_configured_provider_had_no_success_within_twice_
     fresh = models_freshness(provider_api=provider_api, catalog_database=database, sync_schedule=selection)
     assert fresh.passed
     assert _values(fresh) | {"oldest_success_age_hours": 0} == {
-        "window_hours": 2,
         "providers_checked": 2,
         "stale_count": 0,
         "stale_providers": "none",
@@ -271,7 +277,8 @@ def test_gateway_parity_compares_the_database_with_what_the_gateway_serves(repla
     shrunk = run()
     assert (shrunk.passed, shrunk.severity) == (False, dg.AssetCheckSeverity.WARN)
     numbers = _values(shrunk)
-    assert (numbers["status"], numbers["missing"], numbers["providers_warning"]) == ("warning", -3, "groq (-3)")
+    assert (numbers["status"], numbers["missing"], numbers["stale"]) == ("warning", 0, 3)
+    assert numbers["providers_warning"] == "groq: 0 missing, 3 stale"
     assert numbers["providers_out_of_sync"] == "none"
 
 
@@ -290,3 +297,43 @@ def test_gateway_check_is_registered_only_when_a_gateway_is_configured(monkeypat
     assert GATEWAY_PARITY_CHECK not in {c.check_key.name for c in definitions.build_asset_checks()}
     monkeypatch.setenv("CATALOG_GATEWAY_MODELS_URL", "http://127.0.0.1:9/models")
     assert GATEWAY_PARITY_CHECK in {c.check_key.name for c in definitions.build_asset_checks()}
+
+
+def test_a_shrunk_list_fails_parity_with_stale_equal_to_the_shrink(replay_server, sqlite_url):
+    """groq lists 100 models, all stored; then its live list shrinks to 10. Before any sync writes the
+    shrink, the reconciliation counts the 90 stored models no longer listed as stale: the provider's
+    parity check fails (ERROR: the gap of 90 is above the error threshold), status, the totals and
+    providers_out_of_sync say so, and parity reads 10%, not 100% nor a healthy 0%."""
+    replay_server.state.scale = SMALL
+    inject_fault(replay_server, "groq", size=100)
+    assert sync(sqlite_url, replay_server.url).success
+    inject_fault(replay_server, "groq", size=10)
+    result = reconcile(sqlite_url, replay_server.url, warn=20, error=50)
+
+    groq = _evaluations(result)[_parity("groq")]
+    numbers = _values(groq)
+    assert (groq.passed, groq.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert (numbers["live"], numbers["db_active"], numbers["missing"], numbers["stale"]) == (10, 100, 0, 90)
+    assert (numbers["gap"], numbers["status"], numbers["parity_pct"]) == (90, "out_of_sync", 10.0)
+    assert numbers["live"] == numbers["db_active"] + numbers["rejected"] + numbers["missing"] - numbers["stale"]
+    gone = sorted(m.model_id for m in demo_models(get_provider("groq"), 100)[10:])
+    assert numbers["stale_sample"] == ", ".join(gone[:10])
+
+    total = _evaluations(result)["all_providers_parity"]
+    assert not total.passed and _values(total)["stale"] == 90
+    materialized = result.asset_materializations_for_node("catalog_reconciliation")[0].metadata
+    assert materialized["providers_out_of_sync"].value == "groq"
+    assert materialized["stale"].value == 90
+    table = materialized["by_provider"].value
+    first = table.records[0].data
+    assert (first["provider"], first["stale"], first["status"]) == ("groq", 90, "out_of_sync")
+
+
+def test_parity_is_never_healthy_at_zero_percent(replay_server, sqlite_url):
+    """A list that has nothing in common with the store (every id changed) is out of sync even when the
+    gap is below every threshold: parity 0% never reads healthy."""
+    inject_fault(replay_server, "groq", size=3)
+    assert sync(sqlite_url, replay_server.url, slugs=["groq"]).success
+    _execute(database_url=sqlite_url, sql="UPDATE models SET provider_model_id = 'renamed/' || provider_model_id")
+    groq = _values(_evaluations(reconcile(sqlite_url, replay_server.url, warn=100, error=1000))[_parity("groq")])
+    assert (groq["missing"], groq["stale"], groq["parity_pct"], groq["status"]) == (3, 3, 0.0, "out_of_sync")

@@ -87,3 +87,45 @@ def test_cli_sync_exits_1_naming_the_failed_provider_and_status_reports_the_gap(
     assert (
         f"huggingface: listed live but not stored, e.g. {by_slug['huggingface']['missing_sample'][0]}" in table.stdout
     )
+
+
+def test_status_json_counts_stale_models_per_provider_and_in_total(tmp_path, replay_server, sqlite_url):
+    """groq's list shrinks from 40 to 25 after a sync: the reconciliation of the next monitor records 15
+    stale models, and `status --json` (from that reconciliation) and `status --live` report them per
+    provider and in total, keep live = db_active + rejected + missing - stale, and exit 1 (the gap of 15
+    is above the error threshold)."""
+    environment = cli_environment(tmp_path, sqlite_url, replay_server.url)
+    environment.update({"CATALOG_PARITY_WARN_THRESHOLD": "5", "CATALOG_PARITY_ERROR_THRESHOLD": "10"})
+    inject_fault(replay_server, "groq", size=40)
+    assert run_cli(["sync", "--provider", "groq"], environment).returncode == 0
+    inject_fault(replay_server, "groq", size=25)
+    for args in (["status", "--json", "--live"], ["status", "--json"]):
+        if args == ["status", "--json"]:
+            # the stored reconciliation is the one the CLI's sync recorded (before the shrink)
+            assert json.loads(run_cli(args, environment).stdout)["stale"] == 0
+            reconciled = subprocess.run(
+                [sys.executable, "-c", RECONCILE], env=environment, capture_output=True, text=True, timeout=240
+            )
+            assert reconciled.returncode == 0, reconciled.stderr[-2000:]
+        status = run_cli(args, environment)
+        assert status.returncode == 1, status.stdout + status.stderr
+        report = json.loads(status.stdout)
+        groq = {p["slug"]: p for p in report["providers"]}["groq"]
+        assert (groq["live"], groq["db_active"], groq["missing"], groq["stale"], groq["gap"]) == (25, 40, 0, 15, 15)
+        assert groq["status"] == "out_of_sync" and groq["parity_pct"] == 62.5
+        assert report["stale"] == 15 and report["missing"] >= 0
+        for provider in report["providers"]:
+            if provider["live"] is not None:
+                assert provider["live"] == (
+                    provider["db_active"] + provider["rejected"] + provider["missing"] - provider["stale"]
+                )
+    assert " 15 " in run_cli(["status"], environment).stdout
+
+
+# The monitor's reconciliation, run as the daemon would run the job, in a process of its own.
+RECONCILE = """
+import dagster as dg
+from catalog_pipeline.definitions import defs
+result = defs.resolve_job_def("catalog_reconciliation_job").execute_in_process(instance=dg.DagsterInstance.get())
+assert result.success
+"""

@@ -37,20 +37,26 @@ def test_reconciliation_declares_total_gap_and_per_provider_parity_checks():
     check_names = {
         key.name for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key == CATALOG_RECONCILIATION
     }
-    expected = {"total_parity", "unexplained_gap"} | {f"parity_{s.replace('-', '_')}" for s in PROVIDER_SLUGS}
+    expected = {"all_providers_parity", "all_providers_unexplained_gap"} | {
+        f"parity_{s.replace('-', '_')}" for s in PROVIDER_SLUGS
+    }
     assert expected <= check_names
 
 
-def test_sync_job_runs_in_process():
-    job = defs.resolve_job_def("catalog_sync_job")
-    assert job.executor_def is dg.in_process_executor
+def test_every_run_runs_in_process_the_ui_asset_runs_too():
+    """A sync is one step that fetches concurrently: a subprocess per step would only add seconds,
+    so the sync job and the implicit asset job the UI launches both execute in process."""
+    assert defs.resolve_job_def("catalog_sync_job").executor_def is dg.in_process_executor
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
 
 
-def test_sync_job_is_the_sync_step_alone_and_the_monitor_job_never_syncs():
-    """Standalone checks on `models` read the whole table: they belong to the monitor, not to every sync run."""
-    assert {node.name for node in defs.resolve_job_def("catalog_sync_job").graph.node_defs} == {
-        "sync_provider_catalogs"
-    }
+def test_sync_job_runs_every_check_on_models_and_the_monitor_job_never_syncs():
+    """A sync run evaluates every check on `models` after the sync step (as a UI "Materialize" does);
+    the monitor re-evaluates the standalone ones without syncing."""
+    sync_job = defs.resolve_job_def("catalog_sync_job")
+    assert {node.name for node in sync_job.graph.node_defs} == {"sync_provider_catalogs"} | {
+        f"models_{key.name}" for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key.path == ["models"]
+    } - {"models_mass_deactivation_guard"}
     monitor_nodes = {node.name for node in defs.resolve_job_def("catalog_monitor_job").graph.node_defs}
     assert "sync_provider_catalogs" not in monitor_nodes
     assert "catalog_reconciliation" in monitor_nodes

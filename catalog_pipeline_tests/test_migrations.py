@@ -49,7 +49,7 @@ def columns(engine: sa.Engine, table: str) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade_round_trip_keeps_data(database_url):
-    """Head matches schema.py exactly; downgrading one step drops only 0002's columns (rows
+    """Head matches schema.py exactly; downgrading to 0001 drops only the later columns (rows
     survive), downgrading to base drops every table, and upgrading again restores head."""
     engine = create_catalog_engine(database_url)
     upgrade(engine)
@@ -77,6 +77,7 @@ def test_upgrade_downgrade_upgrade_round_trip_keeps_data(database_url):
     downgrade(engine, "0001")
     assert current_revision(engine) == "0001"
     assert "models_active_before" not in columns(engine, "pricing_sync_log")
+    assert "stale" not in columns(engine, "catalog_reconciliation_history")
     assert "ix_pricing_sync_log_dagster_run_id" not in {
         i["name"] for i in sa.inspect(engine).get_indexes("pricing_sync_log")
     }

@@ -146,7 +146,7 @@ def test_failing_check_alerts_once_while_broken_and_once_on_recovery(ticks, inst
     _report_check(
         instance, "parity_groq", False, provider="groq", status="warning", live=240, db_active=100, missing=140
     )
-    assert ticks.tick() == "1 state change(s); delivered 1 to slack, 1 to email"
+    assert ticks.tick().startswith("1 state change(s); delivered 1 to slack, 1 to email; channels: slack, email")
     subject = "[catalog_pipeline] FAILING: parity_groq"
     text = (
         "FAILING check parity_groq on catalog_reconciliation (WARN): provider=groq, status=warning, "
@@ -175,14 +175,14 @@ def test_failing_check_alerts_once_while_broken_and_once_on_recovery(ticks, inst
 
 def test_a_failing_check_getting_worse_alerts_again(ticks, instance, slack):
     """WARN turning into ERROR is a new state; ERROR staying ERROR is not."""
-    _report_check(instance, "total_parity", False, "WARN", missing=150)
+    _report_check(instance, "all_providers_parity", False, "WARN", missing=150)
     ticks.tick()
     assert len(_slack_texts(slack)) == 1
-    _report_check(instance, "total_parity", False, "ERROR", missing=1500)
+    _report_check(instance, "all_providers_parity", False, "ERROR", missing=1500)
     ticks.tick()
     (text,) = _slack_texts(slack)
-    assert "FAILING check total_parity on catalog_reconciliation (ERROR): missing=1500" in text
-    _report_check(instance, "total_parity", False, "ERROR", missing=1600)
+    assert "FAILING check all_providers_parity on catalog_reconciliation (ERROR): missing=1500" in text
+    _report_check(instance, "all_providers_parity", False, "ERROR", missing=1600)
     ticks.tick()
     assert _slack_texts(slack) == []
 
@@ -246,31 +246,47 @@ def test_failed_monitor_run_alerts_with_its_error_and_recovers_when_a_run_succee
 
 
 def test_sync_run_failed_by_its_providers_alerts_per_provider_not_per_run(ticks, instance, database, slack):
-    """The sync run fails when a provider fails; the provider's own alert covers it."""
+    """The sync run fails when a provider fails; the provider's own alert covers it. The alert waits
+    for the monitor run that follows the sync, so one message carries the sync and its checks."""
     run_id = _run_job(instance, "catalog_sync_job", "1 provider(s) failed")
     database.writer.log_sync("groq", datetime.now(UTC), "failed", error_message="HTTP 500", run_id=run_id)
+    waiting = ticks.tick()
+    assert waiting.startswith(
+        f"waiting up to 180 s for the monitor run after sync run {run_id}; channels: slack, email"
+    )
+    assert _slack_texts(slack) == []
+    _run_job(instance, "catalog_monitor_job", None)
+    _report_check(instance, "parity_groq", False, provider="groq", status="unknown", db_active=4)
     ticks.tick()
     (text,) = _slack_texts(slack)
-    assert text.startswith("*[catalog_pipeline] FAILING: sync groq*\n")
+    assert text.startswith("*[catalog_pipeline] FAILING: parity_groq, sync groq*\n")
     assert "run catalog_sync_job" not in text
+    assert ticks.tick().endswith(
+        "; 2 failing; last sent "
+        + json.loads(ticks.cursor)["last_sent"]["at"]
+        + (": [catalog_pipeline] FAILING: parity_groq, sync groq")
+    )
 
 
 def test_a_channel_that_is_down_keeps_its_alert_and_delivers_it_on_the_next_tick(ticks, instance, slack, resend, capfd):
     """Slack answering 503 does not fail the tick or hold back e-mail; the alert waits in the cursor and
     goes out exactly once when Slack is back. The webhook URL and the key appear nowhere."""
     slack.fail_with = 503
-    _report_check(instance, "unexplained_gap", False, "ERROR", unexplained_models=7, providers_with_gap="groq (+7)")
+    _report_check(
+        instance, "all_providers_unexplained_gap", False, "ERROR", unexplained_models=7, providers_with_gap="groq (+7)"
+    )
     message = ticks.tick()
     logged = capfd.readouterr().err
-    assert message == (
-        "1 state change(s); delivered 0 to slack, 1 to email; slack: HTTP 503; 1 alert(s) kept, retrying next tick"
+    assert message.startswith(
+        "1 state change(s); delivered 0 to slack, 1 to email; slack: HTTP 503; 1 alert(s) kept, retrying next tick; "
+        "channels: slack, email; 1 failing; last sent "
     )
     assert "WARNING - slack: HTTP 503; 1 alert(s) kept, retrying next tick" in logged
     assert slack.attempts >= 1 and _slack_texts(slack) == []
     assert len(_emails(resend)) == 1
 
     slack.fail_with = None
-    assert ticks.tick() == "0 state change(s); delivered 1 to slack, 0 to email"
+    assert ticks.tick().startswith("0 state change(s); delivered 1 to slack, 0 to email; ")
     (text,) = _slack_texts(slack)
     assert "(ERROR): providers_with_gap=groq (+7), unexplained_models=7\n" in text
     assert _emails(resend) == []
@@ -286,9 +302,12 @@ def test_an_unreachable_channel_is_logged_by_cause_and_retried(instance, resend,
     """Nothing listening at the webhook: the cause is logged as the exception type, never with the URL."""
     channels = AlertChannelsResource(slack_webhook_url="http://127.0.0.1:9/services/T1/B1/secret-part", ui_base_url=UI)
     ticks = AlertTicks(instance, {"alert_channels": channels, "catalog_database": database})
-    _report_check(instance, "total_parity", False, missing=150)
+    _report_check(instance, "all_providers_parity", False, missing=150)
     message = ticks.tick()
-    assert message.endswith("slack: ConnectError (unreachable); 1 alert(s) kept, retrying next tick")
+    assert message.endswith(
+        "slack: ConnectError (unreachable); 1 alert(s) kept, retrying next tick; channels: slack; 1 failing; "
+        "nothing sent yet"
+    )
     assert "secret-part" not in message
     assert len(json.loads(ticks.cursor)["outbox"]["slack"]) == 1
 
@@ -296,10 +315,35 @@ def test_an_unreachable_channel_is_logged_by_cause_and_retried(instance, resend,
 def test_without_channels_the_sensor_still_tracks_state_and_says_what_it_would_send(instance, database):
     """No channel configured: state changes are recorded (no flood later) and named in the tick's message."""
     ticks = AlertTicks(instance, {"alert_channels": AlertChannelsResource(), "catalog_database": database})
-    _report_check(instance, "total_parity", False, missing=150)
+    _report_check(instance, "all_providers_parity", False, missing=150)
     assert "no alert channel configured" in ticks.tick()
-    assert json.loads(ticks.cursor)["states"]["check:catalog_reconciliation:total_parity"] == "failed:WARN"
+    assert json.loads(ticks.cursor)["failing"] == {"check:catalog_reconciliation:all_providers_parity": "failed:WARN"}
     assert ticks.tick().startswith("0 state change(s)")
+
+
+def test_the_cursor_keeps_only_what_is_failing(ticks, instance):
+    """Forty passing checks leave the cursor as small as none: only failing states are remembered, and a
+    cursor of the older form (every state) is read without re-alerting what it knew."""
+    for slug in PROVIDER_SLUGS:
+        _report_check(instance, f"parity_{slug.replace('-', '_')}", True, provider=slug, status="healthy")
+    _report_check(instance, "all_providers_parity", False, missing=150)
+    ticks.tick()
+    assert json.loads(ticks.cursor) == {
+        "failing": {"check:catalog_reconciliation:all_providers_parity": "failed:WARN"},
+        "last_sent": json.loads(ticks.cursor)["last_sent"],
+        "sync_log_id": 0,
+    }
+    assert len(ticks.cursor) < 300
+    ticks.cursor = json.dumps(
+        {
+            "states": {
+                "check:catalog_reconciliation:all_providers_parity": "failed:WARN",
+                "check:catalog_reconciliation:parity_groq": "passed",
+            },
+            "sync_log_id": 0,
+        }
+    )
+    assert ticks.tick().startswith("0 state change(s); channels: slack, email; 1 failing")
 
 
 # ---------------------------------------------------------------- drift remediation

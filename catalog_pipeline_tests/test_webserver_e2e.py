@@ -96,7 +96,7 @@ def test_ui_shows_assets_and_materializes_one_provider_partition(webserver, sqli
     assert "groq" in nodes["models"]["partitionKeysByDimension"][0]["partitionKeys"]
     assert nodes["models"]["description"].startswith("Normalized models")
     checks = {c["name"] for c in nodes["catalog_reconciliation"]["assetChecksOrError"]["checks"]}
-    assert {"total_parity", "unexplained_gap", "parity_groq"} <= checks
+    assert {"all_providers_parity", "all_providers_unexplained_gap", "parity_groq"} <= checks
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=webserver)
     run_id = client.submit_job_execution("catalog_sync_job", tags={"dagster/partition": "groq"})

@@ -1,11 +1,13 @@
-# Sourced by demo.sh and dev.sh: a local Dagster instance and a replay server in the background.
-# Usage: source scripts/replay-env.sh <name> [port]   (sets DAGSTER_HOME, CATALOG_REPLAY_URL, REPLAY_PID)
+# Sourced by demo.sh and dev.sh: the project's one local Dagster home and a replay server in the background.
+# Usage: source scripts/replay-env.sh [port]   (sets DAGSTER_HOME, CATALOG_REPLAY_URL, REPLAY_PID)
+# The home is the one `catalog-pipeline` uses from this folder without any variable set, so
+# `make demo`, `make dev` and `catalog-pipeline status` all see the same runs and the same catalog.
 VENV=${VENV:-.venv}
-export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.catalog/$1/dagster_home}
+export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.catalog/dagster_home}
 mkdir -p "$DAGSTER_HOME"
 # SQLite allows one writer: the catalog_database pool lets one sync step write at a time.
 [ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n' > "$DAGSTER_HOME/dagster.yaml"
-REPLAY_PORT=${2:-$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+REPLAY_PORT=${1:-$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 "$VENV/bin/catalog-pipeline" replay-server --port "$REPLAY_PORT" &
 REPLAY_PID=$!
 trap 'kill $REPLAY_PID 2>/dev/null || true' EXIT

@@ -1,12 +1,14 @@
 """The catalog assets: live provider catalogs, the `models` table and their reconciliation."""
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 from pydantic import Field
 
+from catalog_pipeline import settings
 from catalog_pipeline.defs.partitions import PROVIDER_PARTITIONS
 from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource, ProviderApiResource
 from catalog_pipeline.masking import mask_secrets
@@ -16,24 +18,40 @@ from catalog_pipeline.reconciliation import (
     OUT_OF_SYNC,
     SKIPPED,
     UNKNOWN,
+    WARNING,
     ParityReport,
+    ParityThresholds,
+    ProviderParity,
     build_report,
     compare_model_ids,
     record_report,
     stored_state,
 )
+from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.queries import open_held_changes
 from catalog_pipeline.storage.writer import CHANGED
-from catalog_pipeline.sync import BLOCKED, SUCCESS, ProviderOutcome, SyncOptions, fetch_live_counts, sync_providers
+from catalog_pipeline.sync import (
+    BLOCKED,
+    FAILED,
+    SUCCESS,
+    ProviderOutcome,
+    SyncOptions,
+    fetch_live_counts,
+    summary_line,
+    sync_providers,
+)
 
 PROVIDER_CATALOG = dg.AssetKey("provider_catalog")
 MODELS = dg.AssetKey("models")
 CATALOG_RECONCILIATION = dg.AssetKey("catalog_reconciliation")
 GROUP = "catalog"
 CATALOG_DATABASE_POOL = "catalog_database"
-TOTAL_PARITY_CHECK = "total_parity"
-UNEXPLAINED_GAP_CHECK = "unexplained_gap"
+# The UI lists an asset's checks by name: the two totals, which name every provider in trouble,
+# sort before the 32 per-provider checks.
+TOTAL_PARITY_CHECK = "all_providers_parity"
+UNEXPLAINED_GAP_CHECK = "all_providers_unexplained_gap"
 MASS_DEACTIVATION_CHECK = "mass_deactivation_guard"
+OWNERS = ["team:catalog"]
 PAYLOAD_DRIFT_CHECK = "payload_drift"
 HELD_CHANGES_CHECK = "held_changes"
 ACCEPT_HELD_CHANGES = (
@@ -44,6 +62,21 @@ ACCEPT_HELD_CHANGES = (
 
 def provider_parity_check_name(slug: str) -> str:
     return "parity_" + slug.replace("-", "_")
+
+
+def models_column_schema() -> dg.TableSchema:
+    """The `models` table's columns, read from the SQLAlchemy schema the migrations follow."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=column.name,
+                type=str(column.type).lower(),
+                description=column.comment,
+                constraints=dg.TableColumnConstraints(nullable=bool(column.nullable), unique=bool(column.primary_key)),
+            )
+            for column in schema.models.columns
+        ]
+    )
 
 
 class ProviderSyncConfig(dg.Config):
@@ -77,6 +110,14 @@ class ReconciliationConfig(dg.Config):
     )
 
 
+MASS_DEACTIVATION_DESCRIPTION = (
+    "Blocking. Fails when the run held a provider back: its live list was empty, or would deactivate more "
+    "than max_deactivation_share (default 0.5) of its stored active models; nothing of that provider is "
+    "written. Override for a real shrink: run config ops.sync_provider_catalogs.config.allow_mass_deactivation: "
+    "true (catalog-pipeline sync --provider SLUG --allow-mass-deactivation)."
+)
+
+
 @dg.multi_asset(
     name="sync_provider_catalogs",
     specs=[
@@ -84,11 +125,12 @@ class ReconciliationConfig(dg.Config):
             PROVIDER_CATALOG,
             description=(
                 "The provider's live list-models response: fetched over HTTP (retries on 429/5xx, all pages), "
-                "checked to be a list, and kept as a raw snapshot in the catalog database. "
-                "One partition per provider."
+                "checked to be a list, and kept as a raw snapshot in the catalog database. One partition per "
+                "provider. Materialized together with models: one click syncs a provider end to end."
             ),
             group_name=GROUP,
             kinds={"python", "api"},
+            owners=OWNERS,
             partitions_def=PROVIDER_PARTITIONS,
             skippable=True,
         ),
@@ -97,13 +139,16 @@ class ReconciliationConfig(dg.Config):
             description=(
                 "Normalized models of one provider in the catalog database: upserted in one transaction, "
                 "unchanged rows left alone, vanished models marked is_active = false (never deleted), "
-                "unreadable entries recorded in rejected_models with a reason."
+                "unreadable entries recorded in rejected_models with a reason. dagster/partition_row_count is "
+                "the provider's active models after the write, dagster/row_count those of every provider."
             ),
             deps=[PROVIDER_CATALOG],
             group_name=GROUP,
             kinds={"python", "sql"},
+            owners=OWNERS,
             partitions_def=PROVIDER_PARTITIONS,
             skippable=True,
+            metadata={"dagster/table_name": "models", "dagster/column_schema": models_column_schema()},
         ),
     ],
     check_specs=[
@@ -111,35 +156,30 @@ class ReconciliationConfig(dg.Config):
             PAYLOAD_DRIFT_CHECK,
             asset=PROVIDER_CATALOG,
             description=(
-                "Warns when a provider's live entries carry fields its spec neither reads nor ignores on purpose "
+                "WARN when a provider's live entries carry fields its spec neither reads nor ignores on purpose "
                 "(a provider started publishing something we would drop), or a field the spec reads is gone from "
-                "every entry. One row per field: provider, endpoint, field, entries carrying it, a sample, first seen."
+                "every entry (threshold: any such field). One row per field: provider, endpoint, field, entries "
+                "carrying it, a sample, first seen."
             ),
         ),
         dg.AssetCheckSpec(
             HELD_CHANGES_CHECK,
             asset=MODELS,
             description=(
-                "Warns while changes are held for review: a stored model's input or output price moving by more "
+                "WARN while changes are held for review: a stored model's input or output price moving by more "
                 "than CATALOG_MAX_PRICE_CHANGE_FACTOR, a price going to or from zero, or a context length shrinking "
                 "by more than half is not written (the model keeps its stored values). Lists each with old and new "
                 "value; apply them with accept_held_changes: true."
             ),
         ),
         dg.AssetCheckSpec(
-            MASS_DEACTIVATION_CHECK,
-            asset=MODELS,
-            blocking=True,
-            description=(
-                "No provider of the run was held back by the mass-deactivation guard: a live list that is empty, "
-                "or would deactivate more than max_deactivation_share of the stored active models, writes "
-                "nothing. Fails with the numbers; override with allow_mass_deactivation: true."
-            ),
+            MASS_DEACTIVATION_CHECK, asset=MODELS, blocking=True, description=MASS_DEACTIVATION_DESCRIPTION
         ),
     ],
     partitions_def=PROVIDER_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    can_subset=True,
+    # provider_catalog and models are one sync: selecting either (or one partition of either) runs both
+    can_subset=False,
     pool=CATALOG_DATABASE_POOL,
 )
 def sync_provider_catalogs(
@@ -147,14 +187,17 @@ def sync_provider_catalogs(
     config: ProviderSyncConfig,
     provider_api: ProviderApiResource,
     catalog_database: CatalogDatabaseResource,
-) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+) -> Iterator[dg.AssetMaterialization | dg.MaterializeResult | dg.AssetCheckResult]:
     """Sync every provider partition of this run in one process: fetches run concurrently,
     each provider is written in its own transaction and materialized on its own, and a
-    failing provider fails alone (the run fails at the end, naming it)."""
-    selected = context.selected_asset_keys
+    failing provider fails alone (the run fails at the end, naming it).
+
+    When every provider of the run landed, the step emits its outputs (one materialization
+    per partition, with that provider's numbers), so the checks on `models` run right after
+    it in the same run. Otherwise only the providers that landed are materialized, and the
+    monitor run the after-sync sensor starts evaluates the checks.
+    """
     options = SyncOptions(
-        fetch_live=PROVIDER_CATALOG in selected,
-        write_models=MODELS in selected,
         skip_unconfigured=config.skip_unconfigured,
         max_deactivation_share=config.max_deactivation_share,
         allow_mass_deactivation=config.allow_mass_deactivation,
@@ -163,33 +206,37 @@ def sync_provider_catalogs(
         max_workers=provider_api.max_concurrent_fetches,
     )
     http = provider_api.http_engine()
-    failures: list[ProviderOutcome] = []
-    blocked: list[ProviderOutcome] = []
-    fetched_outcomes: list[ProviderOutcome] = []
+    outcomes: list[ProviderOutcome] = []
     try:
         for outcome in sync_providers(context.partition_keys, http, catalog_database.writer, options, context.run_id):
-            if outcome.fetched is not None and options.fetch_live:
-                fetched_outcomes.append(outcome)
-            if outcome.status in (SUCCESS, BLOCKED):
-                yield from _materializations(outcome, options)
-            if outcome.status == SUCCESS:
-                continue
-            if outcome.status == BLOCKED:
-                context.log.error(outcome.error)
-                blocked.append(outcome)
-            elif outcome.status == SKIPPED:
-                context.log.warning(outcome.error)
-            else:
-                context.log.error(outcome.error)
-                failures.append(outcome)
+            outcomes.append(outcome)
+            log = context.log.info if outcome.status == SUCCESS else context.log.warning
+            if outcome.status in (FAILED, BLOCKED):
+                log = context.log.error
+            log(outcome.progress_line())
     finally:
         http.close()
+    context.log.info(summary_line(outcomes))
+    table_rows = _active_models(catalog_database)
+
+    if all(outcome.status == SUCCESS for outcome in outcomes):
+        for outcome in outcomes:
+            for asset_key, metadata in _provider_metadata(outcome, table_rows).items():
+                context.add_asset_metadata(metadata, asset_key=asset_key, partition_key=outcome.provider)
+        yield dg.MaterializeResult(asset_key=PROVIDER_CATALOG)
+        yield dg.MaterializeResult(asset_key=MODELS)
+    else:
+        for outcome in outcomes:
+            for asset_key, metadata in _provider_metadata(outcome, table_rows).items():
+                yield dg.AssetMaterialization(asset_key=asset_key, partition=outcome.provider, metadata=metadata)
+
     if dg.AssetCheckKey(PROVIDER_CATALOG, PAYLOAD_DRIFT_CHECK) in context.selected_asset_check_keys:
-        yield _payload_drift_result(fetched_outcomes, catalog_database)
-    if options.write_models and dg.AssetCheckKey(MODELS, HELD_CHANGES_CHECK) in context.selected_asset_check_keys:
+        yield _payload_drift_result([o for o in outcomes if o.fetched is not None], catalog_database)
+    if dg.AssetCheckKey(MODELS, HELD_CHANGES_CHECK) in context.selected_asset_check_keys:
         yield _held_changes_result(catalog_database, options)
-    guard_check = dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK)
-    if guard_check in context.selected_asset_check_keys:
+    failures = [o for o in outcomes if o.status == FAILED]
+    blocked = [o for o in outcomes if o.status == BLOCKED]
+    if dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK) in context.selected_asset_check_keys:
         # Blocking: a failed result fails this step after the other providers have landed.
         yield _mass_deactivation_result(blocked, options)
     else:
@@ -204,61 +251,67 @@ def sync_provider_catalogs(
         )
 
 
-def _materializations(outcome: ProviderOutcome, options: SyncOptions) -> Iterator[dg.AssetMaterialization]:
+def _active_models(catalog_database: CatalogDatabaseResource) -> int:
+    models = schema.models
+    with catalog_database.engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count(models.c.id)).where(models.c.is_active)).scalar_one()
+
+
+def _provider_metadata(outcome: ProviderOutcome, table_rows: int) -> dict[dg.AssetKey, dict]:
+    """The numbers one provider's partitions carry: its snapshot once fetched, its models once written."""
     fetched, catalog, counts = outcome.fetched, outcome.catalog, outcome.counts
-    assert fetched is not None
+    # an unchanged list is not normalized (catalog None): its numbers are the stored ones, in `counts`
+    if outcome.status not in (SUCCESS, BLOCKED) or fetched is None or (catalog is None and counts is None):
+        return {}
     change = counts.catalog_change if counts else CHANGED
-    live_count = counts.fetched if counts else fetched.count
-    if options.fetch_live:
-        yield dg.AssetMaterialization(
-            asset_key=PROVIDER_CATALOG,
-            partition=outcome.provider,
-            metadata={
-                "live_count": live_count,
-                # changed, or why the list was taken as the stored one: not_modified (HTTP 304), same_payload (digest)
-                "catalog_change": change,
-                "catalog_unchanged": change != CHANGED,
-                "pages": fetched.pages,
-                "bytes": fetched.bytes,
-                "latency_ms": fetched.latency_ms,
-                "http_status": fetched.http_status,
-                "attempts": fetched.attempts,
-                "endpoint": fetched.endpoint,
-                "url": dg.MetadataValue.url(fetched.url) if fetched.url.startswith("http") else fetched.url,
-            },
-        )
-    if options.write_models and outcome.status == SUCCESS and counts:
-        reasons = Counter(r.reason for r in catalog.rejections) if catalog is not None else counts.rejection_reasons
-        yield dg.AssetMaterialization(
-            asset_key=MODELS,
-            partition=outcome.provider,
-            metadata={
-                "fetched": counts.fetched,
-                "inserted": counts.inserted,
-                "updated": counts.updated,
-                "unchanged": counts.unchanged,
-                "deactivated": counts.deactivated,
-                "rejected": counts.rejected,
-                "rows_written": counts.rows_written,
-                "price_changes": len(counts.price_changes),
-                "held": counts.models_held,
-                "held_changes": ", ".join(change.describe() for change in counts.held[:20]) or "none",
-                **(
-                    {"accepted_changes": ", ".join(change.describe() for change in counts.accepted[:20])}
-                    if counts.accepted
-                    else {}
-                ),
-                "rejection_reasons": dict(reasons) or "none",
-                "catalog_change": change,
-                "catalog_unchanged": change != CHANGED,
-                # seconds of this provider's write, by stage (normalizing happens while writing, page by page)
-                **{f"{stage}_seconds": round(seconds, 4) for stage, seconds in counts.seconds.items()},
-                "preview": dg.MetadataValue.md(
-                    _preview(catalog.preview) if catalog is not None else "_unchanged: the stored models are this list_"
-                ),
-                "largest_price_changes": dg.MetadataValue.md(_price_change_preview(counts)),
-            },
-        )
+    metadata: dict[dg.AssetKey, dict] = {
+        PROVIDER_CATALOG: {
+            "live_count": counts.fetched if counts else fetched.count,
+            # changed, or why the list was taken as the stored one: not_modified (HTTP 304), same_payload (digest)
+            "catalog_change": change,
+            "catalog_unchanged": change != CHANGED,
+            "pages": fetched.pages,
+            "bytes": fetched.bytes,
+            "latency_ms": float(fetched.latency_ms),
+            "http_status": fetched.http_status,
+            "attempts": fetched.attempts,
+            "endpoint": fetched.endpoint,
+            **({"url": dg.MetadataValue.url(fetched.url)} if fetched.url.startswith("http") else {}),
+        }
+    }
+    if outcome.status == SUCCESS and outcome.counts:
+        counts = outcome.counts
+        metadata[MODELS] = {
+            "dagster/row_count": table_rows,
+            "dagster/partition_row_count": catalog.model_count if catalog is not None else counts.unchanged,
+            "fetched": counts.fetched,
+            "inserted": counts.inserted,
+            "updated": counts.updated,
+            "unchanged": counts.unchanged,
+            "deactivated": counts.deactivated,
+            "rejected": counts.rejected,
+            "rows_written": counts.rows_written,
+            "price_changes": len(counts.price_changes),
+            "held": counts.models_held,
+            "held_changes": ", ".join(change.describe() for change in counts.held[:20]) or "none",
+            **(
+                {"accepted_changes": ", ".join(change.describe() for change in counts.accepted[:20])}
+                if counts.accepted
+                else {}
+            ),
+            "rejection_reasons": dg.MetadataValue.json(
+                dict(Counter(r.reason for r in catalog.rejections)) if catalog is not None else counts.rejection_reasons
+            ),
+            "catalog_change": change,
+            "catalog_unchanged": change != CHANGED,
+            # seconds of this provider's write, by stage (normalizing happens while writing, page by page)
+            **{f"{stage}_seconds": round(seconds, 4) for stage, seconds in counts.seconds.items()},
+            "preview": dg.MetadataValue.md(
+                _preview(catalog.preview) if catalog is not None else "_unchanged: the stored models are this list_"
+            ),
+            "largest_price_changes": dg.MetadataValue.md(_price_change_preview(counts)),
+        }
+    return metadata
 
 
 _DRIFT_COLUMNS = dg.TableSchema(
@@ -393,12 +446,17 @@ def _mass_deactivation_result(blocked: list[ProviderOutcome], options: SyncOptio
             "would_deactivate": would_deactivate,
             "share": round(would_deactivate / stored_active, 4) if stored_active else 1.0,
         }
+    limit = (
+        "allow_mass_deactivation: true"
+        if options.allow_mass_deactivation
+        else f"max_deactivation_share {options.max_deactivation_share:g}"
+    )
     return dg.AssetCheckResult(
         check_name=MASS_DEACTIVATION_CHECK,
         asset_key=MODELS,
         passed=not blocked,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(o.error or "" for o in blocked) or None,
+        description="; ".join(o.error or "" for o in blocked) if blocked else f"No provider blocked ({limit}).",
         metadata={
             "providers_blocked": len(blocked),
             "blocked_providers": ", ".join(
@@ -406,11 +464,7 @@ def _mass_deactivation_result(blocked: list[ProviderOutcome], options: SyncOptio
                 for slug, n in numbers.items()
             )
             or "none",
-            "max_deactivation_share": options.max_deactivation_share,
-            "allow_mass_deactivation": options.allow_mass_deactivation,
             "numbers": dg.MetadataValue.json(numbers),
-            "override": "run config ops.sync_provider_catalogs.config.allow_mass_deactivation: true "
-            "(catalog-pipeline sync --allow-mass-deactivation)",
         },
     )
 
@@ -446,88 +500,161 @@ def _price_change_preview(counts) -> str:  # type: ignore[no-untyped-def]
     return frame.to_markdown(index=False)
 
 
-@dg.asset(
-    key=CATALOG_RECONCILIATION,
-    deps=[MODELS],
-    group_name=GROUP,
-    kinds={"python", "sql"},
-    description=(
-        "Parity between live provider catalogs and the catalog database, per provider and in total: "
-        "fresh live counts against stored active plus rejected models. History kept in "
-        "catalog_reconciliation_history. Unconfigured providers are listed as skipped and left out of totals."
-    ),
-    check_specs=[
-        dg.AssetCheckSpec(
-            TOTAL_PARITY_CHECK, asset=CATALOG_RECONCILIATION, description="Total missing models within thresholds."
+def _provider_check_description(slug: str, thresholds: ParityThresholds) -> str:
+    return (
+        f"{slug}: live list against stored active and rejected models, by id. missing = listed, not stored; "
+        f"stale = stored active, no longer listed; gap = missing + stale. WARN when the gap is above "
+        f"{thresholds.warn}, ERROR above {thresholds.error} or when nothing matches (parity 0%)."
+    )
+
+
+def build_catalog_reconciliation(thresholds: ParityThresholds) -> dg.AssetsDefinition:
+    """The reconciliation asset with its checks; `thresholds` (CATALOG_PARITY_*) go into the check
+    descriptions, so the UI says what each check compares against."""
+
+    @dg.asset(
+        key=CATALOG_RECONCILIATION,
+        deps=[MODELS],
+        group_name=GROUP,
+        kinds={"python", "sql"},
+        owners=OWNERS,
+        description=(
+            "Parity between live provider catalogs and the catalog database, per provider and in total: "
+            "fresh live ids against stored active and rejected models, in both directions (missing: listed, "
+            "not stored; stale: stored, no longer listed). by_provider is the table per provider; history in "
+            "catalog_reconciliation_history. Unconfigured providers are listed as skipped and left out of totals."
         ),
-        dg.AssetCheckSpec(
-            UNEXPLAINED_GAP_CHECK,
-            asset=CATALOG_RECONCILIATION,
-            description="Every live model is stored active or rejected with a reason (live = stored + rejected).",
-        ),
-        *[
+        metadata={"parity_warn_threshold": thresholds.warn, "parity_error_threshold": thresholds.error},
+        check_specs=[
             dg.AssetCheckSpec(
-                provider_parity_check_name(slug), asset=CATALOG_RECONCILIATION, description=f"Parity of {slug}."
-            )
-            for slug in PROVIDER_SLUGS
+                TOTAL_PARITY_CHECK,
+                asset=CATALOG_RECONCILIATION,
+                description=(
+                    "All counted providers together, and the worst of them: WARN when the total gap (missing + "
+                    f"stale) is above {thresholds.warn} or a provider warns or cannot be counted, ERROR above "
+                    f"{thresholds.error} or when a provider is out of sync. Names the providers."
+                ),
+            ),
+            dg.AssetCheckSpec(
+                UNEXPLAINED_GAP_CHECK,
+                asset=CATALOG_RECONCILIATION,
+                description=(
+                    "ERROR on any gap at all: every live model is stored active or rejected with a reason, and "
+                    "every stored active model is still listed (live = stored + rejected + missing - stale with "
+                    "missing = stale = 0)."
+                ),
+            ),
+            *[
+                dg.AssetCheckSpec(
+                    provider_parity_check_name(slug),
+                    asset=CATALOG_RECONCILIATION,
+                    description=_provider_check_description(slug, thresholds),
+                )
+                for slug in PROVIDER_SLUGS
+            ],
         ],
-    ],
-)
-def catalog_reconciliation(
-    context: dg.AssetExecutionContext,
-    config: ReconciliationConfig,
-    provider_api: ProviderApiResource,
-    catalog_database: CatalogDatabaseResource,
-    parity_settings: ParitySettingsResource,
-) -> dg.MaterializeResult:
-    http = provider_api.http_engine()
-    try:
-        counts = fetch_live_counts(
+    )
+    def catalog_reconciliation(
+        context: dg.AssetExecutionContext,
+        config: ReconciliationConfig,
+        provider_api: ProviderApiResource,
+        catalog_database: CatalogDatabaseResource,
+        parity_settings: ParitySettingsResource,
+    ) -> dg.MaterializeResult:
+        http = provider_api.http_engine()
+        try:
+            counts = fetch_live_counts(
+                PROVIDER_SLUGS,
+                http,
+                provider_api.max_concurrent_fetches,
+                not_refetched=config.not_refetched,
+                writer=catalog_database.writer,
+            )
+        finally:
+            http.close()
+        report = build_report(
             PROVIDER_SLUGS,
-            http,
-            provider_api.max_concurrent_fetches,
-            not_refetched=config.not_refetched,
-            writer=catalog_database.writer,
+            counts.live,
+            stored_state(catalog_database.engine),
+            parity_settings.thresholds,
+            skipped=counts.skipped,
+            errors=counts.errors,
         )
-    finally:
-        http.close()
-    report = build_report(
-        PROVIDER_SLUGS,
-        counts.live,
-        stored_state(catalog_database.engine),
-        parity_settings.thresholds,
-        skipped=counts.skipped,
-        errors=counts.errors,
-    )
-    compare_model_ids(catalog_database.engine, report, counts.model_ids)
-    record_report(catalog_database.engine, report, context.run_id)
-    not_refetched = {
-        "providers_not_refetched": ", ".join(
-            f"{slug} ({mask_secrets(why)})" for slug, why in config.not_refetched.items()
+        compare_model_ids(catalog_database.engine, report, counts.model_ids)
+        record_report(catalog_database.engine, report, context.run_id)
+        for line in report.providers:
+            context.log.info(_report_line(line))
+        context.log.info(
+            f"total: {report.status}, live {report.live_models}, stored {report.db_active_models}, missing "
+            f"{report.missing}, stale {report.stale}, parity {report.parity_pct}%"
         )
-        or "none"
-    }
-    return dg.MaterializeResult(
-        metadata={**_report_metadata(report), **not_refetched},
-        check_results=[_total_check(report), _gap_check(report), *_provider_checks(report)],
+        not_refetched = ", ".join(f"{slug} ({mask_secrets(why)})" for slug, why in config.not_refetched.items())
+        return dg.MaterializeResult(
+            metadata={**report_metadata(report), "providers_not_refetched": not_refetched or "none"},
+            check_results=[_total_check(report), _gap_check(report), *_provider_checks(report)],
+        )
+
+    return catalog_reconciliation
+
+
+def _report_line(p: ProviderParity) -> str:
+    if p.live is None:
+        return f"{p.slug}: {p.status} ({p.detail})"
+    return (
+        f"{p.slug}: {p.status}, live {p.live}, stored {p.db_active}, rejected {p.rejected}, missing {p.missing}, "
+        f"stale {p.stale}, parity {p.parity_pct}%"
     )
 
 
-def _report_metadata(report: ParityReport) -> dict:
-    frame = pd.DataFrame(
-        [
-            {
-                "provider": p.slug,
-                "live": p.live,
-                "db_active": p.db_active,
-                "rejected": p.rejected,
-                "missing": p.missing,
-                "parity %": p.parity_pct,
-                "status": p.status,
-            }
-            for p in report.providers
-        ]
+BY_PROVIDER_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("provider", "string"),
+        dg.TableColumn("live", "int", description="models the provider lists now (empty: not counted)"),
+        dg.TableColumn("stored", "int", description="active rows in models"),
+        dg.TableColumn("rejected", "int", description="listed entries recorded in rejected_models"),
+        dg.TableColumn("missing", "int", description="listed, not stored nor rejected"),
+        dg.TableColumn("stale", "int", description="stored active, no longer listed"),
+        dg.TableColumn("parity %", "float", description="100 only when the id sets are equal"),
+        dg.TableColumn("status", "string", description="healthy, warning, out_of_sync, unknown or skipped"),
+        dg.TableColumn("last sync", "string", description="start of the last sync and its outcome"),
+        dg.TableColumn("last error", "string", description="the last sync's or this count's error"),
+    ]
+)
+
+_STATUS_ORDER = {OUT_OF_SYNC: 0, UNKNOWN: 1, WARNING: 2, HEALTHY: 3, SKIPPED: 4}
+
+
+def by_provider_table(report: ParityReport) -> dg.TableMetadataValue:
+    """One row per provider, those out of sync first."""
+    rows = sorted(report.providers, key=lambda p: (_STATUS_ORDER.get(p.status, 9), -p.gap, p.slug))
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "provider": p.slug,
+                    "live": p.live,
+                    "stored": p.db_active,
+                    "rejected": p.rejected,
+                    "missing": p.missing,
+                    "stale": p.stale,
+                    "parity %": p.parity_pct,
+                    "status": p.status,
+                    "last sync": f"{p.last_sync_at} ({p.last_sync_status})" if p.last_sync_status else "never",
+                    "last error": (p.detail or p.last_sync_error or "")[:300],
+                }
+            )
+            for p in rows
+        ],
+        schema=BY_PROVIDER_SCHEMA,
     )
+
+
+def _names(providers: Sequence[ProviderParity]) -> str:
+    return ", ".join(p.slug for p in providers) or "none"
+
+
+def report_metadata(report: ParityReport) -> dict:
+    by_status = {status: [p for p in report.providers if p.status == status] for status in _STATUS_ORDER}
     return {
         "status": report.status,
         "parity_pct": report.parity_pct,
@@ -535,10 +662,13 @@ def _report_metadata(report: ParityReport) -> dict:
         "db_active_models": report.db_active_models,
         "rejected_models": report.rejected_models,
         "missing": report.missing,
-        "providers_out_of_sync": ", ".join(p.slug for p in report.providers if p.status == OUT_OF_SYNC) or "none",
-        "providers_skipped": ", ".join(p.slug for p in report.providers if p.status == SKIPPED) or "none",
-        "providers_unreachable": ", ".join(p.slug for p in report.providers if p.status == UNKNOWN) or "none",
-        "by_provider": dg.MetadataValue.md(frame.to_markdown(index=False)),
+        "stale": report.stale,
+        "gap": report.unexplained,
+        "providers_out_of_sync": _names(by_status[OUT_OF_SYNC]),
+        "providers_warning": _names(by_status[WARNING]),
+        "providers_skipped": _names(by_status[SKIPPED]),
+        "providers_unreachable": _names(by_status[UNKNOWN]),
+        "by_provider": by_provider_table(report),
     }
 
 
@@ -547,6 +677,7 @@ def _severity(status: str) -> dg.AssetCheckSeverity:
 
 
 def _total_check(report: ParityReport) -> dg.AssetCheckResult:
+    troubled = [p for p in report.providers if p.status in (OUT_OF_SYNC, WARNING, UNKNOWN)]
     return dg.AssetCheckResult(
         check_name=TOTAL_PARITY_CHECK,
         passed=report.status == HEALTHY,
@@ -558,45 +689,59 @@ def _total_check(report: ParityReport) -> dg.AssetCheckResult:
             "db_active_models": report.db_active_models,
             "rejected_models": report.rejected_models,
             "missing": report.missing,
-            "warn_threshold": report.thresholds.warn,
-            "error_threshold": report.thresholds.error,
+            "stale": report.stale,
+            "gap": report.unexplained,
+            "providers_not_healthy": ", ".join(f"{p.slug} ({p.status})" for p in troubled) or "none",
         },
     )
 
 
+def _gap_text(p: ProviderParity) -> str:
+    return f"{p.slug}: {p.missing} missing, {p.stale} stale"
+
+
 def _gap_check(report: ParityReport) -> dg.AssetCheckResult:
-    gaps = [
-        f"{p.slug} ({p.missing:+d})" if p.missing else f"{p.slug} ({p.unmatched} ids differ)"
-        for p in report.counted
-        if p.gap
-    ]
+    gaps = [_gap_text(p) for p in sorted(report.counted, key=lambda p: (-p.gap, p.slug)) if p.gap]
     return dg.AssetCheckResult(
         check_name=UNEXPLAINED_GAP_CHECK,
         passed=not gaps,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"unexplained_models": report.unexplained, "providers_with_gap": ", ".join(gaps) or "none"},
+        metadata={
+            "unexplained_models": report.unexplained,
+            "missing": report.missing,
+            "stale": report.stale,
+            "providers_with_gap": "; ".join(gaps) or "none",
+        },
     )
 
 
 def _provider_checks(report: ParityReport) -> list[dg.AssetCheckResult]:
     results = []
     for p in report.providers:
+        counted = p.live is not None and p.missing is not None
         results.append(
             dg.AssetCheckResult(
                 check_name=provider_parity_check_name(p.slug),
                 passed=p.status in (HEALTHY, SKIPPED),
                 severity=_severity(p.status),
+                # numbers only when counted: a key is left out, never filled with text
                 metadata={
                     "provider": p.slug,
                     "status": p.status,
-                    "live": p.live if p.live is not None else "n/a",
                     "db_active": p.db_active,
                     "rejected": p.rejected,
-                    "missing": p.missing if p.missing is not None else "n/a",
-                    # ids that differ beyond what the counts show (a model swapped for another)
-                    **({"unmatched_ids": p.unmatched} if p.unmatched and p.unmatched != abs(p.missing or 0) else {}),
-                    "parity_pct": p.parity_pct if p.parity_pct is not None else "n/a",
-                    "detail": p.detail or "",
+                    **(
+                        {
+                            "live": p.live,
+                            "missing": p.missing,
+                            "stale": p.stale or 0,
+                            "gap": p.gap,
+                            "parity_pct": p.parity_pct,
+                        }
+                        if counted
+                        else {}
+                    ),
+                    **({"detail": p.detail} if p.detail else {}),
                     # which models, when there is a gap: live but not stored, stored but no longer live
                     **({"missing_sample": ", ".join(p.missing_sample)} if p.missing_sample else {}),
                     **({"stale_sample": ", ".join(p.stale_sample)} if p.stale_sample else {}),
@@ -604,3 +749,11 @@ def _provider_checks(report: ParityReport) -> list[dg.AssetCheckResult]:
             )
         )
     return results
+
+
+catalog_reconciliation = build_catalog_reconciliation(
+    ParityThresholds(
+        warn=settings.env_int(settings.PARITY_WARN, settings.DEFAULT_WARN_THRESHOLD),
+        error=settings.env_int(settings.PARITY_ERROR, settings.DEFAULT_ERROR_THRESHOLD),
+    )
+)

@@ -9,10 +9,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import pandas as pd
 import sqlalchemy as sa
 
-from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS
+from catalog_pipeline import settings
+from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, by_provider_table
 from catalog_pipeline.defs.resources import (
     CatalogDatabaseResource,
     LifecycleSettingsResource,
@@ -61,12 +61,16 @@ def _examples(lines: list[str]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(f"- `{line}`" for line in lines[:EXAMPLES]) or "_none_")
 
 
+_INTERVAL_HOURS = settings.env_int(settings.SYNC_INTERVAL_HOURS, settings.DEFAULT_SYNC_INTERVAL_HOURS)
+
+
 @dg.asset_check(
     asset=MODELS,
     name=FRESHNESS_CHECK,
     description=(
-        "Every configured provider that scheduled syncs cover had a successful sync within twice "
-        "PRICING_SYNC_INTERVAL_HOURS."
+        f"ERROR when a configured provider that scheduled syncs cover (PRICING_SYNC_PROVIDERS) had no successful "
+        f"sync within {2 * _INTERVAL_HOURS} h: twice PRICING_SYNC_INTERVAL_HOURS ({_INTERVAL_HOURS}). Names the "
+        "providers and their ages."
     ),
 )
 def models_freshness(
@@ -93,14 +97,13 @@ def models_freshness(
         passed=not stale,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "window_hours": 2 * sync_schedule.interval_hours,
             "providers_checked": len(checked),
             "stale_count": len(stale),
             "stale_providers": ", ".join(
                 f"{slug} ({'never' if age is None else f'{_hours(age)} h'})" for slug, age in stale.items()
             )
             or "none",
-            "oldest_success_age_hours": _hours(max(known_ages)) if known_ages else "n/a",
+            **({"oldest_success_age_hours": _hours(max(known_ages))} if known_ages else {}),
             "not_configured": ", ".join(unconfigured) or "none",
         },
     )
@@ -109,7 +112,7 @@ def models_freshness(
 @dg.asset_check(
     asset=MODELS,
     name=UNIQUE_IDS_CHECK,
-    description="No (provider, provider_model_id) pair is stored twice.",
+    description="ERROR when any (provider, provider_model_id) pair is stored twice (threshold: 0 duplicates).",
 )
 def models_unique_provider_model_id(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
     models, providers = schema.models, schema.providers
@@ -140,8 +143,8 @@ def models_unique_provider_model_id(catalog_database: CatalogDatabaseResource) -
     asset=MODELS,
     name=VALID_PRICES_CHECK,
     description=(
-        "Prices of active models are non-negative, and a missing amount is explicitly 'unknown' or "
-        "'variable' (never a 'known' or 'free' price without an amount)."
+        "ERROR on any active model's price that is negative, or a 'known' or 'free' price without an amount "
+        "(a missing amount must be 'unknown' or 'variable'). Threshold: 0 such prices."
     ),
 )
 def models_valid_prices(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
@@ -211,7 +214,10 @@ def models_valid_prices(catalog_database: CatalogDatabaseResource) -> dg.AssetCh
 @dg.asset_check(
     asset=MODELS,
     name=REQUIRED_FIELDS_CHECK,
-    description="Active models have a non-blank provider_model_id, canonical_slug and a known price_status.",
+    description=(
+        "ERROR on any active model with a blank provider_model_id or canonical_slug, or a price_status that is "
+        "not known, free, variable or unknown. Threshold: 0 such models."
+    ),
 )
 def models_required_fields(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
     models, providers = schema.models, schema.providers
@@ -252,7 +258,9 @@ def models_required_fields(catalog_database: CatalogDatabaseResource) -> dg.Asse
     name=GATEWAY_PARITY_CHECK,
     description=(
         "Parity between what the gateway at CATALOG_GATEWAY_MODELS_URL serves per provider and the catalog "
-        "database, per provider and in total; recorded in catalog_reconciliation_history with source 'gateway'."
+        "database, per provider and in total (missing + stale against CATALOG_PARITY_WARN_THRESHOLD and "
+        "CATALOG_PARITY_ERROR_THRESHOLD: WARN, ERROR); recorded in catalog_reconciliation_history with source "
+        "'gateway'."
     ),
 )
 def gateway_parity(
@@ -263,7 +271,7 @@ def gateway_parity(
     parity_settings: ParitySettingsResource,
 ) -> dg.AssetCheckResult:
     if not catalog_gateway.configured:
-        return dg.AssetCheckResult(passed=True, metadata={"gateway": "not configured"})
+        return dg.AssetCheckResult(passed=True, description="No gateway configured (CATALOG_GATEWAY_MODELS_URL).")
     http = provider_api.http_engine()
     try:
         skipped = {
@@ -284,27 +292,14 @@ def gateway_parity(
     )
     record_report(catalog_database.engine, report, context.run.run_id, source=GATEWAY_SOURCE)
     by_status = {
-        status: ", ".join(
-            p.slug if p.missing is None else f"{p.slug} ({p.missing:+d})"
+        status: "; ".join(
+            p.slug if p.missing is None else f"{p.slug}: {p.missing} missing, {p.stale} stale"
             for p in report.providers
             if p.status == status
         )
         or "none"
         for status in (OUT_OF_SYNC, WARNING, UNKNOWN, SKIPPED)
     }
-    frame = pd.DataFrame(
-        [
-            {
-                "provider": p.slug,
-                "gateway": p.live,
-                "db_active": p.db_active,
-                "rejected": p.rejected,
-                "missing": p.missing,
-                "status": p.status,
-            }
-            for p in report.providers
-        ]
-    )
     return dg.AssetCheckResult(
         passed=report.status == HEALTHY,
         severity=dg.AssetCheckSeverity.ERROR if report.status == OUT_OF_SYNC else dg.AssetCheckSeverity.WARN,
@@ -315,12 +310,13 @@ def gateway_parity(
             "db_active_models": report.db_active_models,
             "rejected_models": report.rejected_models,
             "missing": report.missing,
+            "stale": report.stale,
+            "gap": report.unexplained,
             "providers_out_of_sync": by_status[OUT_OF_SYNC],
             "providers_warning": by_status[WARNING],
             "providers_unreachable": by_status[UNKNOWN],
             "providers_skipped": by_status[SKIPPED],
-            "limit": catalog_gateway.limit,
-            "by_provider": dg.MetadataValue.md(frame.to_markdown(index=False)),
+            "by_provider": by_provider_table(report),
         },
     )
 

@@ -2,31 +2,23 @@
 
 import dagster as dg
 
-from catalog_pipeline.defs.assets import (
-    CATALOG_RECONCILIATION,
-    HELD_CHANGES_CHECK,
-    MASS_DEACTIVATION_CHECK,
-    MODELS,
-    PAYLOAD_DRIFT_CHECK,
-    PROVIDER_CATALOG,
-)
+from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, PROVIDER_CATALOG
 from catalog_pipeline.defs.partitions import PROVIDER_PARTITIONS
 
 # In-process: a sync is one step that already fetches providers concurrently, so a
 # subprocess per step would only add seconds of start-up.
 catalog_sync_job = dg.define_asset_job(
     "catalog_sync_job",
-    # The standalone checks on `models` read the whole table and run in the monitor job; only
-    # the guard, the held changes and the drift check, which the sync step itself evaluates, belong to a sync run.
-    selection=dg.AssetSelection.assets(PROVIDER_CATALOG, MODELS).without_checks()
-    | dg.AssetSelection.checks(
-        dg.AssetCheckKey(MODELS, MASS_DEACTIVATION_CHECK),
-        dg.AssetCheckKey(MODELS, HELD_CHANGES_CHECK),
-        dg.AssetCheckKey(PROVIDER_CATALOG, PAYLOAD_DRIFT_CHECK),
-    ),
+    # Every check of both assets too, as "Materialize" in the UI selects them: the sync step's own
+    # (the guard, payload drift) and the ones on `models`, which run right after the sync step in
+    # the same run once every provider of the run has landed.
+    selection=dg.AssetSelection.assets(PROVIDER_CATALOG, MODELS),
     partitions_def=PROVIDER_PARTITIONS,
     executor_def=dg.in_process_executor,
-    description="Fetch the selected providers' live catalogs and upsert them into models, one run for the whole range.",
+    description=(
+        "Fetch the selected providers' live catalogs and upsert them into models, one run for the whole range, "
+        "then every check on models."
+    ),
 )
 
 reconciliation_job = dg.define_asset_job(

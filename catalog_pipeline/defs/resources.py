@@ -99,7 +99,7 @@ class LifecycleSettingsResource(dg.ConfigurableResource):
 
 
 class ParitySettingsResource(dg.ConfigurableResource):
-    """Missing-model counts at which parity turns `warning` and `out_of_sync`."""
+    """Gaps (missing + stale models) above which parity turns `warning` and `out_of_sync`."""
 
     warn_threshold: int = 100
     error_threshold: int = 1000

@@ -24,13 +24,14 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 TRIGGER_TAG = "catalog_pipeline/trigger"
 SYNC_ASSET_KEYS = frozenset({PROVIDER_CATALOG, MODELS})
-_UNFINISHED = [
+UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def sync_cron(interval_hours: int) -> str:
@@ -44,15 +45,15 @@ def sync_cron(interval_hours: int) -> str:
     )
 
 
+def is_sync_run(run: dg.DagsterRun) -> bool:
+    """Whether `run` syncs provider partitions: the sync job, or any run materializing the sync's assets."""
+    return run.job_name == catalog_sync_job.name or bool(SYNC_ASSET_KEYS & set(run.asset_selection or ()))
+
+
 def syncs_in_progress(instance: dg.DagsterInstance) -> list[str]:
     """Ids of queued or running runs that sync provider partitions, however they were launched."""
-    records = instance.get_run_records(dg.RunsFilter(statuses=_UNFINISHED))
-    return [
-        record.dagster_run.run_id
-        for record in records
-        if record.dagster_run.job_name == catalog_sync_job.name
-        or SYNC_ASSET_KEYS & set(record.dagster_run.asset_selection or ())
-    ]
+    records = instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED))
+    return [record.dagster_run.run_id for record in records if is_sync_run(record.dagster_run)]
 
 
 def sync_run_requests(
@@ -74,22 +75,24 @@ def sync_run_requests(
     ]
 
 
-def build_sync_schedule(interval_hours: int, enabled: bool) -> dg.ScheduleDefinition:
+def build_sync_schedule(interval_hours: int, enabled: bool, cron: str | None = None) -> dg.ScheduleDefinition:
     """The sync schedule; `enabled` (``PRICING_SYNC_ENABLED``) only sets whether it starts running,
-    so it can still be switched on and off in the UI."""
-
-    @dg.schedule(
+    so it can still be switched on and off in the UI. `cron` (``PRICING_SYNC_CRON``) replaces the
+    cron line derived from `interval_hours`."""
+    cadence = f"on cron '{cron}' (PRICING_SYNC_CRON)" if cron else f"every {interval_hours} h"
+    schedule_decorator = dg.schedule(
         name=SYNC_SCHEDULE,
-        cron_schedule=sync_cron(interval_hours),
+        cron_schedule=cron or sync_cron(interval_hours),
         job=catalog_sync_job,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING if enabled else dg.DefaultScheduleStatus.STOPPED,
         description=(
             f"Sync the providers in PRICING_SYNC_PROVIDERS (all when unset; unconfigured ones are skipped) "
-            f"every {interval_hours} h, in one run per contiguous range of provider partitions. "
-            "A tick while a sync is still queued or running starts nothing."
+            f"{cadence}, in one run per contiguous range of provider partitions, each followed by the "
+            "checks on models. A tick while a sync is still queued or running starts nothing."
         ),
     )
+
     def catalog_sync_schedule(
         context: dg.ScheduleEvaluationContext, sync_schedule: SyncScheduleResource
     ) -> Iterable[dg.RunRequest] | dg.SkipReason:
@@ -99,12 +102,15 @@ def build_sync_schedule(interval_hours: int, enabled: bool) -> dg.ScheduleDefini
         tick = context.scheduled_execution_time.isoformat()
         return sync_run_requests(sync_schedule.selected_providers(), tick, {TRIGGER_TAG: SYNC_SCHEDULE})
 
-    return catalog_sync_schedule
+    try:
+        return schedule_decorator(catalog_sync_schedule)
+    except dg.DagsterInvalidDefinitionError as error:
+        raise ValueError(f"PRICING_SYNC_CRON is not a valid cron line: {cron!r}") from error
 
 
 # The monitor covers the reconciliation with its parity checks and the standalone checks on
-# `models` (freshness, data quality), which only an unpartitioned run evaluates. Not every
-# check of `models`: the sync's own (a check spec of the sync op) would pull the sync in.
+# `models` (freshness, data quality). Not the guard: a check spec of the sync op, it would pull
+# the sync in.
 catalog_monitor_job = dg.define_asset_job(
     MONITOR_JOB,
     selection=dg.AssetSelection.assets(CATALOG_RECONCILIATION) | dg.AssetSelection.checks(*MODELS_CHECKS),

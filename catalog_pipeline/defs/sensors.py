@@ -1,13 +1,15 @@
-"""Sensors: alerts on state changes, and re-syncs of providers that drifted.
+"""Sensors: the monitor after every sync, alerts on state changes, and re-syncs of providers that drifted.
 
-`catalog_alert_sensor` replaces the alert snippets of the old monitor script and
-`catalog_drift_remediation_sensor` the CI workflow that re-synced when it failed.
-Both keep their memory in the sensor cursor (JSON), so they need no table of their own.
+`catalog_monitor_after_sync_sensor` runs the reconciliation and every check on `models` right after
+any sync run, however it was started; `catalog_alert_sensor` replaces the alert snippets of the old
+monitor script and `catalog_drift_remediation_sensor` the CI workflow that re-synced when it failed.
+They keep their memory in the sensor cursor, so they need no table of their own.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,8 +30,12 @@ from catalog_pipeline.alerts import (
 from catalog_pipeline.defs.jobs import catalog_sync_job, reconciliation_job
 from catalog_pipeline.defs.resources import CatalogDatabaseResource, ParitySettingsResource
 from catalog_pipeline.defs.schedules import (
+    FINISHED,
     MONITOR_JOB,
     TRIGGER_TAG,
+    UNFINISHED,
+    catalog_monitor_job,
+    is_sync_run,
     sync_run_requests,
     syncs_in_progress,
 )
@@ -42,11 +48,59 @@ from catalog_pipeline.sync import BLOCKED, FAILED, SUCCESS
 
 ALERT_SENSOR = "catalog_alert_sensor"
 DRIFT_SENSOR = "catalog_drift_remediation_sensor"
+AFTER_SYNC_SENSOR = "catalog_monitor_after_sync_sensor"
 DRIFTED_PROVIDERS_TAG = "catalog_pipeline/drifted_providers"
+AFTER_RUNS_TAG = "catalog_pipeline/after_sync_runs"
 WATCHED_JOBS = (catalog_sync_job.name, MONITOR_JOB, reconciliation_job.name)
 MAX_PENDING_ALERTS = 20
+#: how long after a sync the alert sensor waits for the monitor run that follows it
+SETTLE_SECONDS = 180
 PASSED, OK = "passed", "ok"
+_HEALTHY_STATES = (PASSED, OK)
 _DETAIL_LIMIT = 500
+
+
+# ---------------------------------------------------------------- monitor after every sync
+
+
+@dg.sensor(
+    name=AFTER_SYNC_SENSOR,
+    job=catalog_monitor_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "After any sync run finishes (schedule, sensor, CLI, a click in the UI, a backfill; succeeded or "
+        "failed), runs catalog_monitor_job: the reconciliation with fresh live counts and every check on "
+        "models. Syncs that finish together get one monitor run; it waits while a sync is still running."
+    ),
+)
+def catalog_monitor_after_sync_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    if context.cursor is None:
+        return dg.SensorResult(skip_reason="watching sync runs that finish from now on", cursor=str(time.time()))
+    since = float(context.cursor)
+    running = syncs_in_progress(context.instance)
+    if running:
+        return dg.SkipReason(f"waiting for sync run(s) {', '.join(running)} to finish")
+    records = context.instance.get_run_records(
+        dg.RunsFilter(statuses=FINISHED, updated_after=datetime.fromtimestamp(since, UTC)), limit=200
+    )
+    newest = max([since, *(record.update_timestamp.timestamp() for record in records)])
+    synced = sorted(
+        (record for record in records if is_sync_run(record.dagster_run)), key=lambda record: record.update_timestamp
+    )
+    if not synced:
+        return dg.SensorResult(skip_reason="no sync run finished since the last tick", cursor=str(newest))
+    run_ids = [record.dagster_run.run_id for record in synced]
+    context.log.info(f"sync run(s) {', '.join(run_ids)} finished: starting the monitor")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"after-sync:{run_ids[-1]}",
+                tags={TRIGGER_TAG: AFTER_SYNC_SENSOR, AFTER_RUNS_TAG: ",".join(run_ids)[:4000]},
+            )
+        ],
+        cursor=str(newest),
+    )
 
 
 # ---------------------------------------------------------------- alert sensor
@@ -54,55 +108,62 @@ _DETAIL_LIMIT = 500
 
 @dataclass
 class AlertCursor:
-    """What the alert sensor remembers between ticks.
+    """What the alert sensor remembers between ticks, kept small: only what is failing.
 
     Attributes:
-        states: last known state per check (``check:<asset>:<name>``), provider sync
-            (``sync:<slug>``) and job (``run:<job>``).
+        failing: state of each check (``check:<asset>:<name>``), provider sync (``sync:<slug>``)
+            and job (``run:<job>``) last seen failing; anything not here was healthy or unseen.
         sync_log_id: the last `pricing_sync_log` row already looked at.
         change_id: the last `model_changes` row the price digest looked at (None before the first tick).
         outbox: messages per channel not yet delivered (the channel was down).
+        last_sent: subject and time of the last message a channel took.
     """
 
-    states: dict[str, str] = field(default_factory=dict)
+    failing: dict[str, str] = field(default_factory=dict)
     sync_log_id: int = 0
     change_id: int | None = None
     outbox: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    last_sent: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, raw: str | None) -> AlertCursor:
         data = json.loads(raw) if raw else {}
+        # cursors written before the compact form kept every state under "states"
+        failing = data.get("failing") or {k: v for k, v in data.get("states", {}).items() if v not in _HEALTHY_STATES}
         return cls(
-            states=data.get("states", {}),
+            failing=failing,
             sync_log_id=data.get("sync_log_id", 0),
             change_id=data.get("change_id"),
             outbox=data.get("outbox", {}),
+            last_sent=data.get("last_sent", {}),
         )
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "states": self.states,
-                "sync_log_id": self.sync_log_id,
-                "change_id": self.change_id,
-                "outbox": self.outbox,
-            },
-            sort_keys=True,
-        )
+        data: dict[str, Any] = {"failing": self.failing, "sync_log_id": self.sync_log_id}
+        if self.change_id is not None:
+            data["change_id"] = self.change_id
+        if self.outbox:
+            data["outbox"] = self.outbox
+        if self.last_sent:
+            data["last_sent"] = self.last_sent
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 class AlertChanges:
     """Collects state changes: one per key whose state differs from the cursor's."""
 
-    def __init__(self, states: dict[str, str]):
-        self.states = states
+    def __init__(self, failing: dict[str, str]):
+        self.failing = failing
         self.changes: list[StateChange] = []
 
     def observe(self, key: str, state: str, healthy: bool, change: StateChange) -> None:
         """Record `state` for `key`; a change to an unhealthy state is a problem, a change back to
         healthy a recovery. A healthy first sighting is not news."""
-        previous = self.states.get(key)
-        self.states[key] = state
+        previous = self.failing.get(key)
+        if healthy:
+            self.failing.pop(key, None)
+        else:
+            self.failing[key] = state
         if previous == state or (previous is None and healthy):
             return
         self.changes.append(change)
@@ -343,16 +404,57 @@ def _observe_runs(
         )
 
 
+def _settling(instance: dg.DagsterInstance) -> str | None:
+    """Why alerting should wait a little: a catalog run is still going, or a sync finished moments ago
+    and the monitor run after it has not started. One alert then covers a sync and its checks."""
+    running = [
+        record.dagster_run.run_id
+        for record in instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED), limit=50)
+        if record.dagster_run.job_name in WATCHED_JOBS or is_sync_run(record.dagster_run)
+    ]
+    if running:
+        return f"waiting for run(s) {', '.join(running)} to finish"
+    finished = [
+        record
+        for record in instance.get_run_records(dg.RunsFilter(statuses=FINISHED), limit=20)
+        if is_sync_run(record.dagster_run) and record.end_time
+    ]
+    if not finished:
+        return None
+    last_sync = max(finished, key=lambda record: record.end_time or 0)
+    if time.time() - (last_sync.end_time or 0) > SETTLE_SECONDS:
+        return None
+    monitors = instance.get_run_records(dg.RunsFilter(job_name=MONITOR_JOB), limit=1)
+    if monitors and monitors[0].create_timestamp.timestamp() >= (last_sync.end_time or 0):
+        return None
+    return f"waiting up to {SETTLE_SECONDS} s for the monitor run after sync run {last_sync.dagster_run.run_id}"
+
+
+def _status_line(channels: list[str], cursor: AlertCursor) -> str:
+    configured = (
+        f"channels: {', '.join(channels)}"
+        if channels
+        else "no alert channel configured (set SLACK_WEBHOOK_URL, or RESEND_API_KEY, ALERT_EMAIL and ALERT_FROM_EMAIL)"
+    )
+    sent = (
+        f"last sent {cursor.last_sent['at']}: {cursor.last_sent['subject']}" if cursor.last_sent else "nothing sent yet"
+    )
+    return f"{configured}; {len(cursor.failing)} failing; {sent}"
+
+
 @dg.sensor(
     name=ALERT_SENSOR,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Posts to Slack (SLACK_WEBHOOK_URL) and/or e-mails through Resend (RESEND_API_KEY, ALERT_EMAIL, "
         "ALERT_FROM_EMAIL) when an asset check, a provider's sync or a catalog run changes state: once when it "
         "breaks, once when it recovers, with the numbers, the providers and a link. A channel that is down "
-        "keeps its messages for the next tick. With CATALOG_ALERT_PRICE_CHANGE_PCT set, also one digest per "
-        "finished sync of the price changes larger than that percentage, with links to each model's history."
+        "keeps its messages for the next tick. It waits while catalog runs are going, and up to "
+        f"{SETTLE_SECONDS} s after a sync for the monitor run that follows, so one message covers both. "
+        "With CATALOG_ALERT_PRICE_CHANGE_PCT set, also one digest per finished sync of the price changes "
+        "larger than that percentage, with links to each model's history. "
+        "Each tick's status names the configured channels and the last message sent."
     ),
 )
 def catalog_alert_sensor(
@@ -361,7 +463,11 @@ def catalog_alert_sensor(
     catalog_database: CatalogDatabaseResource,
 ) -> dg.SkipReason:
     cursor = AlertCursor.from_json(context.cursor)
-    changes = AlertChanges(cursor.states)
+    channels = alert_channels.channels()
+    waiting = _settling(context.instance)
+    if waiting:
+        return dg.SkipReason(alert_channels.scrub(f"{waiting}; {_status_line(channels, cursor)}"))
+    changes = AlertChanges(cursor.failing)
     _observe_checks(context, changes, alert_channels)
     engine = catalog_database.engine
     problems: list[str] = []
@@ -380,7 +486,6 @@ def catalog_alert_sensor(
         problems.append(f"cannot read model_changes ({type(error).__name__}); price digest next tick")
     engine.dispose()  # a tick is short; hold no database connections between ticks
 
-    channels = alert_channels.channels()
     outbox = {channel: list(cursor.outbox.get(channel, [])) for channel in channels}
     for alert in ([compose_alert(changes.changes)] if changes.changes else []) + digests:
         for pending in outbox.values():
@@ -402,18 +507,19 @@ def catalog_alert_sensor(
             except AlertDeliveryError as error:
                 problems.append(f"{error}; {len(pending)} alert(s) kept, retrying next tick")
                 break
-            pending.pop(0)
+            sent = pending.pop(0)
             delivered[channel] += 1
+            cursor.last_sent = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "subject": sent["subject"]}
     cursor.outbox = {channel: pending for channel, pending in outbox.items() if pending}
     context.update_cursor(cursor.to_json())
     for problem in problems:
         context.log.warning(alert_channels.scrub(problem))
     summary = f"{len(changes.changes)} state change(s)" + (f", {len(digests)} price digest(s)" if digests else "")
-    if delivered:
+    if any(delivered.values()):
         summary += "; delivered " + ", ".join(f"{count} to {channel}" for channel, count in delivered.items())
     if problems:
         summary += "; " + "; ".join(problems)
-    return dg.SkipReason(alert_channels.scrub(summary))
+    return dg.SkipReason(alert_channels.scrub(f"{summary}; {_status_line(channels, cursor)}"))
 
 
 # ---------------------------------------------------------------- drift remediation sensor

@@ -28,9 +28,14 @@ _upgraded: set[str] = set()
 _upgrade_lock = threading.Lock()
 
 
+#: The Dagster home (and SQLite catalog) used when DAGSTER_HOME is not set, relative to the working folder.
+DEFAULT_DAGSTER_HOME = ".catalog/dagster_home"
+
+
 def default_database_url(dagster_home: str | None) -> str:
-    """A SQLite file under ``$DAGSTER_HOME`` (or ``./.catalog``) when no URL is configured."""
-    folder = Path(dagster_home) if dagster_home else Path(".catalog")
+    """A SQLite file under ``$DAGSTER_HOME`` (or ``./.catalog/dagster_home``, the home `make demo`,
+    `make dev` and the CLI share) when no URL is configured."""
+    folder = Path(dagster_home) if dagster_home else Path(DEFAULT_DAGSTER_HOME)
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(folder / 'catalog.db').resolve()}"
 

@@ -199,7 +199,10 @@ reconciliation_history = Table(
     Column("live_models", Integer),
     Column("db_active_models", Integer, nullable=False),
     Column("rejected_models", Integer, nullable=False),
+    # listed live but not stored (nor rejected); `stale` (migration 0006): stored active but no
+    # longer listed. live_models = db_active_models + rejected_models + missing - stale.
     Column("missing", Integer),
+    Column("stale", Integer),
     Column("parity_pct", Numeric(7, 3)),
     Column("status", String(16), nullable=False),
     Column("error_message", Text),

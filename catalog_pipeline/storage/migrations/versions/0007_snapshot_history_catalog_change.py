@@ -1,7 +1,7 @@
 """Snapshot history (bounded, one row per changed list), conditional-request validators, payload digests; sync log says whether the list changed
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

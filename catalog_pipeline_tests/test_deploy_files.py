@@ -1,0 +1,40 @@
+"""deploy/: the docker-compose topology and the Helm values name the pieces the process test runs
+(PostgreSQL storage, a gRPC code server for catalog_pipeline.definitions, webserver, daemon,
+K8sRunLauncher), and the workspace points the webserver and daemon at the code server."""
+
+from __future__ import annotations
+
+import yaml
+
+from catalog_pipeline_tests.conftest import PROJECT_ROOT
+
+DEPLOY = PROJECT_ROOT / "deploy"
+
+
+def test_compose_runs_postgres_a_grpc_code_server_the_webserver_and_the_daemon():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "code", "webserver", "daemon"}
+    code = services["code"]["command"]
+    assert code[:3] == ["dagster", "code-server", "start"] and "catalog_pipeline.definitions" in code
+    assert code[code.index("-p") + 1] == "4000"
+    assert services["webserver"]["command"][0] == "dagster-webserver"
+    assert services["daemon"]["command"][:2] == ["dagster-daemon", "run"]
+    for name in ("code", "webserver", "daemon"):
+        environment = services[name]["environment"]
+        assert environment["DAGSTER_PG_HOST"] == "postgres", name
+    assert services["code"]["environment"]["CATALOG_DATABASE_URL"].startswith("postgresql+psycopg://")
+    workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
+    assert workspace["load_from"] == [
+        {"grpc_server": {"host": "code", "port": 4000, "location_name": "catalog_pipeline"}}
+    ]
+    dagster_yaml = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    assert "postgres" in dagster_yaml["storage"]
+
+
+def test_helm_values_serve_the_code_location_and_launch_runs_as_kubernetes_jobs():
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    [deployment] = values["dagster-user-deployments"]["deployments"]
+    assert deployment["dagsterApiGrpcArgs"] == ["-m", "catalog_pipeline.definitions"]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert values["dagsterDaemon"]["enabled"] is True
