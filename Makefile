@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test demo dev lint format validate bench clean
+.PHONY: install test demo dev lint format validate bench mutation mutation-sample clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,15 @@ bench: install
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.api_benchmark
 
+# Mutation testing (mutmut, fast test subset): score per module and surviving mutants; see README "Contributing".
+mutation: install
+	scripts/ensure-postgres.sh
+	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
+
+# The small fixed sample CI runs.
+mutation-sample: install
+	scripts/ensure-postgres.sh
+	$(BIN)/python scripts/mutation.py --sample --no-diff
+
 clean:
-	rm -rf .catalog .pytest_cache .ruff_cache
+	rm -rf .catalog .pytest_cache .ruff_cache mutants

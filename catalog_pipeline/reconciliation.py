@@ -39,18 +39,27 @@ class ParityThresholds:
 
     warn: int = 100
     error: int = 1000
+    #: a gap larger than this share of the provider's models (listed or stored) is out of sync whatever
+    #: the counts: 90 of 100 models gone is never healthy, however small 90 is against the thresholds
+    max_gap_share: float = 0.5
 
-    def classify(self, gap: int, matched: int | None = None) -> str:
+    def classify(self, gap: int, matched: int | None = None, union: int | None = None) -> str:
         """The status of a gap; `matched` (models on both sides) of 0 with a gap is out of sync
-        whatever the thresholds: a list with nothing in common with the store is never healthy."""
+        whatever the thresholds: a list with nothing in common with the store is never healthy.
+        So is a gap above `max_gap_share` of `union` (every model listed or stored)."""
         if gap > self.error or (gap > 0 and matched == 0):
+            return OUT_OF_SYNC
+        if union and gap > self.max_gap_share * union:
             return OUT_OF_SYNC
         if gap > self.warn:
             return WARNING
         return HEALTHY
 
     def describe(self) -> str:
-        return f"warning above {self.warn} missing + stale models, out_of_sync above {self.error}"
+        return (
+            f"warning above {self.warn} missing + stale models, out_of_sync above {self.error} "
+            f"or above {self.max_gap_share:.0%} of the provider's models"
+        )
 
 
 @dataclass(frozen=True)
@@ -151,7 +160,9 @@ class ParityReport:
     @property
     def status(self) -> str:
         worst = max((_SEVERITY[p.status] for p in self.providers), default=0)
-        total = self.thresholds.classify(self.unexplained, self.live_models - self.missing)
+        total = self.thresholds.classify(
+            self.unexplained, self.live_models - self.missing, self.live_models + self.stale
+        )
         return max((total, {0: HEALTHY, 1: WARNING, 2: OUT_OF_SYNC}[worst]), key=_SEVERITY.__getitem__)
 
     def as_json(self) -> dict[str, Any]:
@@ -197,7 +208,7 @@ def parity_pct(live: int, missing: int, stale: int) -> float:
 
 def _grade(line: ProviderParity, thresholds: ParityThresholds) -> None:
     live, missing, stale = line.live or 0, line.missing or 0, line.stale or 0
-    line.status = thresholds.classify(missing + stale, live - missing)
+    line.status = thresholds.classify(missing + stale, live - missing, live + stale)
     line.parity_pct = parity_pct(live, missing, stale)
 
 

@@ -15,7 +15,10 @@ from catalog_pipeline_tests.fault_proxy import FaultProxy
 from catalog_pipeline_tests.postgres_server import create_database, postgres_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_SNAPSHOTS = PROJECT_ROOT.parent / "shared" / "provider_snapshots"
+#: CATALOG_SHARED_SNAPSHOTS points elsewhere (the mutation run executes a copy of the tests in mutants/).
+SHARED_SNAPSHOTS = Path(
+    os.environ.get("CATALOG_SHARED_SNAPSHOTS") or PROJECT_ROOT.parent / "shared" / "provider_snapshots"
+)
 
 
 @pytest.fixture(scope="session")

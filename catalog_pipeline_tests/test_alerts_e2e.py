@@ -299,6 +299,7 @@ def test_price_moves_above_the_threshold_are_one_digest_per_sync_with_history_li
     inject_fault(replay_server, "openrouter", price_multiplier="1.05")
     (repriced,) = pipeline.scheduled_sync()
     assert repriced.success
+    assert pipeline.monitor().success  # the alert sensor waits for the monitor run that follows a sync
     (digest,) = pipeline.alert_tick()
     subject, text = digest
     assert subject == f"[catalog_pipeline] PRICES: {len(moved)} change(s) above 10% (together)"

@@ -80,13 +80,16 @@ def test_rate_limited_provider_retries_and_lands(replay_server, sqlite_url):
 
 
 def test_resync_with_nothing_changed_writes_no_rows(replay_server, sqlite_url):
-    """The second identical sync classifies every model as unchanged and leaves updated_at alone."""
+    """The second identical sync still materializes `models` for every provider (a partition with nothing to
+    write is a materialization, not a gap), classifies every model as unchanged and leaves updated_at alone."""
     assert sync(sqlite_url, replay_server.url).success
     before = {slug: model_rows(sqlite_url, slug) for slug in PROVIDER_SLUGS}
     instance = dg.DagsterInstance.ephemeral()
     again = sync(sqlite_url, replay_server.url, instance=instance)
     assert again.success
-    for slug, metadata in materializations(instance, MODELS, again.run_id).items():
+    recorded = materializations(instance, MODELS, again.run_id)
+    assert set(recorded) == set(PROVIDER_SLUGS)
+    for slug, metadata in recorded.items():
         assert metadata["rows_written"] == 0, slug
         assert metadata["unchanged"] == expected_live_count(slug)
         assert model_rows(sqlite_url, slug) == before[slug]

@@ -337,3 +337,21 @@ def test_parity_is_never_healthy_at_zero_percent(replay_server, sqlite_url):
     _execute(database_url=sqlite_url, sql="UPDATE models SET provider_model_id = 'renamed/' || provider_model_id")
     groq = _values(_evaluations(reconcile(sqlite_url, replay_server.url, warn=100, error=1000))[_parity("groq")])
     assert (groq["missing"], groq["stale"], groq["parity_pct"], groq["status"]) == (3, 3, 0.0, "out_of_sync")
+
+
+def test_ninety_percent_gone_is_out_of_sync_with_the_default_thresholds(replay_server, sqlite_url):
+    """The reported case: groq 100 -> 10 with the default thresholds (warn 100, error 1000). A gap of 90 is
+    below both counts, but it is 90% of the provider's models: out of sync (ERROR), never "healthy"."""
+    replay_server.state.scale = SMALL
+    inject_fault(replay_server, "groq", size=100)
+    assert sync(sqlite_url, replay_server.url, slugs=["groq"]).success
+    inject_fault(replay_server, "groq", size=10)
+    result = reconcile(sqlite_url, replay_server.url, warn=100, error=1000)
+    groq = _evaluations(result)[_parity("groq")]
+    assert (groq.passed, groq.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert (_values(groq)["stale"], _values(groq)["status"]) == (90, "out_of_sync")
+    inject_fault(replay_server, "groq", size=60)  # 40 of 100 gone: below half, graded by the counts
+    assert (
+        _values(_evaluations(reconcile(sqlite_url, replay_server.url, warn=100, error=1000))[_parity("groq")])["status"]
+        == "healthy"
+    )

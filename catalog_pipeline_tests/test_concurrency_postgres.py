@@ -86,6 +86,14 @@ def test_two_processes_migrating_a_fresh_database_take_turns(tmp_path, postgres_
     engine = create_catalog_engine(postgres_url)
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(HEAD,)]
+        # The second process did nothing: every table and the version row were last written by one
+        # transaction (a second migration run, a re-stamp or a drop-and-create would show another xmin).
+        writers = connection.exec_driver_sql(
+            "SELECT DISTINCT c.xmin::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r' "
+            "UNION SELECT xmin::text FROM alembic_version"
+        ).all()
+        assert len(writers) == 1, writers
     assert schema_differences(engine) == []
     engine.dispose()
 

@@ -5,19 +5,29 @@ from __future__ import annotations
 import dagster as dg
 
 from catalog_pipeline.definitions import defs
-from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, PROVIDER_CATALOG
+from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, PROVIDER_CATALOG, sync_provider_catalogs
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 
 
 def test_every_job_schedule_and_sensor_resolves():
+    """The UI lists exactly these jobs, schedules and sensors, and each schedule and sensor targets a job
+    that exists (a renamed job would leave its schedule pointing nowhere)."""
     repository = defs.get_repository_def()
-    for job in repository.get_all_jobs():
-        assert job.name
-    assert {"catalog_sync_job", "catalog_reconciliation_job"} <= {job.name for job in repository.get_all_jobs()}
-    for schedule in repository.schedule_defs:
-        assert schedule.job_name or schedule.target
-    for sensor in repository.sensor_defs:
-        assert sensor.name
+    jobs = {job.name for job in repository.get_all_jobs()} - {"__ASSET_JOB"}
+    assert jobs == {"catalog_sync_job", "catalog_reconciliation_job", "catalog_monitor_job"}
+    assert {schedule.name: schedule.job_name for schedule in repository.schedule_defs} == {
+        "catalog_sync_schedule": "catalog_sync_job",
+        "catalog_monitor_schedule": "catalog_monitor_job",
+    }
+    sensors = {sensor.name: sensor for sensor in repository.sensor_defs}
+    assert set(sensors) == {
+        "catalog_alert_sensor",
+        "catalog_drift_remediation_sensor",
+        "catalog_monitor_after_sync_sensor",
+    }
+    assert [t.job_name for t in sensors["catalog_monitor_after_sync_sensor"].targets] == ["catalog_monitor_job"]
+    assert [target.job_name for target in sensors["catalog_drift_remediation_sensor"].targets] == ["catalog_sync_job"]
+    assert not sensors["catalog_alert_sensor"].has_jobs  # it sends messages, it launches nothing
 
 
 def test_assets_carry_group_kinds_descriptions_and_provider_partitions():
@@ -56,7 +66,7 @@ def test_sync_job_runs_every_check_on_models_and_the_monitor_job_never_syncs():
     sync_job = defs.resolve_job_def("catalog_sync_job")
     assert {node.name for node in sync_job.graph.node_defs} == {"sync_provider_catalogs"} | {
         f"models_{key.name}" for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key.path == ["models"]
-    } - {"models_mass_deactivation_guard"}
+    } - {f"models_{key.name}" for key in sync_provider_catalogs.check_keys}  # evaluated inside the sync step
     monitor_nodes = {node.name for node in defs.resolve_job_def("catalog_monitor_job").graph.node_defs}
     assert "sync_provider_catalogs" not in monitor_nodes
     assert "catalog_reconciliation" in monitor_nodes

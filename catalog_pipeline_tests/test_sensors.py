@@ -332,6 +332,7 @@ def test_the_cursor_keeps_only_what_is_failing(ticks, instance):
         "failing": {"check:catalog_reconciliation:all_providers_parity": "failed:WARN"},
         "last_sent": json.loads(ticks.cursor)["last_sent"],
         "sync_log_id": 0,
+        "change_id": 0,  # the price digest's position in model_changes (none recorded yet)
     }
     assert len(ticks.cursor) < 300
     ticks.cursor = json.dumps(
@@ -396,7 +397,8 @@ def test_drift_requests_a_sync_of_the_drifted_providers_only_once_per_reconcilia
     below the error threshold and small gaps are not. Neighbouring providers share one run."""
     checked = _record_reconciliation(
         database,
-        live={S[0]: 2000, S[1]: 160, S[3]: 10},
+        # S[3]: 60 stored models no longer listed, below the error threshold and below half of its models
+        live={S[0]: 2000, S[1]: 160, S[3]: 100},
         stored={S[0]: 0, S[1]: 10, S[3]: 160},
     )
     drift = DriftTicks(instance, database)

@@ -341,6 +341,8 @@ def _hook_fields(spec: ProviderSpec, entry: Mapping[str, Any]) -> Mapping[str, A
     assert spec.normalize is not None
     try:
         return spec.normalize(entry)
+    except RejectedEntry:  # the hook rejected the entry itself, with its own reason
+        raise
     except Exception as error:  # noqa: BLE001 - one odd entry must not fail the provider's whole sync
         raise RejectedEntry(
             RejectReason.UNREADABLE_ENTRY,
