@@ -63,6 +63,13 @@ _DECODE_SLICE = 256 * 1024
 _MIB = 1024 * 1024
 #: Headers that carry credentials, whatever the auth style.
 CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization"})
+#: The header each auth style puts the key in, and what precedes the key in its value (no entry: no key sent).
+KEY_HEADER_FORMS: dict[AuthStyle, tuple[str, str]] = {
+    AuthStyle.BEARER: ("Authorization", "Bearer "),
+    AuthStyle.KEY: ("Authorization", "Key "),
+    AuthStyle.X_API_KEY: ("x-api-key", ""),
+    AuthStyle.X_GOOG_API_KEY: ("x-goog-api-key", ""),
+}
 
 
 class ProviderError(Exception):
@@ -522,16 +529,10 @@ class CatalogHttpEngine:
     def _auth_headers(self, spec: ProviderSpec) -> dict[str, str]:
         headers = dict(spec.extra_headers)
         key = self.environment.get(spec.key_env)
-        if not key or spec.auth is AuthStyle.NONE:
-            return headers
-        if spec.auth is AuthStyle.BEARER:
-            headers["Authorization"] = f"Bearer {key}"
-        elif spec.auth is AuthStyle.KEY:
-            headers["Authorization"] = f"Key {key}"
-        elif spec.auth is AuthStyle.X_API_KEY:
-            headers["x-api-key"] = key
-        elif spec.auth is AuthStyle.X_GOOG_API_KEY:
-            headers["x-goog-api-key"] = key
+        form = KEY_HEADER_FORMS.get(spec.auth)
+        if key and form:
+            name, prefix = form
+            headers[name] = prefix + key
         return headers
 
     def _credential_free(self, headers: Mapping[str, str]) -> dict[str, str]:
