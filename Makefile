@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+# One pytest worker per core, each taking whole test files; `make test PYTEST_WORKERS=` runs in one process.
+PYTEST_WORKERS ?= -n auto --dist loadfile
 
 .PHONY: install test demo dev lint format validate bench mutation mutation-sample clean
 
@@ -29,7 +31,7 @@ test: install
 	scripts/ensure-postgres.sh
 	$(MAKE) lint
 	$(MAKE) validate
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) --durations=25 $(PYTEST_ARGS)
 
 demo: install
 	VENV=$(VENV) scripts/demo.sh
@@ -37,9 +39,11 @@ demo: install
 dev: install
 	VENV=$(VENV) scripts/dev.sh
 
+# BENCH_ARGS=--quick for a short development run; the full one takes about a quarter of an hour.
 bench: install
 	scripts/ensure-postgres.sh
-	$(BIN)/python -m benchmarks.sync_benchmark
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.api_benchmark
 
 # Mutation testing (mutmut, fast test subset): score per module and surviving mutants; see README "Contributing".

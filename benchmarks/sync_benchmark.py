@@ -97,15 +97,36 @@ def _model(provider: int, index: int, factor: Decimal) -> ModelRecord:
     )
 
 
-def _sync(writer: CatalogWriter, providers: list[SyntheticProvider]) -> tuple[float, int, int]:
-    """Write every provider; returns (seconds, models rows written, price changes)."""
+def _sync(writer: CatalogWriter, providers: list[SyntheticProvider]) -> tuple[float, int, int, float]:
+    """Write every provider; returns (seconds, models rows written, price changes, seconds of the models statements)."""
     started = time.perf_counter()
     written = changes = 0
+    models_seconds = 0.0
     for provider in providers:
         counts = writer.write_provider(provider.spec, provider.fetched, provider.catalog, run_id="benchmark")
         written += counts.rows_written
         changes += len(counts.price_changes)
-    return time.perf_counter() - started, written, changes
+        models_seconds += counts.seconds["models"]
+    return time.perf_counter() - started, written, changes, models_seconds
+
+
+def _copy_ceiling(engine: sa.Engine) -> int:
+    """The server's own speed for these rows: one plain COPY of every stored model into a table with the
+    same columns and indexes (no conflict handling, no ids read back), in one transaction, rolled back."""
+    from catalog_pipeline.storage.writer import _MODEL_COLUMNS
+
+    columns = ", ".join(_MODEL_COLUMNS)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(f"SELECT {columns} FROM models")).all()
+        connection.exec_driver_sql("CREATE TEMP TABLE models_ceiling (LIKE models INCLUDING ALL)")
+        cursor = connection.connection.cursor()
+        started = time.perf_counter()
+        with cursor.copy(f"COPY models_ceiling ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        seconds = time.perf_counter() - started
+        connection.rollback()
+    return round(len(rows) / seconds)
 
 
 def _tuple_versions(engine: sa.Engine) -> dict[int, str]:
@@ -125,29 +146,31 @@ def _all_rows(engine: sa.Engine) -> int:
 def benchmark(label: str, url: str) -> dict[str, object]:
     engine = create_catalog_engine(url)
     writer = CatalogWriter(engine)  # migrations run here, outside the timings
-    seconds, written, _ = _sync(writer, synthetic_providers())
+    seconds, written, _, models_seconds = _sync(writer, synthetic_providers())
     all_rows = _all_rows(engine)
     figures: dict[str, object] = {
         "database": label,
         "first sync: seconds": round(seconds, 3),
         "first sync: models written": written,
         "first sync: models/s": round(written / seconds),
+        "first sync: models/s, models table alone": round(written / models_seconds),
         "first sync: rows written, all tables": all_rows,
         "first sync: rows/s, all tables": round(all_rows / seconds),
     }
+    if engine.dialect.name == "postgresql":
+        figures["server ceiling: models/s, plain COPY of the same rows"] = _copy_ceiling(engine)
     versions = _tuple_versions(engine) if engine.dialect.name == "postgresql" else None
-    seconds, written, _ = _sync(writer, synthetic_providers())
+    seconds, written, _, _ = _sync(writer, synthetic_providers())
     figures["re-sync: seconds"] = round(seconds, 3)
     figures["re-sync: models written"] = written
     figures["re-sync: rows written, all tables"] = _all_rows(engine) - all_rows + written
-    figures["re-sync: model rows rewritten (xmin)"] = (
-        "n/a"
-        if versions is None
-        else sum(1 for key, value in _tuple_versions(engine).items() if versions.get(key) != value)
-    )
+    if versions is not None:
+        figures["re-sync: model rows rewritten (xmin)"] = sum(
+            1 for key, value in _tuple_versions(engine).items() if versions.get(key) != value
+        )
     history_before = _count(engine, schema.price_history)
     changed_every = round(1 / PRICE_CHANGE_SHARE)
-    seconds, written, changes = _sync(writer, synthetic_providers(changed_every=changed_every))
+    seconds, written, changes, _ = _sync(writer, synthetic_providers(changed_every=changed_every))
     figures[f"{PRICE_CHANGE_SHARE:.0%} price change: seconds"] = round(seconds, 3)
     figures[f"{PRICE_CHANGE_SHARE:.0%} price change: models written"] = written
     figures[f"{PRICE_CHANGE_SHARE:.0%} price change: price_history rows"] = (

@@ -228,7 +228,7 @@ def command_replay_server(args: argparse.Namespace) -> int:
     from catalog_pipeline.replay.server import ReplayServer
 
     try:
-        server = ReplayServer(port=args.port, scale=args.scale, verbose=args.verbose)
+        server = ReplayServer(port=args.port, scale=args.scale, verbose=args.verbose, etags=not args.no_etags)
     except OSError as error:
         raise ConfigurationError(f"cannot listen on 127.0.0.1:{args.port}: {error.strerror}") from None
     total = sum(server.state.size_for(spec) for spec in PROVIDERS.values())
@@ -314,6 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--port", type=int, default=8765)
     replay.add_argument("--scale", type=float, default=1.0, help="multiply every provider's demo size")
     replay.add_argument("--verbose", action="store_true", help="log every request")
+    replay.add_argument(
+        "--no-etags",
+        action="store_true",
+        help="send no ETag and never answer 304 (a provider without conditional requests)",
+    )
     replay.set_defaults(handler=command_replay_server)
 
     serve = commands.add_parser("serve", help="the read-only catalog API over HTTP (see README: Catalog API)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from catalog_pipeline.defs.sync_settings import SyncScheduleResource, parse_prov
 from catalog_pipeline.gateway import GatewayResource
 from catalog_pipeline.reconciliation import ParityThresholds
 from catalog_pipeline.storage.database import default_database_url
+from catalog_pipeline.storage.writer import DEFAULT_SNAPSHOT_RETENTION
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: README sections that explain each asset: shown beside the code link in the UI
@@ -58,6 +60,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         ),
         "catalog_database": CatalogDatabaseResource(
             url=_optional(settings.DATABASE_URL, default_database_url(os.environ.get("DAGSTER_HOME"))),
+            snapshot_retention=_optional_int(settings.SNAPSHOT_RETENTION, DEFAULT_SNAPSHOT_RETENTION),
             max_price_change_factor=_optional(
                 settings.MAX_PRICE_CHANGE_FACTOR, str(settings.DEFAULT_MAX_PRICE_CHANGE_FACTOR)
             ),
@@ -144,9 +147,13 @@ def build_assets() -> list[dg.AssetsDefinition]:
         warn=settings.env_int(settings.PARITY_WARN, settings.DEFAULT_WARN_THRESHOLD),
         error=settings.env_int(settings.PARITY_ERROR, settings.DEFAULT_ERROR_THRESHOLD),
     )
-    assets = dg.map_asset_specs(_for_the_ui, [sync_provider_catalogs, build_catalog_reconciliation(thresholds)])
-    # the code link beside the docs link: the file and line of each asset's function
-    return list(dg.with_source_code_references(assets))
+    # Code references are a beta API chosen on purpose: its warning would open every CLI, daemon and
+    # webserver output with a dozen lines a user can do nothing about.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        assets = dg.map_asset_specs(_for_the_ui, [sync_provider_catalogs, build_catalog_reconciliation(thresholds)])
+        # the code link beside the docs link: the file and line of each asset's function
+        return list(dg.with_source_code_references(assets))
 
 
 def build_asset_checks() -> list[dg.AssetChecksDefinition]:

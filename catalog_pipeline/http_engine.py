@@ -25,15 +25,17 @@ import ssl
 import time
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+import ijson
 
 from catalog_pipeline.masking import SECRET_QUERY_NAMES, configured_secrets, mask_secrets, shorten
+from catalog_pipeline.pages import PageStore
 from catalog_pipeline.providers.normalize import dig
 from catalog_pipeline.providers.spec import AuthStyle, PaginationStyle, ProviderSpec
 
@@ -48,6 +50,12 @@ MAX_REDIRECTS = 5
 DEFAULT_MAX_RESPONSE_MB = 64
 #: Wall-clock budget of one provider's fetch: connecting, every attempt and page, every retry wait.
 DEFAULT_DEADLINE_SECONDS = 90.0
+#: An unpaged list larger than this is read entry by entry (ijson) instead of parsed whole, so its
+#: memory does not grow with the catalog; smaller ones are parsed at once, which is faster.
+STREAM_PARSE_BYTES = 16 * 1024 * 1024
+STREAMED_CHUNK_ENTRIES = 5000
+#: An unpaged list up to this size is parsed once, by the fetch, and its entries kept for the normalizer.
+KEEP_PARSED_BYTES = 2 * 1024 * 1024
 #: How much of an error response is read for its message.
 ERROR_BODY_BYTES = 64 * 1024
 #: Decompressed bytes produced per step, so one compressed chunk cannot expand without bound.
@@ -107,8 +115,44 @@ class DeadlineExceeded(ProviderError):
 
 
 @dataclass(frozen=True)
+class PageValidator:
+    """What a page was requested with and the validators it was served with, for a conditional request next time.
+
+    Attributes:
+        cursor: the page (or cursor) parameter sent for the page; None for the first page.
+        etag: the page's ``ETag``.
+        last_modified: the page's ``Last-Modified``.
+    """
+
+    cursor: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"cursor": self.cursor, "etag": self.etag, "last_modified": self.last_modified}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PageValidator:
+        return cls(data.get("cursor"), data.get("etag"), data.get("last_modified"))
+
+
+@dataclass(frozen=True)
+class PreviousFetch:
+    """What the last stored snapshot of a provider says about its list, for conditional requests."""
+
+    endpoint: str
+    validators: tuple[PageValidator, ...] = ()
+    #: digest of the stored pages (`PageStore.sha256`)
+    payload_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class FetchResult:
-    """One provider's complete live list and how fetching it went."""
+    """One provider's live list and how fetching it went.
+
+    The entries are either in `entries` (small lists, tests, `CatalogHttpEngine.fetch`) or, for a
+    streamed fetch, in `store`: the raw pages, read back one page at a time by `entry_pages`.
+    """
 
     provider: str
     url: str
@@ -120,6 +164,69 @@ class FetchResult:
     attempts: int
     #: the endpoint that answered: the spec's primary name or a variant's (`ProviderSpec.endpoint_names`)
     endpoint: str = "primary"
+    #: entries listed; None means ``len(entries)``
+    live_count: int | None = None
+    #: digest of the raw pages (`PageStore.sha256`); None for lists built in memory
+    payload_sha256: str | None = None
+    #: every page answered 304 Not Modified: the list is the stored snapshot, and no page was sent
+    not_modified: bool = False
+    #: the pages are byte for byte the stored snapshot's (same `payload_sha256`); the count is the snapshot's
+    same_as_previous: bool = False
+    validators: tuple[PageValidator, ...] = ()
+    store: PageStore | None = field(default=None, compare=False, repr=False)
+    #: the stored snapshot this list was read from (`CatalogWriter.load_snapshot`)
+    snapshot_id: int | None = None
+    #: a small unpaged list's entries, already parsed exactly by the fetch (read once by `entry_pages`)
+    parsed: list[Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def count(self) -> int:
+        return self.live_count if self.live_count is not None else len(self.entries)
+
+    def entry_pages(self, spec: ProviderSpec, stream_large: bool = True) -> Iterator[list[Any]]:
+        """The entries, one page at a time (parsed exactly: decimals stay decimals).
+
+        Args:
+            stream_large: read a large unpaged list entry by entry, in chunks, rather than parse it whole
+                (a caller that keeps every entry anyway parses it whole: sharing repeated values is smaller).
+        """
+        if self.store is None:
+            yield self.entries
+            return
+        if self.parsed is not None:
+            yield self.parsed
+            return
+        sizes = self.store.sizes
+        for index, stream in enumerate(self.store.streams()):
+            unpaged = spec.pagination.style is PaginationStyle.NONE
+            if stream_large and unpaged and (index >= len(sizes) or sizes[index] > STREAM_PARSE_BYTES):
+                # a whole list too large to parse at once: entries stream out of the stored bytes
+                chunk: list[Any] = []
+                for entry in _streamed_records(spec, self.url, self.http_status, stream):
+                    chunk.append(entry)
+                    if len(chunk) >= STREAMED_CHUNK_ENTRIES:
+                        yield chunk
+                        chunk = []
+                if chunk:
+                    yield chunk
+                continue
+            # Sharing repeated values saves a third of the memory of a large unpaged list; for a page of a
+            # paged list, or a small list, it only costs time.
+            share = unpaged and (index >= len(sizes) or sizes[index] > KEEP_PARSED_BYTES)
+            parsed = CatalogHttpEngine._json(spec, self.url, self.http_status, bytearray(stream.read()), share)
+            yield CatalogHttpEngine._records(spec, self.url, parsed)
+
+    def materialized(self, spec: ProviderSpec) -> FetchResult:
+        """This result with every entry in `entries` (for callers that want the whole list at once)."""
+        if self.store is None:
+            return self
+        entries = [entry for page in self.entry_pages(spec, stream_large=False) for entry in page]
+        self.store.close()
+        return replace(self, entries=entries, store=None, live_count=len(entries), parsed=None)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 class _Transient(Exception):
@@ -268,12 +375,25 @@ class CatalogHttpEngine:
                 help), redirected to another origin, sent more than the response limit, or
                 answered something that is not the expected list.
         """
+        fetched = self.fetch_pages(spec)
+        return fetched.materialized(spec.variant(fetched.endpoint))
+
+    def fetch_pages(self, spec: ProviderSpec, previous: PreviousFetch | None = None) -> FetchResult:
+        """`fetch`, keeping the raw pages in a `PageStore` instead of a list of entries (bounded memory).
+
+        Args:
+            previous: the stored snapshot's endpoint and page validators. Each page is then asked
+                for conditionally (``If-None-Match``, ``If-Modified-Since``); when every page answers
+                304 the result is `not_modified` and carries no pages. A page that changed after
+                pages that did not starts the fetch over unconditionally (the unchanged pages'
+                bodies were not sent).
+        """
         try:
-            return self._fetch_provider(spec, _Deadline(self.deadline_seconds))
+            return self._fetch_provider(spec, _Deadline(self.deadline_seconds), previous)
         except ProviderError as error:
             raise self._masked(error) from None
 
-    def _fetch_provider(self, spec: ProviderSpec, deadline: _Deadline) -> FetchResult:
+    def _fetch_provider(self, spec: ProviderSpec, deadline: _Deadline, previous: PreviousFetch | None) -> FetchResult:
         try:
             endpoints = spec.endpoints(self.environment)
         except ValueError as error:
@@ -285,7 +405,8 @@ class CatalogHttpEngine:
                 gone.append(f"{endpoint.endpoint_label} not configured")
                 continue
             try:
-                return self._fetch_endpoint(endpoint, allowed_hosts, deadline)
+                same = previous if previous and previous.endpoint == endpoint.endpoint_label else None
+                return self._fetch_endpoint(endpoint, allowed_hosts, deadline, same)
             except (ProviderNotConfigured, DeadlineExceeded):
                 raise
             except ProviderError as error:
@@ -300,7 +421,13 @@ class CatalogHttpEngine:
             spec.slug, mask_url(spec.list_url(self.environment)), "no endpoint left: " + "; ".join(gone)
         )
 
-    def _fetch_endpoint(self, spec: ProviderSpec, allowed_hosts: frozenset[str], deadline: _Deadline) -> FetchResult:
+    def _fetch_endpoint(
+        self,
+        spec: ProviderSpec,
+        allowed_hosts: frozenset[str],
+        deadline: _Deadline,
+        previous: PreviousFetch | None = None,
+    ) -> FetchResult:
         real_url = spec.list_url(self.environment)
         shown_url = mask_url(real_url)
         missing = self.missing_variables(spec)
@@ -316,39 +443,104 @@ class CatalogHttpEngine:
         if pagination.style is PaginationStyle.PAGE_NUMBER and pagination.page_param:
             params[pagination.page_param] = pagination.first_page
 
-        entries: list[Any] = []
-        pages = total_bytes = attempts = 0
+        conditional = previous.validators if previous else ()
+        store = PageStore()
+        kept: list[Any] | None = None
+        validators: list[PageValidator] = []
+        live_count = pages = total_bytes = attempts = not_modified = 0
         status = 0
         seen_cursors: set[str] = set()
         started = time.perf_counter()
-        while True:
-            status, size, body, used = self._get(spec, url, shown_url, params, headers, allowed_hosts, deadline)
-            attempts += used
-            pages += 1
-            total_bytes += size
-            page_entries = self._records(spec, shown_url, body)
-            entries.extend(page_entries)
-            cursor = self._next_cursor(spec, shown_url, body, page_entries, params, len(entries))
-            del body
-            if cursor is None:
-                break
-            if str(cursor) in seen_cursors:
-                raise ProviderError(spec.slug, shown_url, f"pagination repeats cursor {str(cursor)[:40]!r}")
-            seen_cursors.add(str(cursor))
-            params[pagination.page_param] = cursor
-            if pages >= pagination.max_pages:
-                raise ProviderError(spec.slug, shown_url, f"more than {pagination.max_pages} pages; stopped")
+        try:
+            while True:
+                sent = params.get(pagination.page_param) if pagination.page_param else None
+                cursor_sent = None if sent is None else str(sent)
+                condition = conditional[pages] if pages < len(conditional) else None
+                if condition is not None and condition.cursor != cursor_sent:
+                    condition = None
+                status, _, used, validator = self._get(
+                    spec, url, shown_url, params, headers, allowed_hosts, deadline, condition, cursor_sent, store
+                )
+                attempts += used
+                pages += 1
+                if status == 304:
+                    not_modified += 1
+                    validators.append(validator)
+                    if pages < len(conditional):
+                        cursor = conditional[pages].cursor
+                        if cursor is None or pagination.page_param is None:
+                            raise ProviderError(spec.slug, shown_url, "stored page validators are inconsistent")
+                        params[pagination.page_param] = cursor
+                        continue
+                    break
+                if not_modified:
+                    # This page changed after pages that did not; their bodies were not sent: start over.
+                    store.close()
+                    return self._fetch_endpoint(spec, allowed_hosts, deadline)
+                conditional = ()  # once one page changed, every later page is fetched whole
+                size = store.sizes[-1]
+                total_bytes += size
+                validators.append(validator)
+                if pagination.style is PaginationStyle.NONE and previous and store.sha256 == previous.payload_sha256:
+                    live_count = -1  # the stored snapshot's list, byte for byte: no need to parse it
+                    break
+                if pagination.style is PaginationStyle.NONE and size > STREAM_PARSE_BYTES:
+                    live_count = sum(1 for _ in _streamed_records(spec, shown_url, status, store.page_stream(-1)))
+                    break
+                parsed = self._probe_json(spec, shown_url, status, store.page_bytes(-1))
+                page_entries = self._records(spec, shown_url, parsed)
+                live_count += len(page_entries)
+                cursor = self._next_cursor(spec, shown_url, parsed, page_entries, params, live_count)
+                if pagination.style is PaginationStyle.NONE and size <= KEEP_PARSED_BYTES:
+                    kept = page_entries  # parsed exactly already, and small: not parsed a second time
+                del parsed, page_entries
+                if cursor is None:
+                    break
+                if str(cursor) in seen_cursors:
+                    raise ProviderError(spec.slug, shown_url, f"pagination repeats cursor {str(cursor)[:40]!r}")
+                seen_cursors.add(str(cursor))
+                params[pagination.page_param] = cursor
+                if pages >= pagination.max_pages:
+                    raise ProviderError(spec.slug, shown_url, f"more than {pagination.max_pages} pages; stopped")
+        except BaseException:
+            store.close()
+            raise
+        all_not_modified = bool(not_modified) and not_modified == pages
+        same = all_not_modified or bool(previous and previous.payload_sha256 == store.sha256)
+        if all_not_modified:
+            store.close()
+        else:
+            store.seal()
         return FetchResult(
             provider=spec.slug,
             url=shown_url,
-            entries=entries,
+            entries=[],
             pages=pages,
             bytes=total_bytes,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
             http_status=status,
             attempts=attempts,
             endpoint=spec.endpoint_label,
+            live_count=None if same or live_count < 0 else live_count,
+            payload_sha256=previous.payload_sha256 if all_not_modified and previous else store.sha256,
+            not_modified=all_not_modified,
+            same_as_previous=same,
+            validators=tuple(validators),
+            store=None if all_not_modified else store,
+            parsed=kept,
         )
+
+    def _probe_json(self, spec: ProviderSpec, shown_url: str, status: int, body: bytearray) -> Any:
+        """Parse a page only to count it and find the next cursor (the normalizer parses it again, exactly,
+        from the store: `FetchResult.entry_pages`). A page of a paged list is small: the fast parser,
+        the exact one deciding when it refuses. A whole unpaged list: the exact parser, which frees the
+        bytes before it builds objects."""
+        if spec.pagination.style is not PaginationStyle.NONE:
+            try:
+                return json.loads(body)
+            except (ValueError, RecursionError):
+                pass
+        return self._json(spec, shown_url, status, body, share_values=len(body) > KEEP_PARSED_BYTES)
 
     def _auth_headers(self, spec: ProviderSpec) -> dict[str, str]:
         headers = dict(spec.extra_headers)
@@ -386,15 +578,21 @@ class CatalogHttpEngine:
         headers: Mapping[str, str],
         allowed_hosts: frozenset[str],
         deadline: _Deadline,
-    ) -> tuple[int, int, Any, int]:
-        """One page: (HTTP status, decompressed bytes, parsed body, attempts used), retrying transient failures."""
+        condition: PageValidator | None = None,
+        cursor_sent: str | None = None,
+        sink: PageStore | None = None,
+    ) -> tuple[int, bytearray, int, PageValidator]:
+        """One page: (HTTP status, decompressed body, attempts used, its validators), retrying transient
+        failures. With `condition`, a 304 answer comes back as status 304 and an empty body."""
         attempt = 0
         while True:
             attempt += 1
             if deadline.exceeded():
                 raise self._deadline_error(spec, shown_url, deadline, attempt - 1)
             try:
-                status, body = self._attempt(spec, url, shown_url, params, headers, allowed_hosts, deadline)
+                status, body, validator = self._attempt(
+                    spec, url, shown_url, params, headers, allowed_hosts, deadline, condition, cursor_sent, sink
+                )
             except _Transient as failure:
                 if deadline.exceeded():
                     raise self._deadline_error(spec, shown_url, deadline, attempt, failure.cause) from None
@@ -409,8 +607,7 @@ class CatalogHttpEngine:
                     ) from None
                 time.sleep(wait)
                 continue
-            size = len(body)
-            return status, size, self._json(spec, shown_url, status, body), attempt
+            return status, body, attempt, validator
 
     def _deadline_error(
         self, spec: ProviderSpec, shown_url: str, deadline: _Deadline, attempts: int, last: str | None = None
@@ -433,8 +630,12 @@ class CatalogHttpEngine:
         headers: Mapping[str, str],
         allowed_hosts: frozenset[str],
         deadline: _Deadline,
-    ) -> tuple[int, bytearray]:
-        """One request, following same-origin redirects by hand; returns the status and the whole body.
+        condition: PageValidator | None = None,
+        cursor_sent: str | None = None,
+        sink: PageStore | None = None,
+    ) -> tuple[int, bytearray, PageValidator]:
+        """One request, following same-origin redirects by hand; returns the status, the whole body and
+        the page's validators (a 304 keeps `condition`'s).
 
         Raises:
             _Transient: a retryable status or a network failure that may pass.
@@ -448,20 +649,37 @@ class CatalogHttpEngine:
         if problem:
             raise ProviderError(spec.slug, shown_url, f"invalid URL: {problem} (not retried)")
         for _hop in range(MAX_REDIRECTS + 1):
-            response = self._send(spec, shown_url, request_url, headers, allowed_hosts, deadline)
+            response = self._send(
+                spec, shown_url, request_url, {**headers, **_conditional_headers(condition)}, allowed_hosts, deadline
+            )
             try:
                 status = response.status_code
                 location = response.headers.get(_LOCATION)
                 if status in REDIRECT_STATUSES and location:
                     request_url = self._redirect_target(spec, shown_url, request_url, location)
                     continue
+                if status == 304 and condition is not None:
+                    return status, bytearray(), condition
                 if status in RETRY_STATUSES:
                     raise _Transient(f"HTTP {status}", status, _retry_after_seconds(response.headers.get(_RETRY_AFTER)))
                 if status >= 400:
                     text = self._error_text(spec, shown_url, response, deadline)
                     raise ProviderError(spec.slug, shown_url, f"HTTP {status}{text}", status)
                 limit_mb = self.response_limit_mb(spec)
-                return status, self._read_body(spec, shown_url, response, int(limit_mb * _MIB), limit_mb, deadline)
+                if sink is not None:
+                    sink.begin_page()
+                try:
+                    body = self._read_body(spec, shown_url, response, int(limit_mb * _MIB), limit_mb, deadline, sink)
+                except BaseException:
+                    if sink is not None:
+                        sink.abort_page()
+                    raise
+                if sink is not None:
+                    sink.end_page()
+                validator = PageValidator(
+                    cursor_sent, response.headers.get("ETag"), response.headers.get("Last-Modified")
+                )
+                return status, body, validator
             except httpx.TransportError as error:
                 raise self._transport_failure(spec, shown_url, error, deadline) from None
             finally:
@@ -535,11 +753,14 @@ class CatalogHttpEngine:
         limit_bytes: int,
         limit_mb: float | None,
         deadline: _Deadline,
+        sink: PageStore | None = None,
     ) -> bytearray:
         """The decompressed body, read and decoded in slices.
 
         With `limit_mb`, a body beyond `limit_bytes` fails the provider as soon as it gets
-        there; without, the body is cut at `limit_bytes` (error bodies).
+        there; without, the body is cut at `limit_bytes` (error bodies). With `sink`, every
+        slice goes to the page being written there instead, and nothing is returned: the
+        body is never whole in memory.
         """
 
         def too_large() -> ProviderError:
@@ -564,16 +785,21 @@ class CatalogHttpEngine:
             yield from decoder.finish()
 
         body = bytearray()
+        size = 0
         for piece in pieces():
-            body += piece
-            if len(body) > limit_bytes:
+            size += len(piece)
+            if sink is not None:
+                sink.write(piece)
+            else:
+                body += piece
+            if size > limit_bytes:
                 if limit_mb is None:
                     return body[:limit_bytes]
                 raise too_large()
         return body
 
     @staticmethod
-    def _json(spec: ProviderSpec, shown_url: str, status: int, body: bytearray) -> Any:
+    def _json(spec: ProviderSpec, shown_url: str, status: int, body: bytearray, share_values: bool = True) -> Any:
         """Parse `body`, releasing the bytes before the objects are built, so the peak is text + objects,
         and sharing repeated short values between entries (see `_SharedValues`)."""
         size = len(body)
@@ -586,7 +812,8 @@ class CatalogHttpEngine:
         finally:
             body.clear()
         try:
-            return json.loads(text, parse_float=Decimal, parse_int=_parse_int, object_pairs_hook=_SharedValues())
+            hook = _SharedValues() if share_values else None
+            return json.loads(text, parse_float=Decimal, parse_int=_parse_int, object_pairs_hook=hook)
         except ValueError as error:
             raise ProviderError(
                 spec.slug, shown_url, f"response is not valid JSON ({error}); {size} bytes received", status
@@ -757,6 +984,37 @@ def _url_problem(url: httpx.URL) -> str | None:
     if url.port is not None and not 0 < url.port < 65536:
         return f"port {url.port} out of range"
     return None
+
+
+def _streamed_records(spec: ProviderSpec, shown_url: str, status: int, stream: Any) -> Iterator[Any]:
+    """The entries of the list at `spec.records_path`, read from `stream` one at a time (decimals stay exact)."""
+    path = spec.records_path or ""
+    try:
+        events = ijson.parse(stream, use_float=False)
+        for prefix, event, _value in events:
+            if prefix == path and event not in ("map_key", "end_map"):
+                if event != "start_array":
+                    found = "nothing" if event == "null" else event.replace("start_", "")
+                    where = f"field {spec.records_path!r}" if spec.records_path else "the body"
+                    raise ProviderError(spec.slug, shown_url, f"expected a list in {where}, found {found}")
+                break
+        else:
+            where = f"field {spec.records_path!r}" if spec.records_path else "the body"
+            raise ProviderError(spec.slug, shown_url, f"expected a list in {where}, found nothing")
+        yield from ijson.items(events, f"{path}.item" if path else "item", use_float=False)
+    except ijson.JSONError as error:
+        raise ProviderError(spec.slug, shown_url, f"response is not valid JSON ({error})", status) from None
+
+
+def _conditional_headers(condition: PageValidator | None) -> dict[str, str]:
+    if condition is None:
+        return {}
+    headers = {}
+    if condition.etag:
+        headers["If-None-Match"] = condition.etag
+    if condition.last_modified:
+        headers["If-Modified-Since"] = condition.last_modified
+    return headers
 
 
 def _check_url_variables(spec: ProviderSpec, environment: Mapping[str, str], shown_url: str) -> None:

@@ -16,7 +16,7 @@ swapped for another counts once on each side; from counts alone they are what th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
@@ -60,6 +60,15 @@ class ParityThresholds:
             f"warning above {self.warn} missing + stale models, out_of_sync above {self.error} "
             f"or above {self.max_gap_share:.0%} of the provider's models"
         )
+
+
+@dataclass(frozen=True)
+class KnownIds:
+    """A provider's live ids known by digest only: its list is the applied snapshot, and `digest` is
+    `model_ids_digest` of the ids the write stored from it. `load` gives the ids themselves."""
+
+    digest: str
+    load: Callable[[], set[str]]
 
 
 @dataclass
@@ -314,13 +323,16 @@ def build_report(
 
 
 def compare_model_ids(
-    engine: Engine, report: ParityReport, live_model_ids: Mapping[str, set[str]], sample_size: int = 10
+    engine: Engine, report: ParityReport, live_model_ids: Mapping[str, set[str] | KnownIds], sample_size: int = 10
 ) -> None:
     """Compare live ids with stored active ids for every counted provider whose live ids are known.
 
     Sets `missing` and `stale` from the ids (a swap counts on both sides), `unmatched`, samples
-    of the ids on each side, and re-grades the provider. One query reads every active id.
+    of the ids on each side, and re-grades the provider. One query reads every active id. Ids
+    known by digest (`KnownIds`) are compared by digest, and loaded only when it differs.
     """
+    from catalog_pipeline.storage.writer import model_ids_digest
+
     known = {line.slug: line for line in report.counted if line.slug in live_model_ids}
     if not known:
         return
@@ -334,7 +346,15 @@ def compare_model_ids(
         ):
             stored[slug].add(model_id)
     for slug, line in known.items():
-        live_ids = live_model_ids[slug]
+        live = live_model_ids[slug]
+        if isinstance(live, KnownIds):
+            if model_ids_digest(stored[slug]) == live.digest:
+                line.unmatched = 0
+                line.missing, line.stale = split_gap(line.live or 0, line.db_active, line.rejected, 0)
+                _grade(line, report.thresholds)
+                continue
+            live = live.load()
+        live_ids = live
         not_stored, gone = live_ids - stored[slug], stored[slug] - live_ids
         line.unmatched = len(not_stored) + len(gone)
         line.missing, line.stale = split_gap(line.live or 0, line.db_active, line.rejected, len(gone))

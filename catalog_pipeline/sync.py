@@ -7,13 +7,16 @@ were; the other providers are unaffected.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 from catalog_pipeline.http_engine import (
     CatalogHttpEngine,
@@ -24,14 +27,20 @@ from catalog_pipeline.http_engine import (
     mask_url,
 )
 from catalog_pipeline.masking import shorten
-from catalog_pipeline.providers.drift import FieldObservation
-from catalog_pipeline.providers.normalize import NormalizedCatalog, normalize_catalog
+from catalog_pipeline.providers.drift import FieldObservation, FieldObserver
+from catalog_pipeline.providers.normalize import CatalogStream, NormalizedCatalog
 from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.providers.spec import ProviderSpec
+from catalog_pipeline.reconciliation import KnownIds
 from catalog_pipeline.storage.writer import (
     DEFAULT_MAX_PRICE_CHANGE_FACTOR,
+    NOT_MODIFIED,
+    SAME_PAYLOAD,
+    WRITE_BATCH_MODELS,
     CatalogWriter,
     MassDeactivationBlocked,
+    SnapshotToStore,
+    StoredSnapshot,
     SyncCounts,
 )
 
@@ -47,7 +56,8 @@ class ProviderOutcome:
     provider: str
     status: str
     fetched: FetchResult | None = None
-    catalog: NormalizedCatalog | None = None
+    #: the normalized list (None when it was unchanged and not normalized at all)
+    catalog: NormalizedCatalog | CatalogStream | None = None
     counts: SyncCounts | None = None
     error: str | None = None
     seconds: float = 0.0
@@ -92,6 +102,10 @@ class SyncOptions:
         accept_held_changes: apply changes beyond the limits instead of holding them.
         max_workers: concurrent fetches.
         deadline_grace_seconds: how long past the engine's deadline the sync still waits for a fetch.
+        max_providers_in_flight: providers fetched or being fetched but not yet written, at most; a
+            fetch waits for a slot, so memory does not grow with the number of providers.
+        skip_unchanged: a live list identical to the applied snapshot (every page 304, or the same
+            digest) is neither normalized nor written, and is reported as unchanged.
     """
 
     fetch_live: bool = True
@@ -103,6 +117,8 @@ class SyncOptions:
     accept_held_changes: bool = False
     max_workers: int = 8
     deadline_grace_seconds: float = 10.0
+    max_providers_in_flight: int = 4
+    skip_unchanged: bool = True
 
 
 def sync_providers(
@@ -120,8 +136,9 @@ def sync_providers(
     """
     specs = [get_provider(slug) for slug in slugs]
     started: dict[str, tuple[float, datetime]] = {}
+    slots = threading.BoundedSemaphore(max(1, options.max_providers_in_flight))
     pool = ThreadPoolExecutor(max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch")
-    futures = {pool.submit(_obtain, spec, http, writer, options, started): spec for spec in specs}
+    futures = {pool.submit(_obtain, spec, http, writer, options, started, slots): spec for spec in specs}
     pending = set(futures)
     give_up_after = http.deadline_seconds + options.deadline_grace_seconds
     try:
@@ -129,8 +146,14 @@ def sync_providers(
             finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             for future in finished:
                 spec = futures[future]
-                started_at, fetched, problem = future.result()
-                yield _announce(_finish(spec, started_at, fetched, problem, writer, options, run_id))
+                started_at, fetched, problem, stored = future.result()
+                try:
+                    outcome = _finish(spec, started_at, fetched, problem, stored, writer, options, run_id)
+                finally:
+                    if fetched is not None:
+                        fetched.close()
+                    slots.release()
+                yield _announce(outcome)
             now = time.monotonic()
             for future in [f for f in pending if futures[f].slug in started]:
                 spec = futures[future]
@@ -138,13 +161,14 @@ def sync_providers(
                 if now - began <= give_up_after:
                     continue
                 pending.discard(future)
+                slots.release()  # the stuck fetch holds no data the sync will read
                 problem = DeadlineExceeded(
                     spec.slug,
                     mask_url(spec.list_url(http.environment)),
                     f"deadline exceeded: the fetch did not return within {http.deadline_seconds:g} s "
                     f"(+{options.deadline_grace_seconds:g} s grace); the sync went on without it",
                 )
-                yield _announce(_finish(spec, started_at, None, problem, writer, options, run_id))
+                yield _announce(_finish(spec, started_at, None, problem, None, writer, options, run_id))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -160,21 +184,29 @@ def _obtain(
     writer: CatalogWriter,
     options: SyncOptions,
     started: dict[str, tuple[float, datetime]],
-) -> tuple[datetime, FetchResult | None, Exception | None]:
-    """Runs in a worker thread: everything up to, not including, the database write."""
+    slots: threading.BoundedSemaphore,
+) -> tuple[datetime, FetchResult | None, Exception | None, StoredSnapshot | None]:
+    """Runs in a worker thread: everything up to, not including, the database write.
+
+    Holds one of the sync's in-flight slots from before the fetch until the provider is
+    written (released by `sync_providers`)."""
+    slots.acquire()
     started_at = datetime.now(UTC)
     started[spec.slug] = (time.monotonic(), started_at)
+    stored = None
     try:
         if options.fetch_live:
-            return started_at, http.fetch(spec), None
+            stored = writer.latest_snapshot(spec) if options.skip_unchanged else None
+            previous = stored.previous_fetch() if stored else None
+            return started_at, http.fetch_pages(spec, previous), None, stored
         snapshot = writer.load_snapshot(spec)
         if snapshot is None:
             raise ProviderError(spec.slug, spec.list_url({}), "no stored snapshot; materialize provider_catalog first")
-        return started_at, snapshot, None
+        return started_at, snapshot, None, None
     except ProviderError as error:
-        return started_at, None, error
+        return started_at, None, error, stored
     except Exception as error:  # anything unforeseen fails this provider, never the whole run
-        return started_at, None, _unexpected(spec, http, error)
+        return started_at, None, _unexpected(spec, http, error), stored
 
 
 def _unexpected(spec: ProviderSpec, http: CatalogHttpEngine, error: Exception) -> ProviderError:
@@ -188,6 +220,7 @@ def _finish(
     started_at: datetime,
     fetched: FetchResult | None,
     problem: Exception | None,
+    stored: StoredSnapshot | None,
     writer: CatalogWriter,
     options: SyncOptions,
     run_id: str | None,
@@ -205,17 +238,27 @@ def _finish(
     if problem is not None or fetched is None:
         writer.log_sync(spec.slug, started_at, FAILED, error_message=str(problem), run_id=run_id)
         return done(FAILED, error=str(problem))
-    catalog = NormalizedCatalog(models=[], rejections=[])
     endpoint = fetched.endpoint
+    if options.fetch_live and fetched.same_as_previous and stored is not None:
+        return _finish_unchanged(spec, started_at, fetched, stored, writer, options, run_id, done)
+    endpoint_spec = spec.variant(endpoint)
+    observer = FieldObserver(endpoint_spec) if options.fetch_live else None
+    catalog = CatalogStream(
+        endpoint_spec, fetched.entry_pages(endpoint_spec), on_page=observer.add if observer is not None else None
+    )
     drift: list[FieldObservation] = []
     try:
-        endpoint_spec = spec.variant(endpoint)
-        catalog = normalize_catalog(endpoint_spec, fetched.entries)
-        if options.fetch_live:
-            writer.store_snapshot(spec, fetched, run_id)
-            drift = writer.record_field_observations(endpoint_spec, fetched)
         if not options.write_models:
+            for _batch in catalog.batches(WRITE_BATCH_MODELS):
+                pass  # normalized for the counts and the rejections; nothing to write
+            writer.store_snapshot(spec, fetched, run_id)
+            drift = writer.record_field_observations(endpoint_spec, fetched, observer)
             return done(SUCCESS, fetched=fetched, catalog=catalog, drift=drift)
+        snapshot = (
+            SnapshotToStore(fetched=fetched, run_id=run_id)
+            if options.fetch_live
+            else SnapshotToStore(existing_id=fetched.snapshot_id)
+        )
         counts = writer.write_provider(
             spec,
             fetched,
@@ -223,10 +266,14 @@ def _finish(
             run_id=run_id,
             max_deactivation_share=options.max_deactivation_share,
             allow_mass_deactivation=options.allow_mass_deactivation,
+            snapshot=snapshot if (snapshot.fetched or snapshot.existing_id) else None,
             max_price_change_factor=options.max_price_change_factor,
             accept_held_changes=options.accept_held_changes,
         )
+        if observer is not None:
+            drift = writer.record_field_observations(endpoint_spec, fetched, observer)
     except MassDeactivationBlocked as blocked:
+        drift = _keep_unapplied(spec, fetched, endpoint_spec, observer, writer, options, run_id)
         writer.log_sync(
             spec.slug, started_at, BLOCKED, blocked.counts, error_message=str(blocked), run_id=run_id, endpoint=endpoint
         )
@@ -236,11 +283,51 @@ def _finish(
         message = (
             f"provider {spec.slug!r}: write failed: {type(error).__name__}: {shorten(writer.scrub(str(error)), 500)}"
         )
-        read = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
+        read = SyncCounts(provider=spec.slug, fetched=fetched.count, rejected=len(catalog.rejections))
+        with contextlib.suppress(Exception):  # the failure is logged below either way
+            drift = _keep_unapplied(spec, fetched, endpoint_spec, None, writer, options, run_id)
         writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id, endpoint=endpoint)
         return done(FAILED, fetched=fetched, catalog=catalog, error=message, drift=drift)
     writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id, endpoint=endpoint)
     return done(SUCCESS, fetched=fetched, catalog=catalog, counts=counts, drift=drift)
+
+
+def _keep_unapplied(
+    spec: ProviderSpec,
+    fetched: FetchResult,
+    endpoint_spec: ProviderSpec,
+    observer: FieldObserver | None,
+    writer: CatalogWriter,
+    options: SyncOptions,
+    run_id: str | None,
+) -> list[FieldObservation]:
+    """A list whose write did not happen is still kept (not applied), so the UI can show what was live."""
+    if not options.fetch_live:
+        return []
+    writer.store_snapshot(spec, fetched, run_id)
+    if observer is None:
+        return []
+    return writer.record_field_observations(endpoint_spec, fetched, observer)
+
+
+def _finish_unchanged(
+    spec: ProviderSpec,
+    started_at: datetime,
+    fetched: FetchResult,
+    stored: StoredSnapshot,
+    writer: CatalogWriter,
+    options: SyncOptions,
+    run_id: str | None,
+    done: Callable[..., ProviderOutcome],
+) -> ProviderOutcome:
+    """The live list is the applied snapshot: the stored rows already are this list, so nothing is
+    normalized or written; the counts reported are the stored ones, which keeps live = stored + rejected."""
+    change = NOT_MODIFIED if fetched.not_modified else SAME_PAYLOAD
+    counts = writer.confirm_unchanged(spec, stored, fetched, change)
+    drift = writer.stored_drift(spec, fetched.endpoint)
+    if options.write_models:
+        writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id, endpoint=fetched.endpoint)
+    return done(SUCCESS, fetched=fetched, counts=counts, drift=drift)
 
 
 def _progress_line(outcome: ProviderOutcome) -> str:
@@ -250,10 +337,11 @@ def _progress_line(outcome: ProviderOutcome) -> str:
             f"{outcome.provider:<24} ok       {c.fetched:>6} listed  +{c.inserted} ~{c.updated} -{c.deactivated} "
             f"={c.unchanged} rejected {c.rejected}"
             + (f" held {c.models_held}" if c.held else "")
+            + ("  unchanged" if c.catalog_change != "changed" else "")
             + f"  ({outcome.seconds:.1f}s)"
         )
     if outcome.status == SUCCESS and outcome.fetched:
-        return f"{outcome.provider:<24} fetched  {len(outcome.fetched.entries):>6} listed  ({outcome.seconds:.1f}s)"
+        return f"{outcome.provider:<24} fetched  {outcome.fetched.count:>6} listed  ({outcome.seconds:.1f}s)"
     return f"{outcome.provider:<24} {outcome.status:<8} {outcome.error}"
 
 
@@ -264,7 +352,21 @@ class LiveCounts:
     live: dict[str, int | None]
     skipped: dict[str, str]
     errors: dict[str, str]
-    model_ids: dict[str, set[str]] = field(default_factory=dict)
+    model_ids: dict[str, set[str] | KnownIds] = field(default_factory=dict)
+
+
+def _snapshot_ids(writer: CatalogWriter, spec: ProviderSpec) -> set[str]:
+    """The ids the applied snapshot's list normalizes to (only needed when the stored ids no longer match it)."""
+    stored = writer.latest_snapshot(spec)
+    fetched = writer.load_snapshot(spec, stored.id) if stored else None
+    if fetched is None:
+        return set()
+    try:
+        endpoint_spec = spec.variant(fetched.endpoint)
+        catalog = CatalogStream(endpoint_spec, fetched.entry_pages(endpoint_spec))
+        return {model.provider_model_id for batch in catalog.batches(WRITE_BATCH_MODELS) for model in batch}
+    finally:
+        fetched.close()
 
 
 def fetch_live_counts(
@@ -272,12 +374,16 @@ def fetch_live_counts(
     http: CatalogHttpEngine,
     max_workers: int = 8,
     not_refetched: Mapping[str, str] | None = None,
+    writer: CatalogWriter | None = None,
 ) -> LiveCounts:
     """Fetch every provider's list concurrently and count its entries.
 
     Args:
         not_refetched: providers not to fetch at all, with the reason (one that just
             missed its deadline in a sync is not waited for again); reported as errors.
+        writer: with it, a provider's list is asked for conditionally against its applied
+            snapshot; a list found identical is counted from the snapshot and its ids are
+            known by the digest stored with it (`KnownIds`), without normalizing it again.
     """
     result = LiveCounts(live={}, skipped={}, errors={})
     not_refetched = not_refetched or {}
@@ -288,11 +394,20 @@ def fetch_live_counts(
             result.live[slug], result.errors[slug] = None, not_refetched[slug]
             return
         try:
-            fetched = http.fetch(spec)
-            entries = fetched.entries
-            result.live[slug] = len(entries)
-            catalog = normalize_catalog(spec.variant(fetched.endpoint), entries)
-            result.model_ids[slug] = {model.provider_model_id for model in catalog.models}
+            stored = writer.latest_snapshot(spec) if writer is not None else None
+            fetched = http.fetch_pages(spec, stored.previous_fetch() if stored else None)
+            try:
+                if fetched.same_as_previous and stored is not None and stored.model_ids_digest:
+                    result.live[slug] = stored.live_count
+                    result.model_ids[slug] = KnownIds(stored.model_ids_digest, partial(_snapshot_ids, writer, spec))
+                    return
+                endpoint_spec = spec.variant(fetched.endpoint)
+                catalog = CatalogStream(endpoint_spec, fetched.entry_pages(endpoint_spec))
+                ids = {model.provider_model_id for batch in catalog.batches(WRITE_BATCH_MODELS) for model in batch}
+                result.live[slug] = catalog.live_count
+                result.model_ids[slug] = ids
+            finally:
+                fetched.close()
         except ProviderNotConfigured as error:
             result.skipped[slug] = str(error)
         except ProviderError as error:

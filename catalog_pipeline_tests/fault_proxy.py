@@ -192,10 +192,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     # --- forwarding -------------------------------------------------------------------
 
-    def _upstream(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _upstream(self, path: str, conditional: bool = False) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The replay server's answer. A fault that rewrites the answer needs the whole body: it does not
+        pass the client's conditional headers on (a 304 would leave it nothing to rewrite)."""
         connection = http.client.HTTPConnection(*self.server.upstream, timeout=30)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            dropped = _HOP_BY_HOP if conditional else _HOP_BY_HOP | {"if-none-match", "if-modified-since"}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()
@@ -203,7 +206,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             connection.close()
 
     def _forward(self, path: str) -> None:
-        status, headers, body = self._upstream(path)
+        status, headers, body = self._upstream(path, conditional=True)
         self.send_response(status)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP:

@@ -213,14 +213,14 @@ def test_an_unforeseen_error_in_one_provider_fails_that_provider_only(replay_ser
 
     secret = "sk-unforeseen-0123456789abcdef"
     monkeypatch.setenv("GROQ_API_KEY", secret)
-    real_fetch = CatalogHttpEngine.fetch
+    real_fetch = CatalogHttpEngine.fetch_pages
 
-    def fetch(self, spec):
+    def fetch_pages(self, spec, previous=None):
         if spec.slug == "groq":
             raise RuntimeError(f"library bug echoing {secret}")
-        return real_fetch(self, spec)
+        return real_fetch(self, spec, previous)
 
-    monkeypatch.setattr(CatalogHttpEngine, "fetch", fetch)
+    monkeypatch.setattr(CatalogHttpEngine, "fetch_pages", fetch_pages)
     instance = dg.DagsterInstance.ephemeral()
     result = sync(sqlite_url, replay_server.url, instance=instance)
     assert not result.success

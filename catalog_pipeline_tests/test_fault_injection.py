@@ -368,10 +368,10 @@ def test_a_fetch_that_never_returns_is_given_up_after_its_deadline_and_grace(rep
     release = threading.Event()
 
     class StuckOnGroq(CatalogHttpEngine):
-        def fetch(self, spec):  # noqa: ANN001, ANN202
+        def fetch_pages(self, spec, previous=None):  # noqa: ANN001, ANN202 - what the sync calls
             if spec.slug == "groq":
                 release.wait(60)
-            return super().fetch(spec)
+            return super().fetch_pages(spec, previous)
 
     http = StuckOnGroq({}, replay_url=replay_server.url, deadline_seconds=1)
     writer = CatalogWriter(create_catalog_engine(sqlite_url))

@@ -20,7 +20,7 @@ from catalog_pipeline.storage.database import (
 from catalog_pipeline.storage.writer import CatalogWriter, SyncCounts
 from catalog_pipeline_tests.storage_helpers import cli_environment, run_cli
 
-HEAD = "0006"
+HEAD = "0007"
 #: Tables and columns that dashboards query directly (DESIGN.md); a migration must never rename them.
 DASHBOARD_COLUMNS = {
     "providers": {"id", "slug", "name"},

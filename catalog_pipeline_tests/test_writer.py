@@ -326,7 +326,8 @@ def test_the_guard_lets_a_first_sync_and_a_provider_with_no_active_model_through
 
 
 def test_snapshot_round_trip_keeps_every_decimal_exactly_and_replaces_the_previous_one(writer, clock):
-    """A price no float can hold survives as exact text; the latest snapshot replaces the one before."""
+    """A price no float can hold survives as exact text; the latest snapshot is the one read back, and the
+    history keeps every changed list up to the retention (issue 11: snapshots are a bounded history)."""
     spec = get_provider("groq")
     entries = [{"id": "g-1", "price": Decimal("0.1")}, {"id": "g-2", "price": Decimal("0.1000000000000000000000001")}]
     writer.store_snapshot(
@@ -336,14 +337,17 @@ def test_snapshot_round_trip_keeps_every_decimal_exactly_and_replaces_the_previo
     )
     writer.store_snapshot(spec, FetchResult("groq", "https://x.invalid/v2", entries[:1], 1, 100, 3.5, 203, 1, "other"))
     loaded = writer.load_snapshot(spec)
-    assert loaded == FetchResult("groq", "https://x.invalid/v2", entries[:1], 1, 100, 3.5, 203, 0, "other")
+    assert replace(loaded, snapshot_id=None, live_count=None) == FetchResult(
+        "groq", "https://x.invalid/v2", entries[:1], 1, 100, 3.5, 203, 0, "other"
+    )
+    assert loaded.count == 1
     writer.store_snapshot(
         spec, FetchResult("groq", "https://api.groq.com/openai/v1/models", entries, 2, 512, 12.5, 200, 3)
     )
     reread = writer.load_snapshot(spec).entries
     assert reread[0] == {"id": "g-1", "price": Decimal("0.1")}
     assert reread[1] == {"id": "g-2", "price": "0.1000000000000000000000001"}  # its exact text, never a float
-    assert len(_rows(writer, schema.provider_catalog_snapshots)) == 1
+    assert len(_rows(writer, schema.provider_catalog_snapshots)) == 3  # within the default retention of 5
     assert writer.load_snapshot(get_provider("openai")) is None
 
 

@@ -29,6 +29,7 @@ from catalog_pipeline.reconciliation import (
 )
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.queries import open_held_changes
+from catalog_pipeline.storage.writer import CHANGED
 from catalog_pipeline.sync import (
     BLOCKED,
     FAILED,
@@ -258,12 +259,17 @@ def _active_models(catalog_database: CatalogDatabaseResource) -> int:
 
 def _provider_metadata(outcome: ProviderOutcome, table_rows: int) -> dict[dg.AssetKey, dict]:
     """The numbers one provider's partitions carry: its snapshot once fetched, its models once written."""
-    fetched, catalog = outcome.fetched, outcome.catalog
-    if outcome.status not in (SUCCESS, BLOCKED) or fetched is None or catalog is None:
+    fetched, catalog, counts = outcome.fetched, outcome.catalog, outcome.counts
+    # an unchanged list is not normalized (catalog None): its numbers are the stored ones, in `counts`
+    if outcome.status not in (SUCCESS, BLOCKED) or fetched is None or (catalog is None and counts is None):
         return {}
+    change = counts.catalog_change if counts else CHANGED
     metadata: dict[dg.AssetKey, dict] = {
         PROVIDER_CATALOG: {
-            "live_count": len(fetched.entries),
+            "live_count": counts.fetched if counts else fetched.count,
+            # changed, or why the list was taken as the stored one: not_modified (HTTP 304), same_payload (digest)
+            "catalog_change": change,
+            "catalog_unchanged": change != CHANGED,
             "pages": fetched.pages,
             "bytes": fetched.bytes,
             "latency_ms": float(fetched.latency_ms),
@@ -277,7 +283,7 @@ def _provider_metadata(outcome: ProviderOutcome, table_rows: int) -> dict[dg.Ass
         counts = outcome.counts
         metadata[MODELS] = {
             "dagster/row_count": table_rows,
-            "dagster/partition_row_count": len(catalog.models),
+            "dagster/partition_row_count": catalog.model_count if catalog is not None else counts.unchanged,
             "fetched": counts.fetched,
             "inserted": counts.inserted,
             "updated": counts.updated,
@@ -293,8 +299,16 @@ def _provider_metadata(outcome: ProviderOutcome, table_rows: int) -> dict[dg.Ass
                 if counts.accepted
                 else {}
             ),
-            "rejection_reasons": dg.MetadataValue.json(dict(Counter(r.reason for r in catalog.rejections))),
-            "preview": dg.MetadataValue.md(_preview(catalog.models[:10])),
+            "rejection_reasons": dg.MetadataValue.json(
+                dict(Counter(r.reason for r in catalog.rejections)) if catalog is not None else counts.rejection_reasons
+            ),
+            "catalog_change": change,
+            "catalog_unchanged": change != CHANGED,
+            # seconds of this provider's write, by stage (normalizing happens while writing, page by page)
+            **{f"{stage}_seconds": round(seconds, 4) for stage, seconds in counts.seconds.items()},
+            "preview": dg.MetadataValue.md(
+                _preview(catalog.preview) if catalog is not None else "_unchanged: the stored models are this list_"
+            ),
             "largest_price_changes": dg.MetadataValue.md(_price_change_preview(counts)),
         }
     return metadata
@@ -428,7 +442,7 @@ def _mass_deactivation_result(blocked: list[ProviderOutcome], options: SyncOptio
         stored_active, would_deactivate = outcome.counts.active_before or 0, outcome.counts.would_deactivate or 0
         numbers[outcome.provider] = {
             "stored_active": stored_active,
-            "live": len(outcome.catalog.models),
+            "live": outcome.catalog.model_count,
             "would_deactivate": would_deactivate,
             "share": round(would_deactivate / stored_active, 4) if stored_active else 1.0,
         }
@@ -550,7 +564,11 @@ def build_catalog_reconciliation(thresholds: ParityThresholds) -> dg.AssetsDefin
         http = provider_api.http_engine()
         try:
             counts = fetch_live_counts(
-                PROVIDER_SLUGS, http, provider_api.max_concurrent_fetches, not_refetched=config.not_refetched
+                PROVIDER_SLUGS,
+                http,
+                provider_api.max_concurrent_fetches,
+                not_refetched=config.not_refetched,
+                writer=catalog_database.writer,
             )
         finally:
             http.close()

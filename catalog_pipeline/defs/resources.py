@@ -17,7 +17,7 @@ from catalog_pipeline.settings import (
     parse_price_change_factor,
 )
 from catalog_pipeline.storage.database import create_catalog_engine, ensure_schema
-from catalog_pipeline.storage.writer import CatalogWriter
+from catalog_pipeline.storage.writer import DEFAULT_SNAPSHOT_RETENTION, CatalogWriter
 
 
 class ProviderApiResource(dg.ConfigurableResource):
@@ -59,6 +59,11 @@ class CatalogDatabaseResource(dg.ConfigurableResource):
     """The catalog database (SQLite file or PostgreSQL), at a SQLAlchemy URL, and the writer's limits."""
 
     url: str
+    snapshot_retention: int = Field(
+        default=DEFAULT_SNAPSHOT_RETENTION,
+        description="Raw snapshots kept per provider (CATALOG_SNAPSHOT_RETENTION); a new one is stored only when "
+        "the live list changed, and the one the stored models were written from is always kept.",
+    )
     max_price_change_factor: str = Field(
         default=str(DEFAULT_MAX_PRICE_CHANGE_FACTOR),
         description="A price moving by more than this factor (up or down) in one sync is held for review "
@@ -83,7 +88,7 @@ class CatalogDatabaseResource(dg.ConfigurableResource):
     @property
     def writer(self) -> CatalogWriter:
         if self._writer is None:
-            self._writer = CatalogWriter(self.engine)
+            self._writer = CatalogWriter(self.engine, snapshot_retention=max(1, self.snapshot_retention))
         return self._writer
 
 

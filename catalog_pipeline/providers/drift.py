@@ -43,25 +43,41 @@ def observe_fields(
         previously_seen: read paths stored from earlier syncs; one of them absent from
             every entry now is reported as vanished.
     """
-    read, ignored = set(spec.read_paths), set(spec.ignored_fields)
-    guides = read | ignored
-    counts: dict[str, int] = {}
-    samples: dict[str, str] = {}
-    for entry in entries:
-        if isinstance(entry, Mapping):
-            for path, value in _paths(entry, "", 1, guides):
-                counts[path] = counts.get(path, 0) + 1
-                if path not in samples and value is not None:
-                    samples[path] = _sample(value)
-    observations = [
-        FieldObservation(path, _status(path, read, ignored), count, samples.get(path))
-        for path, count in sorted(counts.items())
-    ]
-    seen_now = {o.path for o in observations}
-    for path in sorted(set(previously_seen) & read):
-        if not any(_covers(path, seen) or _covers(seen, path) for seen in seen_now):
-            observations.append(FieldObservation(path, VANISHED, 0))
-    return observations
+    observer = FieldObserver(spec)
+    observer.add(entries)
+    return observer.observations(previously_seen)
+
+
+class FieldObserver:
+    """`observe_fields`, fed one page at a time (a streamed sync never holds the whole list)."""
+
+    def __init__(self, spec: ProviderSpec):
+        self.spec = spec
+        self._read, self._ignored = set(spec.read_paths), set(spec.ignored_fields)
+        self._guides = self._read | self._ignored
+        self._counts: dict[str, int] = {}
+        self._samples: dict[str, str] = {}
+
+    def add(self, entries: Iterable[Any]) -> None:
+        counts, samples = self._counts, self._samples
+        for entry in entries:
+            if isinstance(entry, Mapping):
+                for path, value in _paths(entry, "", 1, self._guides):
+                    counts[path] = counts.get(path, 0) + 1
+                    if path not in samples and value is not None:
+                        samples[path] = _sample(value)
+
+    def observations(self, previously_seen: Iterable[str] = ()) -> list[FieldObservation]:
+        read, ignored = self._read, self._ignored
+        observations = [
+            FieldObservation(path, _status(path, read, ignored), count, self._samples.get(path))
+            for path, count in sorted(self._counts.items())
+        ]
+        seen_now = {o.path for o in observations}
+        for path in sorted(set(previously_seen) & read):
+            if not any(_covers(path, seen) or _covers(seen, path) for seen in seen_now):
+                observations.append(FieldObservation(path, VANISHED, 0))
+        return observations
 
 
 def news(observations: Sequence[FieldObservation]) -> list[FieldObservation]:

@@ -7,10 +7,11 @@ say ``live = stored + rejected`` for every provider.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -55,7 +56,7 @@ class PriceState:
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Price:
     """One normalized price: an exact amount in `unit`, or a state saying why there is none."""
 
@@ -66,7 +67,7 @@ class Price:
     threshold_tokens: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ModelRecord:
     """One validated model as it is stored in `models` and `model_pricing`."""
 
@@ -140,6 +141,72 @@ class NormalizedCatalog:
     def live_count(self) -> int:
         return len(self.models) + len(self.rejections)
 
+    def batches(self, size: int) -> Iterator[list[ModelRecord]]:
+        for start in range(0, len(self.models), size):
+            yield self.models[start : start + size]
+
+    @property
+    def model_count(self) -> int:
+        return len(self.models)
+
+    @property
+    def preview(self) -> list[ModelRecord]:
+        return self.models[:10]
+
+
+class CatalogStream:
+    """One provider's list normalized page by page, for a writer that takes it in batches.
+
+    Only the batch being written is held: pages are read one at a time, and `on_page` (the
+    snapshot's and the drift observer's hook) sees each page's raw entries before they are
+    dropped. `rejections`, `model_count` and `preview` (the first models) are complete once
+    the batches are consumed.
+    """
+
+    PREVIEW = 10
+
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        pages: Iterable[list[Any]],
+        on_page: Callable[[list[Any]], None] | None = None,
+    ):
+        self.spec = spec
+        self._pages = pages
+        self._on_page = on_page
+        self.rejections: list[Rejection] = []
+        self.model_count = 0
+        self.preview: list[ModelRecord] = []
+        self._seen: set[str] = set()
+
+    def batches(self, size: int) -> Iterator[list[ModelRecord]]:
+        batch: list[ModelRecord] = []
+        for page in self._pages:
+            if self._on_page is not None:
+                self._on_page(page)
+            for record in _normalized(self.spec, page, self._seen, self.rejections):
+                batch.append(record)
+                if len(batch) >= size:
+                    yield from self._emit(batch)
+                    batch = []
+        if batch:
+            yield from self._emit(batch)
+
+    def _emit(self, batch: list[ModelRecord]) -> Iterator[list[ModelRecord]]:
+        self.model_count += len(batch)
+        if len(self.preview) < self.PREVIEW:
+            self.preview.extend(batch[: self.PREVIEW - len(self.preview)])
+        yield batch
+
+    @property
+    def live_count(self) -> int:
+        return self.model_count + len(self.rejections)
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
 
 def dig(entry: Mapping[str, Any] | Any, path: str | None) -> Any:
     """Read a dotted path from nested mappings; a missing step gives None, ``""`` the entry itself."""
@@ -148,8 +215,9 @@ def dig(entry: Mapping[str, Any] | Any, path: str | None) -> Any:
     if path == "":
         return entry
     value: Any = entry
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
+    for part in _path_parts(path):
+        # a parsed payload is made of plain dicts: test for them first, the ABC check is slow
+        if type(value) is not dict and not isinstance(value, Mapping):
             return None
         value = value.get(part)
     return value
@@ -161,9 +229,15 @@ def normalize_catalog(spec: ProviderSpec, entries: Iterable[Any]) -> NormalizedC
     The first occurrence of an id is kept; later ones are rejected as
     ``duplicate_id``, so a provider listing a model twice stores it once.
     """
-    models: list[ModelRecord] = []
     rejections: list[Rejection] = []
-    seen: set[str] = set()
+    models = list(_normalized(spec, entries, set(), rejections))
+    return NormalizedCatalog(models=models, rejections=rejections)
+
+
+def _normalized(
+    spec: ProviderSpec, entries: Iterable[Any], seen: set[str], rejections: list[Rejection]
+) -> Iterator[ModelRecord]:
+    """`entries` as records; rejections appended to `rejections`, ids already in `seen` rejected as duplicates."""
     for entry in entries:
         try:
             record = normalize_entry(spec, entry)
@@ -188,8 +262,7 @@ def normalize_catalog(spec: ProviderSpec, entries: Iterable[Any]) -> NormalizedC
             )
             continue
         seen.add(record.provider_model_id)
-        models.append(record)
-    return NormalizedCatalog(models=models, rejections=rejections)
+        yield record
 
 
 def normalize_entry(spec: ProviderSpec, entry: Any) -> ModelRecord:

@@ -11,13 +11,18 @@ failure and heal it again:
                               "size": 10, "price_multiplier": "1.5", "duplicates": 3,
                               "endpoint": "primary"}   (only that endpoint of the provider misbehaves)
     DELETE /_faults/{slug}   heal one provider; DELETE /_faults heals all
-    GET    /_requests        request counts per provider
+    GET    /_requests        request counts per provider; GET /_not_modified: the 304 answers per provider
+
+Every list page carries an ``ETag`` (a digest of its body) and answers ``If-None-Match`` with
+304 Not Modified, as a provider that supports conditional requests does; ``--no-etags`` (or the
+fault ``{"etag": false}``) turns that off for the whole server or one provider.
     GET    /gateway/models?gateway={slug}&limit=N   a model gateway's view: {"data": [...]} of that
                              provider's current models (its `size` fault applies), at most N
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -49,6 +54,7 @@ class Fault:
     price_multiplier: Decimal = Decimal(1)
     duplicates: int = 0
     endpoint: str | None = None
+    etag: bool = True
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -62,6 +68,7 @@ class Fault:
             price_multiplier=Decimal(str(data.get("price_multiplier", "1"))),
             duplicates=int(data.get("duplicates") or 0),
             endpoint=data.get("endpoint"),
+            etag=bool(data.get("etag", True)),
         )
 
 
@@ -70,8 +77,10 @@ class ReplayState:
     """Scale, faults and request counts, shared by the handler threads."""
 
     scale: float = 1.0
+    etags: bool = True
     faults: dict[str, Fault] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    not_modified: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def size_for(self, spec: ProviderSpec) -> int:
@@ -85,6 +94,18 @@ class ReplayState:
 def _entries(slug: str, endpoint: str, size: int, price_multiplier: Decimal) -> list[Any]:
     spec = PROVIDERS[slug].variant(endpoint)
     return [render_entry(spec, model) for model in demo_models(spec, size, price_multiplier)]
+
+
+@lru_cache(maxsize=4096)
+def _page_cached(slug: str, endpoint: str, size: int, price_multiplier: Decimal, query: tuple) -> bytes:
+    spec = PROVIDERS[slug].variant(endpoint)
+    body = render_page(spec, _entries(slug, endpoint, size, price_multiplier), dict(query))
+    return json.dumps(body, default=_json_default).encode()
+
+
+def _page_bytes(slug: str, endpoint: str, size: int, price_multiplier: Decimal, query: dict[str, str]) -> bytes:
+    """One page's body; rendered once per distinct request, so a re-sync is served at the speed of a cache."""
+    return _page_cached(slug, endpoint, size, price_multiplier, tuple(sorted(query.items())))
 
 
 def _path_pattern(spec: ProviderSpec) -> re.Pattern[str]:
@@ -129,9 +150,10 @@ class ReplayHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         parts = urlsplit(self.path)
-        if parts.path == "/_requests":
+        if parts.path in ("/_requests", "/_not_modified"):
             with self.server.state.lock:
-                self._send(HTTPStatus.OK, dict(self.server.state.requests))
+                state = self.server.state
+                self._send(HTTPStatus.OK, dict(state.requests if parts.path == "/_requests" else state.not_modified))
             return
         if parts.path == "/gateway/models":
             query = dict(parse_qsl(parts.query))
@@ -172,15 +194,26 @@ class ReplayHandler(BaseHTTPRequestHandler):
         entries = _entries(slug, spec.endpoint_name, size, fault.price_multiplier if fault else Decimal(1))
         if fault and fault.duplicates:
             entries = entries + entries[: fault.duplicates]
-        body = render_page(spec, entries, dict(parse_qsl(parts.query)))
-        raw = json.dumps(body, default=_json_default).encode()
+        query = dict(parse_qsl(parts.query))
+        raw = _page_bytes(slug, spec.endpoint_name, size, fault.price_multiplier if fault else Decimal(1), query)
+        if fault and fault.duplicates:
+            raw = json.dumps(render_page(spec, entries, query), default=_json_default).encode()
+        headers: dict[str, str] = {}
+        if state.etags and (fault is None or fault.etag) and not (active and fault.body):
+            etag = '"' + hashlib.blake2b(raw, digest_size=16).hexdigest() + '"'
+            headers["ETag"] = etag
+            if etag in [tag.strip() for tag in (self.headers.get("If-None-Match") or "").split(",")]:
+                with state.lock:
+                    state.not_modified[slug] = state.not_modified.get(slug, 0) + 1
+                self._send_raw(HTTPStatus.NOT_MODIFIED, b"", headers)
+                return
         if active and fault.body == "invalid_json":
             raw = b"<html><body>502 Bad Gateway</body></html>"
         elif active and fault.body == "truncated":
             raw = raw[: max(1, len(raw) // 2)]
         elif active and fault.body == "not_a_list":
             raw = json.dumps({"error": "upstream returned no models", "data": None}).encode()
-        self._send_raw(HTTPStatus.OK, raw)
+        self._send_raw(HTTPStatus.OK, raw, headers)
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         slug = self._fault_slug()
@@ -201,6 +234,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
             with self.server.state.lock:
                 self.server.state.faults.clear()
                 self.server.state.requests.clear()
+                self.server.state.not_modified.clear()
             self._send(HTTPStatus.OK, {"healed": "all"})
             return
         slug = self._fault_slug()
@@ -222,8 +256,9 @@ class ReplayHandler(BaseHTTPRequestHandler):
 
     def _send_raw(self, status: int, raw: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
+        if status != HTTPStatus.NOT_MODIFIED:
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -235,9 +270,11 @@ class ReplayServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int = 0, scale: float = 1.0, host: str = "127.0.0.1", verbose: bool = False):
+    def __init__(
+        self, port: int = 0, scale: float = 1.0, host: str = "127.0.0.1", verbose: bool = False, etags: bool = True
+    ):
         super().__init__((host, port), ReplayHandler)
-        self.state = ReplayState(scale=scale)
+        self.state = ReplayState(scale=scale, etags=etags)
         self.verbose = verbose
 
     @property

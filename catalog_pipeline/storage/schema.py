@@ -124,11 +124,17 @@ rejected_models = Table(
     Index("ix_rejected_models_provider_id", "provider_id"),
 )
 
+#: Raw live lists, a bounded history per provider (migration 0007; `CATALOG_SNAPSHOT_RETENTION`). A new row
+#: is stored only when the list changed; `applied` says the models were written from it, and only an
+#: applied snapshot's digest lets a later identical list skip normalizing and writing.
 provider_catalog_snapshots = Table(
     "provider_catalog_snapshots",
     metadata,
-    Column("provider_id", Integer, ForeignKey("providers.id"), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider_id", Integer, ForeignKey("providers.id"), nullable=False),
     Column("fetched_at", TIMESTAMP, nullable=False),
+    # the last sync that found the live list identical to this one
+    Column("confirmed_at", TIMESTAMP),
     Column("dagster_run_id", String(64)),
     Column("url", Text, nullable=False),
     Column("live_count", Integer, nullable=False),
@@ -136,8 +142,19 @@ provider_catalog_snapshots = Table(
     Column("bytes", BigInteger, nullable=False),
     Column("latency_ms", Numeric(12, 1), nullable=False),
     Column("http_status", Integer, nullable=False),
+    # `pages`: the raw page bodies, length-framed, gzip (catalog_pipeline.pages); `entries`: a gzip JSON
+    # array of the entries (snapshots stored before migration 0007)
+    Column("payload_format", String(16), nullable=False),
     Column("payload_gzip", LargeBinary, nullable=False),
+    Column("payload_sha256", String(64)),
+    # JSON list of every page's cursor, ETag and Last-Modified, for conditional requests
+    Column("validators", Text),
+    Column("applied", Boolean, nullable=False),
+    # digest of the ids stored active by the write (order-free), so a reconciliation that finds the list
+    # unchanged can prove stored = live without normalizing it again
+    Column("model_ids_digest", String(32)),
     Column("endpoint", String(64)),  # which of the provider's endpoints answered (migration 0003)
+    Index("ix_provider_catalog_snapshots_provider_id_id", "provider_id", "id"),
 )
 
 pricing_sync_log = Table(
@@ -164,6 +181,9 @@ pricing_sync_log = Table(
     Column("models_would_deactivate", Integer),
     Column("endpoint", String(64)),  # which of the provider's endpoints answered (migration 0003)
     Column("models_held", Integer),  # models whose changes were held for review (migration 0004)
+    # `changed`, or why nothing was normalized or written: `not_modified` (every page answered 304) or
+    # `same_payload` (the pages hash to the applied snapshot's digest); migration 0007
+    Column("catalog_change", String(16)),
     Index("ix_pricing_sync_log_provider_slug_sync_started_at", "provider_slug", "sync_started_at"),
     Index("ix_pricing_sync_log_dagster_run_id", "dagster_run_id"),
 )

@@ -13,23 +13,33 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import json
 import os
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from catalog_pipeline.http_engine import FetchResult
+from catalog_pipeline.http_engine import FetchResult, PageValidator, PreviousFetch
 from catalog_pipeline.masking import mask_secrets
-from catalog_pipeline.providers.drift import READ, VANISHED, FieldObservation, news, observe_fields
-from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState
+from catalog_pipeline.pages import PageStore
+from catalog_pipeline.providers.drift import READ, VANISHED, FieldObservation, FieldObserver, news
+from catalog_pipeline.providers.normalize import (
+    CatalogStream,
+    ModelRecord,
+    NormalizedCatalog,
+    Price,
+    PriceState,
+    Rejection,
+)
 from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.settings import DEFAULT_MAX_PRICE_CHANGE_FACTOR
 from catalog_pipeline.storage import schema
@@ -92,6 +102,42 @@ _HISTORY_COLUMNS = (
     "dagster_run_id",
 )
 _CHANGE_COLUMNS = ("provider_id", "model_id", "kind", "recorded_at", "dagster_run_id", "details")
+
+
+CHANGED, NOT_MODIFIED, SAME_PAYLOAD = "changed", "not_modified", "same_payload"
+WRITE_STAGES = ("normalize", "hash", "models", "prices", "finish")
+#: Models normalized and written per batch: large enough that a statement's fixed cost vanishes, small
+#: enough that a batch of records stays a few MiB.
+WRITE_BATCH_MODELS = 20_000
+#: Snapshots kept per provider unless CATALOG_SNAPSHOT_RETENTION says otherwise (the applied one always stays).
+DEFAULT_SNAPSHOT_RETENTION = 5
+PAGES_FORMAT, ENTRIES_FORMAT = "pages", "entries"
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """What the catalog database knows about a provider's latest snapshot (no payload)."""
+
+    id: int
+    endpoint: str
+    live_count: int
+    pages: int
+    payload_sha256: str | None
+    validators: tuple[PageValidator, ...]
+    applied: bool
+    model_ids_digest: str | None
+
+    def previous_fetch(self) -> PreviousFetch:
+        return PreviousFetch(self.endpoint, self.validators, self.payload_sha256)
+
+
+@dataclass(frozen=True)
+class SnapshotToStore:
+    """A raw list to keep: new pages (`fetched`), or an existing row (`existing_id`) the write was made from."""
+
+    fetched: FetchResult | None = None
+    run_id: str | None = None
+    existing_id: int | None = None
 
 
 @dataclass
@@ -205,6 +251,14 @@ class SyncCounts:
     changes: list[ChangeEvent] = field(default_factory=list)
     active_before: int | None = None
     would_deactivate: int | None = None
+    #: models sent to the upsert (new, changed or reactivated)
+    models_written: int = 0
+    #: `changed`, `not_modified` (every page answered 304) or `same_payload` (pages identical to the applied snapshot)
+    catalog_change: str = CHANGED
+    #: stored rejections by reason (set when the list was unchanged and not normalized)
+    rejection_reasons: dict[str, int] = field(default_factory=dict)
+    #: seconds spent per stage of the write: normalize, hash, models, prices, finish
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(WRITE_STAGES, 0.0))
     #: changes held for review this sync (their models kept their stored values)
     held: list[HeldChange] = field(default_factory=list)
     #: changes beyond the limits that were applied because the run accepted held changes
@@ -264,7 +318,14 @@ def _row_sources(
     """
     if connection.dialect.name == "postgresql":
         stage = _staging_table(table, columns)
-        stage.create(connection)
+        # dropped at commit, so it exists only if an earlier batch of this transaction created it
+        exists = connection.execute(
+            sa.select(sa.func.to_regclass(sa.literal(f"pg_temp.{stage.name}")).is_not(None))
+        ).scalar()
+        if exists:
+            connection.execute(sa.text(f"TRUNCATE {stage.name}"))
+        else:
+            stage.create(connection)
         _copy_rows(connection, stage, columns, rows)
         yield sa.select(*stage.c), {}
         return
@@ -275,18 +336,39 @@ def _row_sources(
     select = sa.select(
         *(sa.func.json_extract(document.c.value, sa.literal_column(f"'$[{i}]'")) for i in range(len(columns)))
     ).where(sa.true())
+    # only the columns whose values SQLAlchemy converts (decimals, timestamps, booleans) cost a call per value
+    converted = [(index, encode) for index, encode in enumerate(encoders) if encode is not None]
     for batch in _batches(rows, BATCH_ROWS):
-        encoded = [
-            [
-                value if encode is None or value is None else encode(value)
-                for value, encode in zip(row, encoders, strict=True)
-            ]
-            for row in batch
-        ]
+        encoded = []
+        for row in batch:
+            values = list(row)
+            for index, encode in converted:
+                value = values[index]
+                if value is not None:
+                    values[index] = encode(value)
+            encoded.append(values)
         yield select, {"rows": json.dumps(encoded)}
 
 
 _staging_metadata = sa.MetaData()
+#: Change events kept in `SyncCounts.changes` (all of them are written to `model_changes`).
+KEPT_CHANGES = 10_000
+
+
+def _pending_changes_table() -> sa.Table:
+    """A provider's change events waiting for the end of its write (PostgreSQL), in the order they came."""
+    name = "pending_model_changes"
+    if name in _staging_metadata.tables:
+        return _staging_metadata.tables[name]
+    table = schema.model_changes
+    return sa.Table(
+        name,
+        _staging_metadata,
+        sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+        *(sa.Column(column, table.c[column].type) for column in _CHANGE_COLUMNS),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
 
 
 def _staging_table(table: sa.Table, columns: Sequence[str]) -> sa.Table:
@@ -339,25 +421,44 @@ def _memoized(encode: Any) -> Any:
     return None if encode is None else functools.lru_cache(maxsize=4096)(encode)
 
 
+class _Stored(NamedTuple):
+    """What the writer reads of a stored model (a plain tuple: a million of them stay small)."""
+
+    id: int
+    content_hash: str
+    is_active: bool
+    context_length: int | None
+    max_output_tokens: int | None
+    deprecation_date: datetime | None
+
+
 class CatalogWriter:
     """Writes providers' catalogs into the catalog database at `engine`."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, snapshot_retention: int = DEFAULT_SNAPSHOT_RETENTION):
         self.engine = engine
+        self.snapshot_retention = snapshot_retention
         ensure_schema(engine)
 
     def write_provider(
         self,
         spec: ProviderSpec,
         fetched: FetchResult,
-        catalog: NormalizedCatalog,
+        catalog: NormalizedCatalog | CatalogStream,
         run_id: str | None = None,
         max_deactivation_share: float = 0.5,
         allow_mass_deactivation: bool = False,
+        snapshot: SnapshotToStore | None = None,
+        batch_size: int = WRITE_BATCH_MODELS,
         max_price_change_factor: Decimal = DEFAULT_MAX_PRICE_CHANGE_FACTOR,
         accept_held_changes: bool = False,
     ) -> SyncCounts:
         """Bring `spec`'s stored rows in line with `catalog`, in one transaction.
+
+        The models arrive in batches of `batch_size` (a `CatalogStream` normalizes them page by
+        page while they are written), so a provider's memory does not grow with its catalog
+        beyond its stored ids. With `snapshot`, the raw list is stored (or marked) as applied in
+        the same transaction: a later identical list may then skip all of this.
 
         A stored model whose input or output price or context length changed beyond the
         limits (`find_anomalies`) is not written: it keeps its stored values and the change
@@ -365,21 +466,21 @@ class CatalogWriter:
 
         Raises:
             MassDeactivationBlocked: the live list is empty or would deactivate more
-                than `max_deactivation_share` of the stored active models.
+                than `max_deactivation_share` of the stored active models; nothing is written.
         """
         now = _now()
-        counts = SyncCounts(provider=spec.slug, fetched=len(fetched.entries), rejected=len(catalog.rejections))
-        hashes = {model.provider_model_id: model.content_hash for model in catalog.models}
+        counts = SyncCounts(provider=spec.slug)
+        timings = counts.seconds
         with self.engine.begin() as connection:
             self._lock(connection, spec.slug)
             provider_id, last_synced_at = self._upsert_provider(connection, spec, now)
             models = schema.models
             existing = {
-                row.provider_model_id: row
+                row[0]: _Stored(*row[1:])
                 for row in connection.execute(
                     sa.select(
-                        models.c.id,
                         models.c.provider_model_id,
+                        models.c.id,
                         models.c.content_hash,
                         models.c.is_active,
                         models.c.context_length,
@@ -388,68 +489,76 @@ class CatalogWriter:
                     ).where(models.c.provider_id == provider_id)
                 )
             }
-            to_deactivate = [row.id for key, row in existing.items() if row.is_active and key not in hashes]
+            seen: set[str] = set()
+            # A provider with no stored model, under its lock: nothing can conflict, so on PostgreSQL its
+            # models and prices are COPYed straight into their tables (the server's own bulk-load speed).
+            direct = not existing and connection.dialect.name == "postgresql"
+            watermark = 0
+            clock = time.perf_counter()
+            for batch in catalog.batches(batch_size):
+                started = time.perf_counter()
+                timings["normalize"] += started - clock
+                hashes = {model.provider_model_id: model.content_hash for model in batch}
+                seen.update(hashes)
+                held_models = self._hold_anomalies(
+                    connection, batch, hashes, existing, counts, max_price_change_factor, accept_held_changes
+                )
+                changed: list[ModelRecord] = []
+                events: list[ChangeEvent] = []
+                for model in batch:
+                    key = model.provider_model_id
+                    row = existing.get(key)
+                    if row is None:
+                        counts.inserted += 1
+                        changed.append(model)
+                        events.append(ChangeEvent(key, ChangeKind.ADDED))
+                        if model.deprecation_date is not None:
+                            events.append(deprecation_announced(key, None, model.deprecation_date))
+                    elif key in held_models:
+                        continue
+                    elif row.content_hash != hashes[key] or not row.is_active:
+                        counts.updated += 1
+                        changed.append(model)
+                        if not row.is_active:
+                            events.append(ChangeEvent(key, ChangeKind.REACTIVATED))
+                        limits = limits_changed(key, row, model)
+                        if limits is not None:
+                            events.append(limits)
+                        if model.deprecation_date is not None and not same_instant(
+                            row.deprecation_date, model.deprecation_date
+                        ):
+                            events.append(deprecation_announced(key, row.deprecation_date, model.deprecation_date))
+                    else:
+                        counts.unchanged += 1
+                timings["hash"] += time.perf_counter() - started
+                if changed:
+                    written = time.perf_counter()
+                    if direct:
+                        ids, watermark = self._copy_new_models(connection, provider_id, changed, hashes, now, watermark)
+                    else:
+                        ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
+                    priced = time.perf_counter()
+                    timings["models"] += priced - written
+                    price_changes = self._write_prices(connection, changed, ids, existing, now, run_id, direct=direct)
+                    counts.price_changes.extend(price_changes)
+                    events += [
+                        price_changed(c.provider_model_id, c.price_type, c.unit or "", *c.old_new())
+                        for c in price_changes
+                    ]
+                    timings["prices"] += time.perf_counter() - priced
+                    counts.models_written += len(changed)
+                    self._record_changes(connection, provider_id, events, ids, existing, now, run_id, counts)
+                clock = time.perf_counter()
+            timings["normalize"] += time.perf_counter() - clock
+            rest = time.perf_counter()
+            counts.fetched = fetched.count
+            counts.rejected = len(catalog.rejections)
+            to_deactivate = [row.id for key, row in existing.items() if row.is_active and key not in seen]
             counts.active_before = sum(1 for row in existing.values() if row.is_active)
             counts.would_deactivate = len(to_deactivate)
-            self._guard(counts, len(catalog.models), max_deactivation_share, allow_mass_deactivation)
-
-            differing = [
-                model
-                for model in catalog.models
-                if model.provider_model_id in existing
-                and (
-                    existing[model.provider_model_id].content_hash != hashes[model.provider_model_id]
-                    or not existing[model.provider_model_id].is_active
-                )
-            ]
-            stored_prices = self._headline_prices(connection, [existing[m.provider_model_id].id for m in differing])
-            held_models: set[str] = set()
-            for model in differing:
-                row = existing[model.provider_model_id]
-                anomalies = find_anomalies(
-                    model, row.context_length, stored_prices.get(row.id, {}), max_price_change_factor
-                )
-                if anomalies and not accept_held_changes:
-                    counts.held.extend(anomalies)
-                    held_models.add(model.provider_model_id)
-                else:
-                    counts.accepted.extend(anomalies)
-
-            changed: list[ModelRecord] = []
-            events: list[ChangeEvent] = []
-            for model in catalog.models:
-                key = model.provider_model_id
-                row = existing.get(key)
-                if row is None:
-                    counts.inserted += 1
-                    changed.append(model)
-                    events.append(ChangeEvent(key, ChangeKind.ADDED))
-                    if model.deprecation_date is not None:
-                        events.append(deprecation_announced(key, None, model.deprecation_date))
-                elif key in held_models:
-                    continue
-                elif row.content_hash != hashes[key] or not row.is_active:
-                    counts.updated += 1
-                    changed.append(model)
-                    if not row.is_active:
-                        events.append(ChangeEvent(key, ChangeKind.REACTIVATED))
-                    limits = limits_changed(key, row, model)
-                    if limits is not None:
-                        events.append(limits)
-                    if model.deprecation_date is not None and not same_instant(
-                        row.deprecation_date, model.deprecation_date
-                    ):
-                        events.append(deprecation_announced(key, row.deprecation_date, model.deprecation_date))
-                else:
-                    counts.unchanged += 1
-            ids: dict[str, int] = {key: row.id for key, row in existing.items()}
-            if changed:
-                ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
-                counts.price_changes = self._write_prices(connection, changed, ids, existing, now, run_id)
-                events += [
-                    price_changed(c.provider_model_id, c.price_type, c.unit or "", *c.old_new())
-                    for c in counts.price_changes
-                ]
+            # Checked after the models went in, inside the transaction: a blocked write rolls back whole.
+            self._guard(counts, len(seen), max_deactivation_share, allow_mass_deactivation)
+            events = []
             if to_deactivate:
                 counts.deactivated = self._deactivate(connection, to_deactivate, now, last_synced_at)
                 deactivated = set(to_deactivate)
@@ -458,15 +567,54 @@ class CatalogWriter:
                 ]
             newly_held = self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
             events += [held(c.provider_model_id, c.field, c.old_value, c.new_value, c.rule, c.unit) for c in newly_held]
-            self._replace_rejections(connection, provider_id, catalog, now, run_id)
-            counts.changes = events
-            self._record_changes(connection, provider_id, events, ids, now, run_id)
+            self._replace_rejections(connection, provider_id, catalog.rejections, now, run_id)
+            self._record_changes(connection, provider_id, events, {}, existing, now, run_id, counts, final=True)
             connection.execute(
                 schema.providers.update()
                 .where(schema.providers.c.id == provider_id)
                 .values(last_synced_at=now, last_sync_status="success", updated_at=now)
             )
+            if snapshot is not None:
+                # Held changes mean the stored rows are not this list: it is kept, not applied, so the
+                # same list comes back through here (and an accepting run applies it) instead of being skipped.
+                digest = None if counts.held else model_ids_digest(seen)
+                self._store_snapshot(connection, provider_id, snapshot, now, digest)
+            timings["finish"] += time.perf_counter() - rest
         return counts
+
+    def _hold_anomalies(
+        self,
+        connection: Connection,
+        batch: list[ModelRecord],
+        hashes: dict[str, str],
+        existing: dict[str, _Stored],
+        counts: SyncCounts,
+        max_price_change_factor: Decimal,
+        accept_held_changes: bool,
+    ) -> set[str]:
+        """The ids of `batch`'s stored models whose change is held (recorded in `counts.held`); changes
+        beyond the limits that the run accepts go to `counts.accepted`."""
+        differing = [
+            model
+            for model in batch
+            if (row := existing.get(model.provider_model_id)) is not None
+            and (row.content_hash != hashes[model.provider_model_id] or not row.is_active)
+        ]
+        if not differing:
+            return set()
+        stored_prices = self._headline_prices(connection, [existing[m.provider_model_id].id for m in differing])
+        held_models: set[str] = set()
+        for model in differing:
+            row = existing[model.provider_model_id]
+            anomalies = find_anomalies(
+                model, row.context_length, stored_prices.get(row.id, {}), max_price_change_factor
+            )
+            if anomalies and not accept_held_changes:
+                counts.held.extend(anomalies)
+                held_models.add(model.provider_model_id)
+            else:
+                counts.accepted.extend(anomalies)
+        return held_models
 
     @staticmethod
     def _record_changes(
@@ -474,23 +622,54 @@ class CatalogWriter:
         provider_id: int,
         events: list[ChangeEvent],
         ids: dict[str, int],
+        existing: dict[str, _Stored],
         now: datetime,
         run_id: str | None,
+        counts: SyncCounts,
+        final: bool = False,
     ) -> None:
-        """Append `events` to `model_changes`, last in the transaction: the feed lock is held until commit."""
-        if not events:
-            return
+        """Append one batch's `events` to `model_changes`; the first `KEPT_CHANGES` also go to `counts.changes`.
+
+        On PostgreSQL the rows wait in a temporary table until the `final` call, which takes the change
+        feed's lock and moves them over last in the transaction (the lock is held until commit, so the
+        feed's ids follow commit order); SQLite has one writer and inserts them as they come.
+        """
+        if len(counts.changes) < KEPT_CHANGES:
+            counts.changes.extend(events[: KEPT_CHANGES - len(counts.changes)])
         rows = [
-            (provider_id, ids[event.provider_model_id], event.kind, now, run_id, event.details_json())
+            (
+                provider_id,
+                ids[event.provider_model_id]
+                if event.provider_model_id in ids
+                else existing[event.provider_model_id].id,
+                event.kind,
+                now,
+                run_id,
+                event.details_json(),
+            )
             for event in events
         ]
         table = schema.model_changes
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CHANGE_FEED_LOCK_KEY)))
-            _copy_rows(connection, table, _CHANGE_COLUMNS, rows)
+        if connection.dialect.name != "postgresql":
+            for source, parameters in _row_sources(connection, table, _CHANGE_COLUMNS, rows):
+                connection.execute(table.insert().from_select(_CHANGE_COLUMNS, source), parameters)
             return
-        for source, parameters in _row_sources(connection, table, _CHANGE_COLUMNS, rows):
-            connection.execute(table.insert().from_select(_CHANGE_COLUMNS, source), parameters)
+        pending = _pending_changes_table()
+        exists = connection.execute(
+            sa.select(sa.func.to_regclass(sa.literal(f"pg_temp.{pending.name}")).is_not(None))
+        ).scalar()
+        if rows:
+            if not exists:
+                pending.create(connection)
+                exists = True
+            _copy_rows(connection, pending, _CHANGE_COLUMNS, rows)
+        if final and exists:
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CHANGE_FEED_LOCK_KEY)))
+            connection.execute(
+                table.insert().from_select(
+                    _CHANGE_COLUMNS, sa.select(*(pending.c[name] for name in _CHANGE_COLUMNS)).order_by(pending.c.seq)
+                )
+            )
 
     @staticmethod
     def _headline_prices(connection: Connection, model_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -618,6 +797,31 @@ class CatalogWriter:
         return row.id, row.last_synced_at
 
     @staticmethod
+    def _copy_new_models(
+        connection: Connection,
+        provider_id: int,
+        changed: list[ModelRecord],
+        hashes: dict[str, str],
+        now: datetime,
+        watermark: int,
+    ) -> tuple[dict[str, int], int]:
+        """COPY models the provider never had into `models`; returns their ids and the highest id so far.
+
+        Only under the provider's lock with no stored model of it: no other writer adds rows of this
+        provider meanwhile, so its rows above `watermark` (the previous batch's highest id) are these.
+        """
+        table = schema.models
+        _copy_rows(connection, table, _MODEL_COLUMNS, _model_rows(provider_id, changed, hashes, now))
+        ids = dict(
+            connection.execute(
+                sa.select(table.c.provider_model_id, table.c.id).where(
+                    table.c.provider_id == provider_id, table.c.id > watermark
+                )
+            ).all()
+        )
+        return ids, max(ids.values(), default=watermark)
+
+    @staticmethod
     def _upsert_models(
         connection: Connection,
         provider_id: int,
@@ -628,31 +832,12 @@ class CatalogWriter:
     ) -> dict[str, int]:
         """Insert new and rewrite changed models; returns provider_model_id -> models.id for `changed`."""
         table = schema.models
-        rows = [
-            (
-                provider_id,
-                model.provider_model_id,
-                model.canonical_slug,
-                model.name,
-                model.context_length,
-                model.max_output_tokens,
-                model.input_modalities,
-                model.output_modalities,
-                _amount(model.input_price),
-                _amount(model.output_price),
-                model.input_price.state if model.input_price else PriceState.UNKNOWN,
-                True,
-                hashes[model.provider_model_id],
-                now,
-                now,
-                now,
-                None,
-                model.deprecation_date,
-                model.provider_status,
-            )
+        rows = _model_rows(provider_id, changed, hashes, now)
+        ids = {
+            model.provider_model_id: existing[model.provider_model_id][0]
             for model in changed
-        ]
-        ids = {key: row.id for key, row in existing.items()}
+            if model.provider_model_id in existing
+        }
         for source, parameters in _row_sources(connection, table, _MODEL_COLUMNS, rows):
             statement = _insert(connection, table).from_select(_MODEL_COLUMNS, source)
             excluded = statement.excluded
@@ -686,8 +871,12 @@ class CatalogWriter:
         existing: dict[str, Any],
         now: datetime,
         run_id: str | None,
+        direct: bool = False,
     ) -> list[PriceChange]:
         """Bring `model_pricing` in line for the changed models and append every price change to `price_history`.
+
+        With `direct` (models the provider never had, on PostgreSQL) the prices cannot conflict and are COPYed
+        straight into `model_pricing`.
 
         A price type that a model no longer lists becomes ``unknown`` (amount NULL), and
         that is recorded as a change too. Returns the changes of already stored prices
@@ -757,7 +946,9 @@ class CatalogWriter:
                             price.unit,
                         )
                     )
-        if pricing_rows:
+        if pricing_rows and direct:
+            _copy_rows(connection, pricing, _PRICING_COLUMNS, pricing_rows)
+        elif pricing_rows:
             for source, parameters in _row_sources(connection, pricing, _PRICING_COLUMNS, pricing_rows):
                 statement = _insert(connection, pricing).from_select(_PRICING_COLUMNS, source)
                 excluded = statement.excluded
@@ -803,7 +994,7 @@ class CatalogWriter:
 
     @staticmethod
     def _replace_rejections(
-        connection: Connection, provider_id: int, catalog: NormalizedCatalog, now: datetime, run_id: str | None
+        connection: Connection, provider_id: int, rejections: Sequence[Rejection], now: datetime, run_id: str | None
     ) -> None:
         table = schema.rejected_models
         stored = sorted(
@@ -814,11 +1005,11 @@ class CatalogWriter:
                 )
             )
         )
-        fresh = sorted((r.reason, r.provider_model_id or "", r.detail) for r in catalog.rejections)
+        fresh = sorted((r.reason, r.provider_model_id or "", r.detail) for r in rejections)
         if stored == fresh:
             return
         connection.execute(table.delete().where(table.c.provider_id == provider_id))
-        if catalog.rejections:
+        if rejections:
             connection.execute(
                 table.insert(),
                 [
@@ -831,54 +1022,215 @@ class CatalogWriter:
                         "rejected_at": now,
                         "dagster_run_id": run_id,
                     }
-                    for r in catalog.rejections
+                    for r in rejections
                 ],
             )
 
     def store_snapshot(self, spec: ProviderSpec, fetched: FetchResult, run_id: str | None = None) -> None:
-        """Keep `fetched` as the provider's latest raw snapshot (replacing the previous one)."""
+        """Keep `fetched` as the provider's newest snapshot, not applied (its models were not written from it)."""
         now = _now()
-        table = schema.provider_catalog_snapshots
-        payload = gzip.compress(json.dumps(fetched.entries, default=_json_number).encode(), compresslevel=5)
-        values = {
-            "fetched_at": now,
-            "dagster_run_id": run_id,
-            "url": fetched.url,
-            "live_count": len(fetched.entries),
-            "pages": fetched.pages,
-            "bytes": fetched.bytes,
-            "latency_ms": Decimal(str(fetched.latency_ms)),
-            "http_status": fetched.http_status,
-            "payload_gzip": payload,
-            "endpoint": fetched.endpoint,
-        }
         with self.engine.begin() as connection:
             provider_id, _ = self._upsert_provider(connection, spec, now)
-            statement = _insert(connection, table).values(provider_id=provider_id, **values)
-            connection.execute(statement.on_conflict_do_update(index_elements=[table.c.provider_id], set_=values))
+            self._store_snapshot(connection, provider_id, SnapshotToStore(fetched, run_id), now, None)
 
-    def load_snapshot(self, spec: ProviderSpec) -> FetchResult | None:
-        """The provider's latest raw snapshot, or None if it was never fetched."""
+    def _store_snapshot(
+        self,
+        connection: Connection,
+        provider_id: int,
+        snapshot: SnapshotToStore,
+        now: datetime,
+        ids_digest: str | None,
+    ) -> None:
         table = schema.provider_catalog_snapshots
+        applied = ids_digest is not None
+        if snapshot.existing_id is not None:
+            connection.execute(
+                table.update()
+                .where(table.c.id == snapshot.existing_id)
+                .values(applied=applied, model_ids_digest=ids_digest, confirmed_at=now)
+            )
+            return
+        fetched = snapshot.fetched
+        assert fetched is not None
+        if fetched.store is not None:
+            payload, payload_format = fetched.store.gzip_bytes(), PAGES_FORMAT
+        else:
+            raw = json.dumps(fetched.entries, default=_json_number).encode()
+            payload, payload_format = gzip.compress(raw, compresslevel=5), ENTRIES_FORMAT
+        connection.execute(
+            table.insert().values(
+                provider_id=provider_id,
+                fetched_at=now,
+                dagster_run_id=snapshot.run_id,
+                url=fetched.url,
+                live_count=fetched.count,
+                pages=fetched.pages,
+                bytes=fetched.bytes,
+                latency_ms=Decimal(str(fetched.latency_ms)),
+                http_status=fetched.http_status,
+                payload_format=payload_format,
+                payload_gzip=payload,
+                payload_sha256=fetched.payload_sha256,
+                validators=json.dumps([v.as_json() for v in fetched.validators]) if fetched.validators else None,
+                applied=applied,
+                model_ids_digest=ids_digest,
+                endpoint=fetched.endpoint,
+            )
+        )
+        self._prune_snapshots(connection, provider_id)
+
+    def _prune_snapshots(self, connection: Connection, provider_id: int) -> None:
+        """Keep the newest `snapshot_retention` snapshots, and always the newest applied one."""
+        table = schema.provider_catalog_snapshots
+        mine = table.c.provider_id == provider_id
+        keep = list(
+            connection.execute(
+                sa.select(table.c.id).where(mine).order_by(table.c.id.desc()).limit(max(1, self.snapshot_retention))
+            ).scalars()
+        )
+        applied = connection.execute(sa.select(sa.func.max(table.c.id)).where(mine, table.c.applied)).scalar()
+        if applied is not None:
+            keep.append(applied)
+        connection.execute(table.delete().where(mine, table.c.id.not_in(keep)))
+
+    def latest_snapshot(self, spec: ProviderSpec, applied: bool = True) -> StoredSnapshot | None:
+        """The provider's newest snapshot (the newest applied one when `applied`), without its payload."""
+        table = schema.provider_catalog_snapshots
+        query = (
+            sa.select(
+                table.c.id,
+                table.c.endpoint,
+                table.c.live_count,
+                table.c.pages,
+                table.c.payload_sha256,
+                table.c.validators,
+                table.c.applied,
+                table.c.model_ids_digest,
+            )
+            .join(schema.providers, schema.providers.c.id == table.c.provider_id)
+            .where(schema.providers.c.slug == spec.slug)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        if applied:
+            query = query.where(table.c.applied)
         with self.engine.connect() as connection:
-            row = connection.execute(
-                sa.select(table)
-                .join(schema.providers, schema.providers.c.id == table.c.provider_id)
-                .where(schema.providers.c.slug == spec.slug)
-            ).first()
+            row = connection.execute(query).first()
         if row is None:
             return None
+        return StoredSnapshot(
+            id=row.id,
+            endpoint=row.endpoint or "primary",
+            live_count=row.live_count,
+            pages=row.pages,
+            payload_sha256=row.payload_sha256,
+            validators=tuple(PageValidator.from_json(v) for v in json.loads(row.validators or "[]")),
+            applied=row.applied,
+            model_ids_digest=row.model_ids_digest,
+        )
+
+    def load_snapshot(self, spec: ProviderSpec, snapshot_id: int | None = None) -> FetchResult | None:
+        """The provider's newest raw snapshot (or the one with `snapshot_id`), or None if it was never fetched.
+
+        Stored pages come back as a `PageStore` (read one page at a time); older snapshots as entries."""
+        table = schema.provider_catalog_snapshots
+        query = (
+            sa.select(table)
+            .join(schema.providers, schema.providers.c.id == table.c.provider_id)
+            .where(schema.providers.c.slug == spec.slug)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        if snapshot_id is not None:
+            query = query.where(table.c.id == snapshot_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        pages = row.payload_format == PAGES_FORMAT
         return FetchResult(
             provider=spec.slug,
             url=row.url,
-            entries=json.loads(gzip.decompress(row.payload_gzip), parse_float=Decimal),
+            entries=[] if pages else json.loads(gzip.decompress(row.payload_gzip), parse_float=Decimal),
             pages=row.pages,
             bytes=row.bytes,
             latency_ms=float(row.latency_ms),
             http_status=row.http_status,
             attempts=0,
             endpoint=row.endpoint or "primary",
+            live_count=row.live_count,
+            payload_sha256=row.payload_sha256,
+            validators=tuple(PageValidator.from_json(v) for v in json.loads(row.validators or "[]")),
+            store=PageStore.from_gzip(row.payload_gzip) if pages else None,
+            snapshot_id=row.id,
         )
+
+    def confirm_unchanged(
+        self, spec: ProviderSpec, snapshot: StoredSnapshot, fetched: FetchResult, change: str
+    ) -> SyncCounts:
+        """Record that the live list is the applied `snapshot`, byte for byte: nothing is normalized or written.
+
+        The stored rows, rejections and counts stay as they are (they were written from this very
+        list), so the counts reported are the stored ones; the snapshot's `confirmed_at`, the
+        provider's last sync and every field's `last_seen_at` move to now.
+        """
+        now = _now()
+        providers, models, rejected = schema.providers, schema.models, schema.rejected_models
+        with self.engine.begin() as connection:
+            provider_id, _ = self._upsert_provider(connection, spec, now)
+            active = connection.execute(
+                sa.select(sa.func.count()).where(models.c.provider_id == provider_id, models.c.is_active)
+            ).scalar_one()
+            reasons = dict(
+                connection.execute(
+                    sa.select(rejected.c.reason, sa.func.count())
+                    .where(rejected.c.provider_id == provider_id)
+                    .group_by(rejected.c.reason)
+                ).all()
+            )
+            rejections = sum(reasons.values())
+            connection.execute(
+                schema.provider_catalog_snapshots.update()
+                .where(schema.provider_catalog_snapshots.c.id == snapshot.id)
+                .values(confirmed_at=now)
+            )
+            observations = schema.payload_key_observations
+            connection.execute(
+                observations.update()
+                .where(
+                    observations.c.provider_id == provider_id,
+                    observations.c.endpoint == snapshot.endpoint,
+                    observations.c.status != VANISHED,
+                )
+                .values(last_seen_at=now)
+            )
+            connection.execute(
+                providers.update()
+                .where(providers.c.id == provider_id)
+                .values(last_synced_at=now, last_sync_status="success", updated_at=now)
+            )
+        return SyncCounts(
+            provider=spec.slug,
+            fetched=snapshot.live_count,
+            unchanged=active,
+            rejected=rejections,
+            active_before=active,
+            would_deactivate=0,
+            catalog_change=change,
+            rejection_reasons=reasons,
+        )
+
+    def stored_drift(self, spec: ProviderSpec, endpoint: str) -> list[FieldObservation]:
+        """The unknown and vanished fields recorded for `endpoint` (what an unchanged list still shows)."""
+        table = schema.payload_key_observations
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(table.c.key_path, table.c.status, table.c.entries_with_key, table.c.sample_value)
+                .join(schema.providers, schema.providers.c.id == table.c.provider_id)
+                .where(schema.providers.c.slug == spec.slug, table.c.endpoint == endpoint)
+                .order_by(table.c.key_path)
+            ).all()
+        return news([FieldObservation(row[0], row[1], row[2], row[3]) for row in rows])
 
     def log_sync(
         self,
@@ -912,6 +1264,7 @@ class CatalogWriter:
                     error_message=self.scrub(error_message)[:4000] if error_message else None,
                     dagster_run_id=run_id,
                     endpoint=endpoint,
+                    catalog_change=counts.catalog_change if status == "success" else None,
                 )
             )
             if status != "success":
@@ -919,13 +1272,16 @@ class CatalogWriter:
                     schema.providers.update().where(schema.providers.c.slug == provider).values(last_sync_status=status)
                 )
 
-    def record_field_observations(self, spec: ProviderSpec, fetched: FetchResult) -> list[FieldObservation]:
+    def record_field_observations(
+        self, spec: ProviderSpec, fetched: FetchResult, observer: FieldObserver | None = None
+    ) -> list[FieldObservation]:
         """Compare the live entries' fields with what `spec` reads and ignores, keep every field's first and
         last sighting in `payload_key_observations`, and return the news: unknown and vanished fields.
 
         Args:
             spec: the spec of the endpoint that answered.
             fetched: its live list.
+            observer: the fields already observed page by page (a streamed sync); else `fetched.entries`.
         """
         now = _now()
         table = schema.payload_key_observations
@@ -938,7 +1294,10 @@ class CatalogWriter:
                     sa.select(table.c.key_path).where(mine, table.c.status.in_([READ, VANISHED]))
                 )
             ]
-            observations = observe_fields(spec, fetched.entries, previously_read)
+            if observer is None:
+                observer = FieldObserver(spec)
+                observer.add(fetched.entries)
+            observations = observer.observations(previously_read)
             for observation in observations:
                 values: dict[str, Any] = {"status": observation.status, "entries_with_key": observation.entries}
                 if observation.status != VANISHED:
@@ -974,9 +1333,46 @@ class CatalogWriter:
         return mask_secrets(message, os.environ, extra=[self.engine.url.password])
 
 
+def model_ids_digest(ids: Iterable[str]) -> str:
+    """An order-free digest of a set of model ids (the sum of their 64-bit hashes, and their number)."""
+    total = count = 0
+    for model_id in ids:
+        total += int.from_bytes(hashlib.blake2b(model_id.encode(), digest_size=8).digest(), "big")
+        count += 1
+    return f"{count:x}-{total % 2**64:016x}"
+
+
 def provider_lock_key(slug: str) -> int:
     """Second key of a provider's advisory lock (a signed 32-bit integer, as PostgreSQL wants)."""
     return zlib.crc32(slug.encode()) - 2**31
+
+
+def _model_rows(provider_id: int, changed: list[ModelRecord], hashes: dict[str, str], now: datetime) -> list[tuple]:
+    """`models` rows (in `_MODEL_COLUMNS` order) for `changed`: active, seen now."""
+    return [
+        (
+            provider_id,
+            model.provider_model_id,
+            model.canonical_slug,
+            model.name,
+            model.context_length,
+            model.max_output_tokens,
+            model.input_modalities,
+            model.output_modalities,
+            _amount(model.input_price),
+            _amount(model.output_price),
+            model.input_price.state if model.input_price else PriceState.UNKNOWN,
+            True,
+            hashes[model.provider_model_id],
+            now,
+            now,
+            now,
+            None,
+            model.deprecation_date,
+            model.provider_status,
+        )
+        for model in changed
+    ]
 
 
 def _amount(price: Price | None) -> Decimal | None:
