@@ -30,6 +30,8 @@ from catalog_pipeline.providers.registry import get_provider
 GROQ_URL = "https://api.groq.com/openai/v1/models"
 KEY = "gsk_test_key_0123"
 LIST = b'{"object": "list", "data": [{"id": "llama-3.3-70b-versatile"}, {"id": "whisper-large-v3"}]}'
+#: Pads a body past 2 MiB, where the engine starts sharing repeated values (a smaller list is parsed plainly).
+PAD = "p" * (2 * 1024 * 1024)
 #: max_response_mb=0.001 -> int(0.001 * 1,048,576) = 1,048 bytes
 LIMIT_MB, LIMIT_BYTES = 0.001, 1048
 
@@ -671,7 +673,7 @@ def test_headers_for_another_host_lose_every_credential_header_and_any_value_hol
 
 
 def test_repeated_short_values_are_one_object_and_long_values_and_containers_are_not():
-    """Memory (README "Bounded memory"): a string of up to 64 characters, an integer or a decimal repeated in
+    """Memory (README "Bounded memory"), in a list over 2 MiB: a string of up to 64 characters, an integer or a decimal repeated in
     two entries is one object; a 65-character string, the lists and the dicts are each their own; items of
     a list of up to 32 are shared, of a longer list not. "0.50" and "0.5" keep their own digits."""
     s64, s65 = "m" * 64, "n" * 65
@@ -683,7 +685,7 @@ def test_repeated_short_values_are_one_object_and_long_values_and_containers_are
             f'"modalities": ["text", "image"], "tags": [{many}], "limits": {{"k": 1}}}}'
         )
 
-    body = f'{{"object": "list", "data": [{entry("0.50")}, {entry("0.5")}]}}'
+    body = f'{{"object": "list", "data": [{entry("0.50")}, {entry("0.5")}], "pad": "{PAD}"}}'
     result, _ = fetch([httpx.Response(200, content=body.encode())])
     first, second = result.entries
     assert first["id"] is second["id"] and first["owned_by"] is second["owned_by"]
@@ -696,8 +698,8 @@ def test_repeated_short_values_are_one_object_and_long_values_and_containers_are
 
 
 def test_decimals_with_the_same_digits_are_shared():
-    """Two prices "0.50" are one Decimal object (the value is immutable)."""
-    body = b'{"object": "list", "data": [{"id": "a", "p": 0.50}, {"id": "b", "p": 0.50}]}'
+    """In a list over 2 MiB, two prices "0.50" are one Decimal object (the value is immutable)."""
+    body = b'{"object": "list", "data": [{"id": "a", "p": 0.50}, {"id": "b", "p": 0.50}], "pad": "%s"}' % PAD.encode()
     first, second = fetch([httpx.Response(200, content=body)])[0].entries
     assert first["p"] is second["p"]
 
