@@ -955,3 +955,10 @@ def test_every_endpoint_tried_before_the_last_is_listed_in_order():
         "openai-v1 (https://api.deepinfra.com/v1/openai/models) answered HTTP 404)"
     )
     assert (error.url, len(requests)) == ("https://api.deepinfra.com/v2/models", 3)
+
+
+def test_a_base_url_with_a_trailing_slash_is_joined_without_a_double_slash():
+    """base_url 'https://api.groq.com/openai/v1/' and list_path '/models': GET https://api.groq.com/openai/v1/models."""
+    spec = dataclasses.replace(get_provider("groq"), base_url="https://api.groq.com/openai/v1/", variants=())
+    _, [request] = fetch([httpx.Response(200, content=LIST)], spec=spec)
+    assert str(request.url) == GROQ_URL

@@ -336,3 +336,17 @@ def test_an_id_of_exactly_512_characters_is_stored():
     """512 characters is the limit itself: stored as it is."""
     [model] = normalize_catalog(GROQ, [{"id": "x" * 512}]).models
     assert model.provider_model_id == "x" * 512
+
+
+@pytest.mark.parametrize(
+    ("raw", "read"),
+    [("", None), (False, None), (None, None), (1767225600000, "2026-01-01"), (1767225600, "2026-01-01")],
+    ids=["empty", "false", "null", "unix-milliseconds", "unix-seconds"],
+)
+def test_no_deprecation_date_is_none_and_unix_times_are_read_in_seconds_or_milliseconds(raw, read):
+    """'' and false say "no date" (not an unreadable one); 1,767,225,600 is 2026-01-01 in Unix seconds and
+    1,767,225,600,000 the same instant in milliseconds (JavaScript's Date.now() unit)."""
+    catalog = normalize_catalog(EDGES, [{"id": "m", "dep": raw}])
+    assert catalog.rejections == []
+    [model] = catalog.models
+    assert (model.deprecation_date.date().isoformat() if model.deprecation_date else None) == read
