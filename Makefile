@@ -51,7 +51,7 @@ mutation: install
 	scripts/ensure-postgres.sh
 	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
-# The small fixed sample CI runs (about 2.5 minutes), with the same 85 % limit as the full run.
+# The small fixed sample CI runs (about 3 minutes), with the same 85 % limit as the full run.
 mutation-sample: install
 	scripts/ensure-postgres.sh
 	$(BIN)/python scripts/mutation.py --sample --no-diff --fail-under 85
