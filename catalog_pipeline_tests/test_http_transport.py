@@ -962,3 +962,52 @@ def test_a_base_url_with_a_trailing_slash_is_joined_without_a_double_slash():
     spec = dataclasses.replace(get_provider("groq"), base_url="https://api.groq.com/openai/v1/", variants=())
     _, [request] = fetch([httpx.Response(200, content=LIST)], spec=spec)
     assert str(request.url) == GROQ_URL
+
+
+def _stream_read(slug: str, body: bytes) -> list:
+    import io
+
+    from catalog_pipeline.http_engine import _streamed_records
+
+    return list(_streamed_records(get_provider(slug), "https://shown.example/models", 200, io.BytesIO(body)))
+
+
+def test_a_list_read_entry_by_entry_yields_the_entries_with_exact_decimals():
+    """The streaming reader of large unpaged lists (main, issue 11): groq's `data`, helicone's nested
+    `data.models`, together's bare list; 0.1 stays Decimal('0.1'); fields after the list are ignored."""
+    from decimal import Decimal
+
+    groq = _stream_read("groq", b'{"object": "list", "data": [{"id": "a", "p": 0.1}, {"id": "b"}], "more": 1}')
+    assert groq == [{"id": "a", "p": Decimal("0.1")}, {"id": "b"}]
+    assert _stream_read("helicone", b'{"data": {"total": 1, "models": [{"id": "h"}]}}') == [{"id": "h"}]
+    assert _stream_read("together", b'[{"id": "t-1"}, {"id": "t-2"}]') == [{"id": "t-1"}, {"id": "t-2"}]
+
+
+@pytest.mark.parametrize(
+    ("slug", "body", "cause"),
+    [
+        ("groq", b'{"object": "list", "data": {"id": "x"}}', "expected a list in field 'data', found map"),
+        ("groq", b'{"object": "list", "data": null}', "expected a list in field 'data', found nothing"),
+        ("groq", b'{"object": "list"}', "expected a list in field 'data', found nothing"),
+        ("groq", b'{"object": "list", "data": "none"}', "expected a list in field 'data', found string"),
+        ("together", b'{"data": []}', "expected a list in the body, found map"),
+    ],
+    ids=["object", "null", "absent", "string", "bare-list-expected"],
+)
+def test_a_streamed_body_without_the_list_names_where_it_was_expected(slug, body, cause):
+    """Streamed or parsed whole, the error names the field that should hold the list and what was there."""
+    with pytest.raises(ProviderError) as raised:
+        _stream_read(slug, body)
+    assert (raised.value.provider, raised.value.url, raised.value.cause) == (
+        slug,
+        "https://shown.example/models",
+        cause,
+    )
+
+
+def test_a_streamed_body_that_is_not_json_keeps_the_status():
+    """A list cut off mid-entry: 'response is not valid JSON (...)', HTTP 200 kept."""
+    with pytest.raises(ProviderError) as raised:
+        _stream_read("groq", b'{"object": "list", "data": [{"id": "a"}, {"id": ')
+    assert raised.value.cause.startswith("response is not valid JSON (")
+    assert (raised.value.status, raised.value.provider) == (200, "groq")
