@@ -1011,3 +1011,32 @@ def test_a_streamed_body_that_is_not_json_keeps_the_status():
         _stream_read("groq", b'{"object": "list", "data": [{"id": "a"}, {"id": ')
     assert raised.value.cause.startswith("response is not valid JSON (")
     assert (raised.value.status, raised.value.provider) == (200, "groq")
+
+
+def test_a_page_validator_is_stored_as_json_and_read_back_the_same():
+    """What the snapshot store keeps per page: cursor, ETag and Last-Modified under their own keys, and read
+    back into the same validator; a stored page without validators reads back as None for each."""
+    from catalog_pipeline.http_engine import PageValidator
+
+    validator = PageValidator("Mg==", '"v1-abc"', "Tue, 01 Dec 2026 12:00:00 GMT")
+    assert validator.as_json() == {
+        "cursor": "Mg==",
+        "etag": '"v1-abc"',
+        "last_modified": "Tue, 01 Dec 2026 12:00:00 GMT",
+    }
+    assert PageValidator.from_json(validator.as_json()) == validator
+    assert PageValidator.from_json({}) == PageValidator(None, None, None)
+
+
+def test_a_conditional_request_sends_each_validator_in_its_rfc_9110_header():
+    """RFC 9110 13.1.2 / 13.1.3: the ETag goes back in If-None-Match, Last-Modified in If-Modified-Since;
+    a validator the page was not served with is not sent, and no stored page means no condition."""
+    from catalog_pipeline.http_engine import PageValidator, _conditional_headers
+
+    both = PageValidator(None, '"v1"', "Tue, 01 Dec 2026 12:00:00 GMT")
+    assert _conditional_headers(both) == {"If-None-Match": '"v1"', "If-Modified-Since": "Tue, 01 Dec 2026 12:00:00 GMT"}
+    assert _conditional_headers(PageValidator(None, '"v1"')) == {"If-None-Match": '"v1"'}
+    assert _conditional_headers(PageValidator(None, None, "Tue, 01 Dec 2026 12:00:00 GMT")) == {
+        "If-Modified-Since": "Tue, 01 Dec 2026 12:00:00 GMT"
+    }
+    assert _conditional_headers(None) == {}
