@@ -688,6 +688,7 @@ def test_repeated_short_values_are_one_object_and_long_values_and_containers_are
     body = f'{{"object": "list", "data": [{entry("0.50")}, {entry("0.5")}], "pad": "{PAD}"}}'
     result, _ = fetch([httpx.Response(200, content=body.encode())])
     first, second = result.entries
+    assert (first["id"], second["owned_by"], second["context_window"]) == (s64, "Meta", 131072)
     assert first["id"] is second["id"] and first["owned_by"] is second["owned_by"]
     assert first["long"] == second["long"] and first["long"] is not second["long"]
     assert first["context_window"] is second["context_window"]
