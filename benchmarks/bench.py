@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / ".bench" / "latest.json"
@@ -117,9 +118,16 @@ def warm(url: str, slugs: list[str]) -> None:
         engine.close()
 
 
+def deployment_event_batch_size() -> str:
+    """DAGSTER_EVENT_BATCH_SIZE as deploy/docker-compose.yaml sets it for the Dagster processes."""
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yaml").read_text())
+    return str(compose["x-dagster-postgres"]["DAGSTER_EVENT_BATCH_SIZE"])
+
+
 def environment(home: Path, replay_url: str, database_url: str, dagster_pg_url: str | None = None) -> dict[str, str]:
     """The measured processes' environment: a fresh DAGSTER_HOME (SQLite storage, or with `dagster_pg_url`
-    the production instance of deploy/dagster.yaml on that PostgreSQL database)."""
+    the production instance of deploy/dagster.yaml on that PostgreSQL database, with the deployment's
+    DAGSTER_EVENT_BATCH_SIZE)."""
     home.mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CATALOG_", "PRICING_", "DAGSTER_"))}
     if dagster_pg_url:
@@ -132,6 +140,8 @@ def environment(home: Path, replay_url: str, database_url: str, dagster_pg_url: 
             DAGSTER_PG_PASSWORD=parsed.password or "",
             DAGSTER_PG_DB=parsed.database or "",
         )
+        # as the deployment runs (deploy/docker-compose.yaml): per-partition materializations in one batch per asset
+        env["DAGSTER_EVENT_BATCH_SIZE"] = deployment_event_batch_size()
     else:
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env.update(DAGSTER_HOME=str(home), CATALOG_REPLAY_URL=replay_url, CATALOG_DATABASE_URL=database_url)
