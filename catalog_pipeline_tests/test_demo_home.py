@@ -22,7 +22,9 @@ from catalog_pipeline_tests.dagster_processes import (
     wait_for_webserver,
 )
 
-pytestmark = pytest.mark.e2e
+# demo, status and dev each have their own subprocess timeout (300 + 120 + 240 s): the suite's 300 s
+# default would cut the whole test short on a loaded machine before any of them is reached
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 VENV = Path(sys.executable).parent.parent
 PARTITIONS = """
