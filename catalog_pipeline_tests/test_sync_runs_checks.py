@@ -129,3 +129,17 @@ def test_a_check_on_models_that_raises_leaves_the_others_reporting_and_fails_its
     assert "models_valid_prices" in failure.step_failure_data.error.message
     assert "the price query broke" in failure.step_failure_data.error.message
     assert set(materializations(instance, MODELS, result.run_id)) == set(RANGE)
+
+
+def test_a_check_on_models_picked_alone_evaluates_only_that_check(definitions, instance):
+    """The UI's "Execute" on one check of `models` (a subset of the shared step) evaluates that check
+    and no other: the step runs only the selected checks."""
+    assert _sync_range(definitions, instance).success
+    key = dg.AssetCheckKey(MODELS, checks.UNIQUE_IDS_CHECK)
+    job = definitions.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=set(), asset_check_selection={key}
+    )
+    result = job.execute_in_process(instance=instance)
+    assert result.success
+    assert [e.check_name for e in result.get_asset_check_evaluations()] == [checks.UNIQUE_IDS_CHECK]
+    assert result.get_asset_check_evaluations()[0].passed
