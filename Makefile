@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+# One pytest worker per core, each taking whole test files; `make test PYTEST_WORKERS=` runs in one process.
+PYTEST_WORKERS ?= -n auto --dist loadfile
 
 .PHONY: install test demo dev lint format validate bench mutation mutation-sample clean
 
@@ -29,7 +31,7 @@ test: install
 	scripts/ensure-postgres.sh
 	$(MAKE) lint
 	$(MAKE) validate
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) --durations=25 $(PYTEST_ARGS)
 
 demo: install
 	VENV=$(VENV) scripts/demo.sh

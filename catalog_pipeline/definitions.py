@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -146,9 +147,13 @@ def build_assets() -> list[dg.AssetsDefinition]:
         warn=settings.env_int(settings.PARITY_WARN, settings.DEFAULT_WARN_THRESHOLD),
         error=settings.env_int(settings.PARITY_ERROR, settings.DEFAULT_ERROR_THRESHOLD),
     )
-    assets = dg.map_asset_specs(_for_the_ui, [sync_provider_catalogs, build_catalog_reconciliation(thresholds)])
-    # the code link beside the docs link: the file and line of each asset's function
-    return list(dg.with_source_code_references(assets))
+    # Code references are a beta API chosen on purpose: its warning would open every CLI, daemon and
+    # webserver output with a dozen lines a user can do nothing about.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        assets = dg.map_asset_specs(_for_the_ui, [sync_provider_catalogs, build_catalog_reconciliation(thresholds)])
+        # the code link beside the docs link: the file and line of each asset's function
+        return list(dg.with_source_code_references(assets))
 
 
 def build_asset_checks() -> list[dg.AssetChecksDefinition]:

@@ -42,10 +42,12 @@ def test_status_without_any_reconciliation_cannot_tell(tmp_path, sqlite_url):
 
 
 def test_sync_then_status_through_the_real_cli(tmp_path, replay_server, database_url):
-    """A full sync prints each provider as it lands and a summary; status --json shows 100 % parity."""
+    """A full sync prints each provider as it lands and a summary, and no warning about the beta Dagster
+    APIs the project chose on purpose; status --json shows 100 % parity."""
     environment = cli_environment(tmp_path, database_url, replay_server.url)
     result = run_cli(["sync"], environment)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "BetaWarning" not in result.stdout + result.stderr
     for slug in PROVIDER_SLUGS:
         assert f"  {slug} " in result.stdout
     assert f"all {len(PROVIDER_SLUGS)} requested provider(s) synced" in result.stdout
