@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,15 @@ from catalog_pipeline_tests.fault_proxy import FaultProxy
 from catalog_pipeline_tests.postgres_server import create_database, postgres_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# A suite started in the background (nohup, a CI runner, an xdist worker) inherits SIGINT ignored, and every
+# in-process Dagster run copies SIGINT's handler onto SIGTERM (dagster._utils.interrupts): SIGTERM ignored is
+# then inherited by every process a later test starts, and `kill` no longer stops them (the demo's replay
+# server kept demo.sh's output open until the test timed out). Tests run as in a terminal instead.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 #: CATALOG_SHARED_SNAPSHOTS points elsewhere (the mutation run executes a copy of the tests in mutants/).
 SHARED_SNAPSHOTS = Path(
     os.environ.get("CATALOG_SHARED_SNAPSHOTS") or PROJECT_ROOT.parent / "shared" / "provider_snapshots"

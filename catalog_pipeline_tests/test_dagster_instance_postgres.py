@@ -1,5 +1,6 @@
 """deploy/dagster.yaml: a real sync through the CLI on a Dagster instance whose runs, event
-logs and schedules live in PostgreSQL, read back from that instance afterwards."""
+logs and schedules live in PostgreSQL, read back from that instance afterwards; the deployment's
+event batching keeps every partition's materialization."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import shutil
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+import yaml
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from catalog_pipeline.defs.assets import MASS_DEACTIVATION_CHECK, MODELS
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline_tests.conftest import inject_fault
-from catalog_pipeline_tests.helpers import sync_log
+from catalog_pipeline_tests.helpers import materializations, sync, sync_log
 from catalog_pipeline_tests.postgres_server import create_database
 from catalog_pipeline_tests.storage_helpers import PROJECT_ROOT, cli_environment, run_cli
 
@@ -87,3 +90,64 @@ def test_sync_on_the_postgres_backed_instance_of_deploy_dagster_yaml(
 
     [log] = [row for row in sync_log(postgres_url) if row["provider_slug"] == SLUG]
     assert (log["status"], log["models_inserted"], log["dagster_run_id"]) == ("success", SIZE, sync_run.run_id)
+
+
+def test_the_deployment_stores_a_runs_partition_materializations_in_one_batch_per_asset(
+    tmp_path, replay_server, postgres_server_url, postgres_url, monkeypatch
+):
+    """With the DAGSTER_EVENT_BATCH_SIZE the deployment sets (deploy/docker-compose.yaml), a sync run
+    over three provider partitions on the instance of deploy/dagster.yaml stores each asset's three
+    materializations in one batch, and each partition still has its own materialization with its own
+    numbers, as the UI's partition view reads them."""
+    compose = yaml.safe_load((PROJECT_ROOT / "deploy" / "docker-compose.yaml").read_text())
+    dagster_database = sa.make_url(create_database(postgres_server_url, prefix="dagster"))
+    for name, value in {
+        "DAGSTER_PG_HOST": dagster_database.host,
+        "DAGSTER_PG_PORT": str(dagster_database.port),
+        "DAGSTER_PG_USER": dagster_database.username,
+        "DAGSTER_PG_PASSWORD": "not-checked-by-trust-auth",
+        "DAGSTER_PG_DB": dagster_database.database,
+        "DAGSTER_EVENT_BATCH_SIZE": str(compose["x-dagster-postgres"]["DAGSTER_EVENT_BATCH_SIZE"]),
+    }.items():
+        monkeypatch.setenv(name, value)
+    sizes = {"cerebras": 7, "nebius": 11, "xai": 13}
+    assert list(sizes) == list(PROVIDER_SLUGS[PROVIDER_SLUGS.index("cerebras") :][:3])  # one partition range
+    for slug, size in sizes.items():
+        inject_fault(replay_server, slug, size=size)
+    batches: list[list[tuple[str, str, str | None]]] = []
+    store_batch = PostgresEventLogStorage.store_event_batch
+
+    def recording(storage, events):  # type: ignore[no-untyped-def]
+        batches.append(
+            [
+                (
+                    e.get_dagster_event().event_type_value,
+                    e.get_dagster_event().asset_key.to_user_string(),
+                    e.get_dagster_event().partition,
+                )
+                for e in events
+            ]
+        )
+        return store_batch(storage, events)
+
+    monkeypatch.setattr(PostgresEventLogStorage, "store_event_batch", recording)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(DEPLOY_CONFIG, home / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        result = sync(postgres_url, replay_server.url, list(sizes), instance=instance)
+        assert result.success
+
+        materialized = [batch for batch in batches if batch[0][0] == "ASSET_MATERIALIZATION"]
+        assert sorted(sorted(batch) for batch in materialized) == [
+            [("ASSET_MATERIALIZATION", "models", slug) for slug in sizes],
+            [("ASSET_MATERIALIZATION", "provider_catalog", slug) for slug in sizes],
+        ]
+        models = materializations(instance, MODELS, result.run_id)
+        assert {slug: numbers["inserted"] for slug, numbers in models.items()} == sizes
+        catalogs = materializations(instance, dg.AssetKey("provider_catalog"), result.run_id)
+        assert {slug: numbers["live_count"] for slug, numbers in catalogs.items()} == sizes
+        assert instance.get_materialized_partitions(MODELS) == set(sizes)
+    finally:
+        instance.dispose()

@@ -6,6 +6,7 @@ import dagster as dg
 
 from catalog_pipeline.definitions import defs
 from catalog_pipeline.defs.assets import CATALOG_RECONCILIATION, MODELS, PROVIDER_CATALOG, sync_provider_catalogs
+from catalog_pipeline.defs.checks import models_checks
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 
 
@@ -61,12 +62,14 @@ def test_every_run_runs_in_process_the_ui_asset_runs_too():
 
 
 def test_sync_job_runs_every_check_on_models_and_the_monitor_job_never_syncs():
-    """A sync run evaluates every check on `models` after the sync step (as a UI "Materialize" does);
-    the monitor re-evaluates the standalone ones without syncing."""
+    """A sync run evaluates every check on `models` (as a UI "Materialize" does): the sync step's own
+    and, in one step after it, the standalone ones; the monitor re-evaluates those without syncing."""
     sync_job = defs.resolve_job_def("catalog_sync_job")
-    assert {node.name for node in sync_job.graph.node_defs} == {"sync_provider_catalogs"} | {
-        f"models_{key.name}" for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key.path == ["models"]
-    } - {f"models_{key.name}" for key in sync_provider_catalogs.check_keys}  # evaluated inside the sync step
+    # the sync step, then one step for every standalone check on models
+    assert {node.name for node in sync_job.graph.node_defs} == {"sync_provider_catalogs", "models_checks"}
+    on_models = {key for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key == MODELS}
+    assert on_models == set(sync_job.asset_layer.asset_graph.asset_check_keys) & on_models
+    assert on_models - set(sync_provider_catalogs.check_keys) == set(models_checks.check_keys)
     monitor_nodes = {node.name for node in defs.resolve_job_def("catalog_monitor_job").graph.node_defs}
     assert "sync_provider_catalogs" not in monitor_nodes
     assert "catalog_reconciliation" in monitor_nodes

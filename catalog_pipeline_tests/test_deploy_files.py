@@ -1,6 +1,7 @@
 """deploy/: the docker-compose topology and the Helm values name the pieces the process test runs
 (PostgreSQL storage, a gRPC code server for catalog_pipeline.definitions, webserver, daemon,
-K8sRunLauncher), and the workspace points the webserver and daemon at the code server."""
+K8sRunLauncher, event writes batched per asset), and the workspace points the webserver and daemon
+at the code server."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def test_compose_runs_postgres_a_grpc_code_server_the_webserver_and_the_daemon()
     for name in ("code", "webserver", "daemon"):
         environment = services[name]["environment"]
         assert environment["DAGSTER_PG_HOST"] == "postgres", name
+        # a run's per-partition materializations stored in one batch per asset (dagster-postgres)
+        assert int(environment["DAGSTER_EVENT_BATCH_SIZE"]) >= 32, name
     assert services["code"]["environment"]["CATALOG_DATABASE_URL"].startswith("postgresql+psycopg://")
     workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
     assert workspace["load_from"] == [
@@ -37,4 +40,7 @@ def test_helm_values_serve_the_code_location_and_launch_runs_as_kubernetes_jobs(
     [deployment] = values["dagster-user-deployments"]["deployments"]
     assert deployment["dagsterApiGrpcArgs"] == ["-m", "catalog_pipeline.definitions"]
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    # launched runs get the deployment's env: materializations of all 32 partitions in one batch per asset
+    batch_size = {item["name"]: item["value"] for item in deployment["env"]}["DAGSTER_EVENT_BATCH_SIZE"]
+    assert int(batch_size) >= 32
     assert values["dagsterDaemon"]["enabled"] is True

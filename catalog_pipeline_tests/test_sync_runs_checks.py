@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
+from catalog_pipeline.defs import checks
 from catalog_pipeline.defs.assets import MODELS, PROVIDER_CATALOG, catalog_reconciliation, sync_provider_catalogs
-from catalog_pipeline.defs.checks import MODELS_CHECKS
+from catalog_pipeline.defs.checks import MODELS_CHECKS, models_checks
 from catalog_pipeline.defs.jobs import catalog_sync_job
 from catalog_pipeline.defs.resources import LifecycleSettingsResource
 from catalog_pipeline.defs.schedules import MONITOR_JOB, SCHEDULED_SYNC_RUN_CONFIG, catalog_monitor_job
@@ -105,3 +106,40 @@ def test_a_failed_provider_leaves_the_checks_to_the_monitor_the_after_sync_senso
     assert {key.name for check in MODELS_CHECKS for key in check.check_keys} <= evaluated
     # the monitor is no sync: it starts nothing more
     assert not _after_sync_tick(definitions, instance, tick.cursor).run_requests
+
+
+def test_a_check_on_models_that_raises_leaves_the_others_reporting_and_fails_its_step(
+    definitions, instance, monkeypatch
+):
+    """The checks on `models` share one step after the sync step: when one of them cannot be evaluated
+    (here valid prices, broken on purpose), the others still report their results in the run, the
+    providers stay materialized, and the run fails naming the check that could not run."""
+
+    def broken(catalog_database):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the price query broke")
+
+    monkeypatch.setattr(checks, "_models_valid_prices", broken)
+    result = _sync_range(definitions, instance)
+    assert not result.success
+    evaluated = {e.check_name for e in result.get_asset_check_evaluations()}
+    assert evaluated >= {key.name for key in models_checks.check_keys} - {checks.VALID_PRICES_CHECK}
+    assert checks.VALID_PRICES_CHECK not in evaluated
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "models_checks"
+    assert "models_valid_prices" in failure.step_failure_data.error.message
+    assert "the price query broke" in failure.step_failure_data.error.message
+    assert set(materializations(instance, MODELS, result.run_id)) == set(RANGE)
+
+
+def test_a_check_on_models_picked_alone_evaluates_only_that_check(definitions, instance):
+    """The UI's "Execute" on one check of `models` (a subset of the shared step) evaluates that check
+    and no other: the step runs only the selected checks."""
+    assert _sync_range(definitions, instance).success
+    key = dg.AssetCheckKey(MODELS, checks.UNIQUE_IDS_CHECK)
+    job = definitions.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=set(), asset_check_selection={key}
+    )
+    result = job.execute_in_process(instance=instance)
+    assert result.success
+    assert [e.check_name for e in result.get_asset_check_evaluations()] == [checks.UNIQUE_IDS_CHECK]
+    assert result.get_asset_check_evaluations()[0].passed

@@ -6,6 +6,7 @@ failed check (and the alert it raises) says how much is wrong and where.
 """
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -21,6 +22,7 @@ from catalog_pipeline.defs.resources import (
 )
 from catalog_pipeline.defs.sync_settings import SyncScheduleResource
 from catalog_pipeline.gateway import GATEWAY_SOURCE, GatewayResource
+from catalog_pipeline.masking import mask_secrets
 from catalog_pipeline.providers.normalize import PriceState
 from catalog_pipeline.providers.registry import PROVIDER_SLUGS, get_provider
 from catalog_pipeline.reconciliation import (
@@ -64,18 +66,10 @@ def _examples(lines: list[str]) -> dg.MetadataValue:
 _INTERVAL_HOURS = settings.env_int(settings.SYNC_INTERVAL_HOURS, settings.DEFAULT_SYNC_INTERVAL_HOURS)
 
 
-@dg.asset_check(
-    asset=MODELS,
-    name=FRESHNESS_CHECK,
-    description=(
-        f"ERROR when a configured provider that scheduled syncs cover (PRICING_SYNC_PROVIDERS) had no successful "
-        f"sync within {2 * _INTERVAL_HOURS} h: twice PRICING_SYNC_INTERVAL_HOURS ({_INTERVAL_HOURS}). Names the "
-        "providers and their ages."
-    ),
-)
 def models_freshness(
     provider_api: ProviderApiResource, catalog_database: CatalogDatabaseResource, sync_schedule: SyncScheduleResource
 ) -> dg.AssetCheckResult:
+    """The `models_freshness` check alone, outside a run (`models_checks` evaluates it in runs)."""
     return _models_freshness(provider_api=provider_api, catalog_database=catalog_database, sync_schedule=sync_schedule)
 
 
@@ -101,6 +95,8 @@ def _models_freshness(
     stale = {slug: age for slug, age in ages.items() if age is None or age > window_seconds}
     known_ages = [age for age in ages.values() if age is not None]
     return dg.AssetCheckResult(
+        check_name=FRESHNESS_CHECK,
+        asset_key=MODELS,
         passed=not stale,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -116,12 +112,8 @@ def _models_freshness(
     )
 
 
-@dg.asset_check(
-    asset=MODELS,
-    name=UNIQUE_IDS_CHECK,
-    description="ERROR when any (provider, provider_model_id) pair is stored twice (threshold: 0 duplicates).",
-)
 def models_unique_provider_model_id(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
+    """The `models_unique_provider_model_id` check alone, outside a run (`models_checks` evaluates it in runs)."""
     return _models_unique_provider_model_id(catalog_database=catalog_database)
 
 
@@ -139,6 +131,8 @@ def _models_unique_provider_model_id(catalog_database: CatalogDatabaseResource) 
             .order_by(providers.c.slug, models.c.provider_model_id)
         ).all()
     return dg.AssetCheckResult(
+        check_name=UNIQUE_IDS_CHECK,
+        asset_key=MODELS,
         passed=not duplicates,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -151,15 +145,8 @@ def _models_unique_provider_model_id(catalog_database: CatalogDatabaseResource) 
     )
 
 
-@dg.asset_check(
-    asset=MODELS,
-    name=VALID_PRICES_CHECK,
-    description=(
-        "ERROR on any active model's price that is negative, or a 'known' or 'free' price without an amount "
-        "(a missing amount must be 'unknown' or 'variable'). Threshold: 0 such prices."
-    ),
-)
 def models_valid_prices(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
+    """The `models_valid_prices` check alone, outside a run (`models_checks` evaluates it in runs)."""
     return _models_valid_prices(catalog_database=catalog_database)
 
 
@@ -207,6 +194,8 @@ def _models_valid_prices(catalog_database: CatalogDatabaseResource) -> dg.AssetC
     bad = [row for rows in found.values() for row in rows]
     affected = {(row.slug, row.provider_model_id) for row in [*bad, *negative_columns]}
     return dg.AssetCheckResult(
+        check_name=VALID_PRICES_CHECK,
+        asset_key=MODELS,
         passed=not bad and not negative_columns,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -228,15 +217,8 @@ def _models_valid_prices(catalog_database: CatalogDatabaseResource) -> dg.AssetC
     )
 
 
-@dg.asset_check(
-    asset=MODELS,
-    name=REQUIRED_FIELDS_CHECK,
-    description=(
-        "ERROR on any active model with a blank provider_model_id or canonical_slug, or a price_status that is "
-        "not known, free, variable or unknown. Threshold: 0 such models."
-    ),
-)
 def models_required_fields(catalog_database: CatalogDatabaseResource) -> dg.AssetCheckResult:
+    """The `models_required_fields` check alone, outside a run (`models_checks` evaluates it in runs)."""
     return _models_required_fields(catalog_database=catalog_database)
 
 
@@ -264,6 +246,8 @@ def _models_required_fields(catalog_database: CatalogDatabaseResource) -> dg.Ass
             ).all()
     bad = [(field_name, row) for field_name, rows in found.items() for row in rows]
     return dg.AssetCheckResult(
+        check_name=REQUIRED_FIELDS_CHECK,
+        asset_key=MODELS,
         passed=not bad,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -375,18 +359,10 @@ _DEPRECATION_COLUMNS = dg.TableSchema(
 )
 
 
-@dg.asset_check(
-    asset=MODELS,
-    name=DEPRECATION_CHECK,
-    description=(
-        "Warns about active models whose provider-announced deprecation date (OpenAI shutdown_date, Fireworks "
-        "deprecationDate, OpenRouter expiration_date, ...) falls within CATALOG_DEPRECATION_WARN_DAYS "
-        "(default 30) days, or has passed while the model is still listed; lists them, soonest first."
-    ),
-)
 def models_deprecation_upcoming(
     catalog_database: CatalogDatabaseResource, lifecycle_settings: LifecycleSettingsResource
 ) -> dg.AssetCheckResult:
+    """The `models_deprecation_upcoming` check alone, outside a run (`models_checks` evaluates it in runs)."""
     return _models_deprecation_upcoming(catalog_database=catalog_database, lifecycle_settings=lifecycle_settings)
 
 
@@ -421,6 +397,8 @@ def _models_deprecation_upcoming(
     ]
     overdue = sum(1 for record in records if record.data["days_left"] < 0)
     return dg.AssetCheckResult(
+        check_name=DEPRECATION_CHECK,
+        asset_key=MODELS,
         passed=not records,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
@@ -439,10 +417,85 @@ def _models_deprecation_upcoming(
     )
 
 
-MODELS_CHECKS = [
-    models_freshness,
-    models_unique_provider_model_id,
-    models_valid_prices,
-    models_required_fields,
-    models_deprecation_upcoming,
+MODELS_CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        FRESHNESS_CHECK,
+        asset=MODELS,
+        description=(
+            f"ERROR when a configured provider that scheduled syncs cover (PRICING_SYNC_PROVIDERS) had no successful "
+            f"sync within {2 * _INTERVAL_HOURS} h: twice PRICING_SYNC_INTERVAL_HOURS ({_INTERVAL_HOURS}). Names the "
+            "providers and their ages."
+        ),
+    ),
+    dg.AssetCheckSpec(
+        UNIQUE_IDS_CHECK,
+        asset=MODELS,
+        description="ERROR when any (provider, provider_model_id) pair is stored twice (threshold: 0 duplicates).",
+    ),
+    dg.AssetCheckSpec(
+        VALID_PRICES_CHECK,
+        asset=MODELS,
+        description=(
+            "ERROR on any active model's price that is negative, or a 'known' or 'free' price without an amount "
+            "(a missing amount must be 'unknown' or 'variable'). Threshold: 0 such prices."
+        ),
+    ),
+    dg.AssetCheckSpec(
+        REQUIRED_FIELDS_CHECK,
+        asset=MODELS,
+        description=(
+            "ERROR on any active model with a blank provider_model_id or canonical_slug, or a price_status that is "
+            "not known, free, variable or unknown. Threshold: 0 such models."
+        ),
+    ),
+    dg.AssetCheckSpec(
+        DEPRECATION_CHECK,
+        asset=MODELS,
+        description=(
+            "Warns about active models whose provider-announced deprecation date (OpenAI shutdown_date, Fireworks "
+            "deprecationDate, OpenRouter expiration_date, ...) falls within CATALOG_DEPRECATION_WARN_DAYS "
+            "(default 30) days, or has passed while the model is still listed; lists them, soonest first."
+        ),
+    ),
 ]
+
+
+@dg.multi_asset_check(
+    name="models_checks",
+    specs=MODELS_CHECK_SPECS,
+    can_subset=True,
+    description="Every check on models in one step (each one can run alone): freshness, data quality, deprecations.",
+)
+def models_checks(
+    context: dg.AssetCheckExecutionContext,
+    provider_api: ProviderApiResource,
+    catalog_database: CatalogDatabaseResource,
+    sync_schedule: SyncScheduleResource,
+    lifecycle_settings: LifecycleSettingsResource,
+) -> Iterator[dg.AssetCheckResult]:
+    """The selected checks on `models`, one after the other in one step: the run looks up the checked
+    materialization once for all of them instead of once per check step. A check that raises does not
+    keep the others from reporting; the step then fails naming it."""
+    evaluations: dict[str, Callable[[], dg.AssetCheckResult]] = {
+        FRESHNESS_CHECK: lambda: _models_freshness(provider_api, catalog_database, sync_schedule),
+        UNIQUE_IDS_CHECK: lambda: _models_unique_provider_model_id(catalog_database),
+        VALID_PRICES_CHECK: lambda: _models_valid_prices(catalog_database),
+        REQUIRED_FIELDS_CHECK: lambda: _models_required_fields(catalog_database),
+        DEPRECATION_CHECK: lambda: _models_deprecation_upcoming(catalog_database, lifecycle_settings),
+    }
+    failed = []
+    for name, evaluate in evaluations.items():
+        if dg.AssetCheckKey(MODELS, name) not in context.selected_asset_check_keys:
+            continue
+        try:
+            result = evaluate()
+        except Exception as error:  # reported below, after the other checks
+            context.log.error(mask_secrets(f"{name} could not be evaluated: {error!r}"))
+            failed.append(f"{name}: {error!r}")
+            continue
+        yield result
+    if failed:
+        raise dg.Failure(description=mask_secrets("check(s) on models could not be evaluated: " + "; ".join(failed)))
+
+
+MODELS_CHECKS = [models_checks]
