@@ -364,6 +364,28 @@ def test_gateway_parity_counts_each_keyless_provider_against_what_the_gateway_se
         f"{slug}: 3 missing, 0 stale" for slug in KEYLESS if slug != "cerebras"
     ]
     assert len(numbers["providers_skipped"].split("; ")) == 32 - len(KEYLESS)
+    # every number the UI shows for the check, by name; cerebras is healthy, nothing is rejected or unreachable
+    assert set(numbers) == {
+        "status",
+        "parity_pct",
+        "gateway_models",
+        "db_active_models",
+        "rejected_models",
+        "missing",
+        "stale",
+        "gap",
+        "providers_out_of_sync",
+        "providers_warning",
+        "providers_unreachable",
+        "providers_skipped",
+        "by_provider",
+    }
+    assert (numbers["rejected_models"], numbers["providers_warning"], numbers["providers_unreachable"]) == (
+        0,
+        "none",
+        "none",
+    )
+    assert "cerebras" in {row.data["provider"] for row in result.metadata["by_provider"].records}
     table = schema.reconciliation_history
     with writer.engine.connect() as connection:
         rows = connection.execute(
@@ -392,3 +414,34 @@ def test_gateway_parity_without_a_gateway_passes_saying_so(catalog):
     )
     assert result.passed and _values(result) == {}
     assert "No gateway configured" in result.description
+
+
+def test_each_check_names_itself_its_asset_and_its_severity_in_its_result(catalog, sqlite_url):
+    """The five checks share one step in a run (`models_checks`), so each result must say which check it is:
+    a result naming another check, or none, would be shown under the wrong name in the UI, or rejected by
+    Dagster. The names are the ones the README and the UI list; the data-quality checks and freshness fail
+    as errors, the deprecation warning is a warning (README "Asset checks")."""
+    _, database = catalog
+    results = {
+        "freshness": checks.models_freshness(
+            provider_api=ProviderApiResource(),
+            catalog_database=database,
+            sync_schedule=SyncScheduleResource(interval_hours=3, providers="groq,together"),
+        ),
+        "unique": checks.models_unique_provider_model_id(catalog_database=database),
+        "prices": checks.models_valid_prices(catalog_database=database),
+        "required": checks.models_required_fields(catalog_database=database),
+        "deprecation": checks.models_deprecation_upcoming(
+            catalog_database=database, lifecycle_settings=LifecycleSettingsResource(deprecation_warn_days=30)
+        ),
+    }
+    named = {key: (result.check_name, result.asset_key, result.severity) for key, result in results.items()}
+    models_key = dg.AssetKey(["models"])
+    error, warn = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+    assert named == {
+        "freshness": ("models_freshness", models_key, error),
+        "unique": ("models_unique_provider_model_id", models_key, error),
+        "prices": ("models_valid_prices", models_key, error),
+        "required": ("models_required_fields", models_key, error),
+        "deprecation": ("models_deprecation_upcoming", models_key, warn),
+    }
