@@ -296,6 +296,47 @@ def test_deprecation_check_passes_when_nothing_is_due(sqlite_url, monkeypatch):
     assert (_values(result)["models_due"], _values(result)["models_with_deprecation_date"]) == (0, 1)
 
 
+def test_deprecation_check_counts_a_date_later_today_as_due_not_past_and_sorts_by_date_provider_and_id(
+    sqlite_url, monkeypatch
+):
+    """At 12:00 UTC: a model retiring at 18:00 today is due with 0 days left, not past; one that retired at
+    06:00 today is past (-1 days left, the day has begun without it). Rows on the same date sort by provider
+    (groq before openai), then by model id (a-... before b-...). A model without a provider status shows an
+    empty one, and a model the provider no longer lists is not counted, whatever its date. Due: 4 (past 1);
+    with a date: 4 active (the deactivated one is not)."""
+    clock = datetime(2026, 9, 1, 12, tzinfo=UTC)
+    monkeypatch.setattr(checks, "_now", lambda: clock)
+    engine = create_catalog_engine(sqlite_url)
+    writer = CatalogWriter(engine)
+    evening, morning = clock + timedelta(hours=6), clock - timedelta(hours=6)
+    write(writer, "groq", [replace(model("z-today"), deprecation_date=evening)])
+    openai = [
+        replace(model("b-today"), deprecation_date=evening, provider_status="active"),
+        replace(model("a-today"), deprecation_date=evening, provider_status="active"),
+        replace(model("retired"), deprecation_date=morning, provider_status="deprecated"),
+        replace(model("dropped"), deprecation_date=evening),
+    ]
+    write(writer, "openai", openai)
+    write(writer, "openai", openai[:3])  # "dropped" leaves the list (1 of 4, within the guard)
+    result = checks.models_deprecation_upcoming(
+        catalog_database=CatalogDatabaseResource(url=sqlite_url),
+        lifecycle_settings=LifecycleSettingsResource(deprecation_warn_days=30),
+    )
+    engine.dispose()
+    numbers = _values(result)
+    assert (numbers["models_due"], numbers["models_past_date"], numbers["models_with_deprecation_date"]) == (4, 1, 4)
+    assert [
+        (r.data["provider"], r.data["model"], r.data["days_left"], r.data["provider_status"])
+        for r in numbers["models"].records
+    ] == [
+        ("openai", "retired", -1, "deprecated"),
+        ("groq", "z-today", 0, ""),
+        ("openai", "a-today", 0, "active"),
+        ("openai", "b-today", 0, "active"),
+    ]
+    assert result.description == "4 active model(s) reach their deprecation date within 30 days (1 already past)"
+
+
 #: The providers whose list takes no key (the README table's "none" and "(optional)" auth): only these are
 #: compared with the gateway when no key is set.
 KEYLESS = [
