@@ -290,3 +290,25 @@ def test_a_first_listing_on_postgresql_is_copied_and_a_later_one_upserted(postgr
     write(writer, "groq", [model("g-1", "3"), model("g-2")])
     engine.dispose()
     assert calls == ["_copy_new_models", "_upsert_models"]
+
+
+def test_each_write_records_its_own_change_events_once_in_order(writer, clock, monkeypatch):
+    """The change feed after three writes on one engine (one pooled connection): each event once, in the
+    order it happened; the PostgreSQL write's temporary tables end with its transaction, so nothing of a
+    write is replayed by the next. The staging tables are built fresh, as in a new process."""
+    monkeypatch.setattr(writer_module, "_staging_metadata", sa.MetaData())
+    write(writer, "groq", models("g", 2))
+    write(writer, "groq", [model("g-1", "1.5"), model("g-2")])
+    write(writer, "groq", [model("g-1", "1.5"), model("g-2", "1", "3")])
+    with writer.engine.connect() as connection:
+        feed = connection.execute(
+            sa.select(schema.models.c.provider_model_id, schema.model_changes.c.kind)
+            .join(schema.models, schema.models.c.id == schema.model_changes.c.model_id)
+            .order_by(schema.model_changes.c.id)
+        ).all()
+    assert [tuple(row) for row in feed] == [
+        ("g-1", ChangeKind.ADDED),
+        ("g-2", ChangeKind.ADDED),
+        ("g-1", ChangeKind.PRICE_CHANGED),
+        ("g-2", ChangeKind.PRICE_CHANGED),
+    ]
