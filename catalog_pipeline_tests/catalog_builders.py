@@ -7,13 +7,16 @@ the numbers it expects are the ones it wrote down.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from catalog_pipeline.http_engine import FetchResult
 from catalog_pipeline.providers.normalize import ModelRecord, NormalizedCatalog, Price, PriceState, Rejection
 from catalog_pipeline.providers.registry import get_provider
+from catalog_pipeline.storage import writer as writer_module
 from catalog_pipeline.storage.writer import CatalogWriter, SyncCounts
 
 PER_MILLION = "usd_per_million_tokens"
@@ -62,3 +65,23 @@ def write(
 def execute(writer: CatalogWriter, sql: str, **parameters: object) -> None:
     with writer.engine.begin() as connection:
         connection.execute(sa.text(sql), parameters)
+
+
+#: The writer tests' fixed clock: syncs six hours apart (the `clock` fixture of conftest starts at T1).
+T1 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+T2 = T1 + timedelta(hours=6)
+T3 = T2 + timedelta(hours=6)
+T4 = T3 + timedelta(hours=6)
+
+
+class Clock:
+    """The writer's clock, moved by the test (`clock.now = T2`)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.now = T1
+        monkeypatch.setattr(writer_module, "_now", lambda: self.now)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A timestamp read back, as UTC (SQLite hands back naive UTC)."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from catalog_pipeline.replay.server import ReplayServer
+from catalog_pipeline.storage.database import create_catalog_engine
+from catalog_pipeline.storage.writer import CatalogWriter
+from catalog_pipeline_tests.catalog_builders import Clock
 from catalog_pipeline_tests.fault_proxy import FaultProxy
 from catalog_pipeline_tests.postgres_server import create_database, postgres_server
 
@@ -114,3 +117,17 @@ def shared_snapshots() -> Path:
     if os.environ.get("CATALOG_REQUIRE_SHARED") == "1":
         pytest.fail(message + " and CATALOG_REQUIRE_SHARED=1 requires them")
     pytest.skip(message + " (set CATALOG_REQUIRE_SHARED=1 to make this a failure)")
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The catalog writer's clock, fixed at `catalog_builders.T1` until the test moves it."""
+    return Clock(monkeypatch)
+
+
+@pytest.fixture
+def writer(database_url: str) -> Iterator[CatalogWriter]:
+    """A catalog writer on a fresh database, SQLite and PostgreSQL."""
+    engine = create_catalog_engine(database_url)
+    yield CatalogWriter(engine)
+    engine.dispose()

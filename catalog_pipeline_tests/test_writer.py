@@ -19,38 +19,11 @@ from catalog_pipeline.http_engine import FetchResult
 from catalog_pipeline.providers.normalize import Price, PriceState
 from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.storage import schema
-from catalog_pipeline.storage import writer as writer_module
 from catalog_pipeline.storage.database import create_catalog_engine
 from catalog_pipeline.storage.writer import CatalogWriter, MassDeactivationBlocked, PriceChange, provider_lock_key
-from catalog_pipeline_tests.catalog_builders import PER_MILLION, model, models, rejected, write
+from catalog_pipeline_tests.catalog_builders import PER_MILLION, T1, T2, T3, T4, model, models, rejected, write
+from catalog_pipeline_tests.catalog_builders import as_utc as _utc
 from catalog_pipeline_tests.storage_helpers import provider_tables
-
-T1 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
-T2 = T1 + timedelta(hours=6)
-T3 = T2 + timedelta(hours=6)
-T4 = T3 + timedelta(hours=6)
-
-
-class Clock:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        self.now = T1
-        monkeypatch.setattr(writer_module, "_now", lambda: self.now)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
-
-
-@pytest.fixture
-def writer(database_url: str):
-    engine = create_catalog_engine(database_url)
-    yield CatalogWriter(engine)
-    engine.dispose()
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _models(writer: CatalogWriter, slug: str = "groq") -> dict[str, dict]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -29,34 +29,11 @@ from catalog_pipeline.storage.writer import (
     SyncCounts,
     model_ids_digest,
 )
-from catalog_pipeline_tests.catalog_builders import PER_MILLION, model, models, rejected, write
+from catalog_pipeline_tests.catalog_builders import PER_MILLION, T1, T2, model, models, rejected, write
+from catalog_pipeline_tests.catalog_builders import as_utc as _utc
 
-T1 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
-T2 = T1 + timedelta(hours=6)
 GROQ_URL = "https://api.groq.com/openai/v1/models"
 VALIDATORS = (PageValidator(None, '"etag-1"', "Tue, 01 Sep 2026 10:00:00 GMT"), PageValidator("page-2", '"etag-2"'))
-
-
-class Clock:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        self.now = T1
-        monkeypatch.setattr(writer_module, "_now", lambda: self.now)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
-
-
-@pytest.fixture
-def writer(database_url: str):
-    engine = create_catalog_engine(database_url)
-    yield CatalogWriter(engine)
-    engine.dispose()
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _rows(writer: CatalogWriter, table: sa.Table) -> list[dict]:
