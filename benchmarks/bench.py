@@ -77,9 +77,36 @@ def measure(mode: str, env: dict[str, str], *args: str) -> dict[str, Any]:
             raise RuntimeError(f"bench_child {mode} failed ({process.returncode}): {err.read().decode()[-3000:]}")
     figures = json.loads(lines[-1][len("BENCH ") :])
     figures.update(wall_seconds=wall, peak_rss_mib=usage.ru_maxrss / 1024, cpu_seconds=usage.ru_utime + usage.ru_stime)
+    if "run_id" in figures:
+        figures["step_seconds"] = step_seconds(env, figures.pop("run_id"))
     if not figures.get("ok", True):
         print(f"  warning: {mode} run did not succeed", file=sys.stderr)
     return figures
+
+
+def step_seconds(env: dict[str, str], run_id: str) -> float:
+    """Wall time of a measured run's op steps (first STEP_START to last STEP_SUCCESS/FAILURE), read from
+    its instance after the process ended, so the reading is not part of what is measured."""
+    import dagster as dg
+
+    saved = dict(os.environ)
+    os.environ.update({key: value for key, value in env.items() if key.startswith("DAGSTER_")})
+    try:
+        instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+        try:
+            starts, ends = [], []
+            for entry in instance.all_logs(run_id):
+                kind = entry.dagster_event.event_type_value if entry.dagster_event else None
+                if kind == "STEP_START":
+                    starts.append(entry.timestamp)
+                elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+                    ends.append(entry.timestamp)
+        finally:
+            instance.dispose()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return (max(ends) - min(starts)) if starts and ends else 0.0
 
 
 @contextmanager
@@ -125,9 +152,9 @@ def deployment_event_batch_size() -> str:
 
 
 def environment(home: Path, replay_url: str, database_url: str, dagster_pg_url: str | None = None) -> dict[str, str]:
-    """The measured processes' environment: a fresh DAGSTER_HOME (SQLite storage, or with `dagster_pg_url`
-    the production instance of deploy/dagster.yaml on that PostgreSQL database, with the deployment's
-    DAGSTER_EVENT_BATCH_SIZE)."""
+    """The measured processes' environment: a fresh DAGSTER_HOME with the local instance of
+    deploy/dagster-local.yaml (SQLite), or with `dagster_pg_url` the production instance of
+    deploy/dagster.yaml on that PostgreSQL database, with the deployment's DAGSTER_EVENT_BATCH_SIZE."""
     home.mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CATALOG_", "PRICING_", "DAGSTER_"))}
     if dagster_pg_url:
@@ -143,7 +170,7 @@ def environment(home: Path, replay_url: str, database_url: str, dagster_pg_url: 
         # as the deployment runs (deploy/docker-compose.yaml): per-partition materializations in one batch per asset
         env["DAGSTER_EVENT_BATCH_SIZE"] = deployment_event_batch_size()
     else:
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        (home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster-local.yaml").read_text())
     env.update(DAGSTER_HOME=str(home), CATALOG_REPLAY_URL=replay_url, CATALOG_DATABASE_URL=database_url)
     env["CATALOG_PROVIDER_DEADLINE_S"] = "3600"  # the 1M case lists a provider of a million models
     env["CATALOG_MAX_RESPONSE_MB"] = "4096"
@@ -308,7 +335,9 @@ def sync_section(
         "catalog_bytes_per_model": round(state["database_bytes"] / max(1, state["active"])),
         "snapshot_bytes": state["snapshot_bytes"],
         "snapshots_max_per_provider": state["snapshots_max_per_provider"],
-        "dagster_instance": "postgresql (deploy/dagster.yaml)" if dagster_pg_for else "sqlite (default DAGSTER_HOME)",
+        "dagster_instance": "postgresql (deploy/dagster.yaml)"
+        if dagster_pg_for
+        else "sqlite (deploy/dagster-local.yaml)",
         "repeats": repeats,
     }
 

@@ -33,6 +33,7 @@ from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.reconciliation import KnownIds
 from catalog_pipeline.storage.writer import (
+    CHANGED,
     DEFAULT_MAX_PRICE_CHANGE_FACTOR,
     NOT_MODIFIED,
     SAME_PAYLOAD,
@@ -63,6 +64,16 @@ class ProviderOutcome:
     seconds: float = 0.0
     #: fields of the live payload the spec neither reads nor ignores, and read fields that vanished
     drift: list[FieldObservation] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        """Synced, and its list was the one stored (not modified, or the same payload)."""
+        return (
+            self.status == SUCCESS
+            and self.counts is not None
+            and self.counts.catalog_change != CHANGED
+            and not self.counts.held
+        )
 
     def progress_line(self) -> str:
         """One line for the run log: what the provider's sync did, or why it did not."""

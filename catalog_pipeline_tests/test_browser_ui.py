@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,7 +71,7 @@ def ui(tmp_path, replay_server) -> Iterator[dict]:
     replay_server.state.scale = SMALL
     home, database = tmp_path / "dagster_home", f"sqlite:///{tmp_path / 'catalog.db'}"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster-local.yaml", home / "dagster.yaml")  # as `make dev` installs it
     environment = process_environment(
         DAGSTER_HOME=str(home),
         CATALOG_DATABASE_URL=database,

@@ -32,7 +32,9 @@ def test_compose_runs_postgres_a_grpc_code_server_the_webserver_and_the_daemon()
         {"grpc_server": {"host": "code", "port": 4000, "location_name": "catalog_pipeline"}}
     ]
     dagster_yaml = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
-    assert "postgres" in dagster_yaml["storage"]
+    storage = dagster_yaml["storage"]["custom"]
+    assert (storage["module"], storage["class"]) == ("catalog_pipeline.dagster_storage", "PooledPostgresStorage")
+    assert set(storage["config"]["postgres_db"]) >= {"hostname", "port", "username", "password", "db_name"}
 
 
 def test_helm_values_serve_the_code_location_and_launch_runs_as_kubernetes_jobs():

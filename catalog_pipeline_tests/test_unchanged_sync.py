@@ -115,6 +115,27 @@ def test_a_list_that_changed_is_written_and_stored_as_a_new_snapshot(replay_serv
     assert snapshots[0]["payload_sha256"] != snapshots[1]["payload_sha256"]
 
 
+def test_the_run_log_names_every_unchanged_provider_in_one_line_and_each_changed_one_in_its_own(
+    replay_server, sqlite_url
+):
+    """In the UI's run log: a provider whose list changed gets its own line as it finishes; the
+    unchanged ones (every one of them, with its listed count) share one line, so an unchanged
+    sync of 32 providers stores one log event instead of 32."""
+    slugs = ["cerebras", "nebius", "xai"]
+    instance = dg.DagsterInstance.ephemeral()
+    assert sync(sqlite_url, replay_server.url, slugs, instance=instance).success
+    inject_fault(replay_server, "nebius", size=expected_live_count("nebius") + 2)
+    second = sync(sqlite_url, replay_server.url, slugs, instance=instance)
+    assert second.success
+
+    lines = [entry.user_message for entry in instance.all_logs(second.run_id) if entry.dagster_event is None]
+    provider_lines = [line for line in lines if line.split(" ", 1)[0] in slugs]
+    assert [line.split()[:2] for line in provider_lines] == [["nebius", "ok"]]
+    [folded] = [line for line in lines if "unchanged since their last sync" in line]
+    assert folded.startswith("2 provider(s) unchanged")
+    assert folded.endswith(f"cerebras {expected_live_count('cerebras')}, xai {expected_live_count('xai')}")
+
+
 def test_a_provider_whose_stored_rows_were_changed_behind_the_pipelines_back_is_a_gap(replay_server, sqlite_url):
     """An unchanged list is compared with the stored ids by digest: an id deactivated by hand since the
     last write is still found (missing 1), so skipping the normalization cannot hide a gap."""

@@ -5,8 +5,8 @@
 VENV=${VENV:-.venv}
 export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.catalog/dagster_home}
 mkdir -p "$DAGSTER_HOME"
-# SQLite allows one writer: the catalog_database pool lets one sync step write at a time.
-[ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n' > "$DAGSTER_HOME/dagster.yaml"
+# The local instance (SQLite, one writer at a time, connections kept): deploy/dagster-local.yaml.
+[ -f "$DAGSTER_HOME/dagster.yaml" ] || cp deploy/dagster-local.yaml "$DAGSTER_HOME/dagster.yaml"
 REPLAY_PORT=${1:-$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 "$VENV/bin/catalog-pipeline" replay-server --port "$REPLAY_PORT" &
 REPLAY_PID=$!

@@ -210,12 +210,23 @@ def sync_provider_catalogs(
     try:
         for outcome in sync_providers(context.partition_keys, http, catalog_database.writer, options, context.run_id):
             outcomes.append(outcome)
+            if outcome.unchanged:
+                continue  # one line for all of them below: each log line is a stored event
             log = context.log.info if outcome.status == SUCCESS else context.log.warning
             if outcome.status in (FAILED, BLOCKED):
                 log = context.log.error
             log(outcome.progress_line())
     finally:
         http.close()
+    order = {key: index for index, key in enumerate(context.partition_keys)}
+    unchanged = sorted((outcome for outcome in outcomes if outcome.unchanged), key=lambda o: order[o.provider])
+    if unchanged:
+        context.log.info(
+            f"{len(unchanged)} provider(s) unchanged since their last sync (nothing normalized or written): "
+            + ", ".join(
+                f"{outcome.provider} {outcome.counts.fetched if outcome.counts else 0}" for outcome in unchanged
+            )
+        )
     context.log.info(summary_line(outcomes))
     table_rows = _active_models(catalog_database)
 

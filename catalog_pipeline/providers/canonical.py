@@ -20,6 +20,8 @@ _VARIANT_SUFFIXES = re.compile(
 _SERVING_NAMES = re.compile(r"-(versatile|instant)$")
 _VERSION_P = re.compile(r"(?<=\d)p(?=\d)")  # Fireworks writes 3.1 as 3p1
 _SEPARATORS = re.compile(r"[\s_]+|-{2,}")
+_LLAMA_V = re.compile(r"^llama-?v(?=\d)")  # llama-v3 and llamav3 are llama-3
+_FAMILY_NUMBER = re.compile(r"^(llama|qwen|gemma|mistral|phi|mixtral|glm)(?=\d)")  # qwen2 is qwen-2
 
 
 def canonical_slug(model_id: str) -> str:
@@ -42,7 +44,7 @@ def canonical_slug(model_id: str) -> str:
     if name.startswith("llama"):
         name = _SERVING_NAMES.sub("-instruct", name)
     name = _VERSION_P.sub(".", name)
-    name = re.sub(r"^llama-?v(?=\d)", "llama-", name)
-    name = re.sub(r"^(llama|qwen|gemma|mistral|phi|mixtral|glm)(?=\d)", r"\1-", name)
+    name = _LLAMA_V.sub("llama-", name)
+    name = _FAMILY_NUMBER.sub(r"\1-", name)
     name = _SEPARATORS.sub("-", name).strip("-")
     return name or text

@@ -57,12 +57,13 @@ class FieldObserver:
         self._guides = self._read | self._ignored
         self._counts: dict[str, int] = {}
         self._samples: dict[str, str] = {}
+        self._leads: dict[str, bool] = {}
 
     def add(self, entries: Iterable[Any]) -> None:
         counts, samples = self._counts, self._samples
         for entry in entries:
             if isinstance(entry, Mapping):
-                for path, value in _paths(entry, "", 1, self._guides):
+                for path, value in _paths(entry, "", 1, self._guides, self._leads):
                     counts[path] = counts.get(path, 0) + 1
                     if path not in samples and value is not None:
                         samples[path] = _sample(value)
@@ -85,13 +86,18 @@ def news(observations: Sequence[FieldObservation]) -> list[FieldObservation]:
     return [o for o in observations if o.status in (UNKNOWN, VANISHED)]
 
 
-def _paths(entry: Mapping[str, Any], prefix: str, depth: int, guides: set[str]) -> Iterable[tuple[str, Any]]:
+def _paths(
+    entry: Mapping[str, Any], prefix: str, depth: int, guides: set[str], leads: dict[str, bool]
+) -> Iterable[tuple[str, Any]]:
     for key, value in entry.items():
         path = f"{prefix}{key}"
         if isinstance(value, Mapping) and value and path not in guides:
-            leads = any(guide.startswith(path + ".") for guide in guides)
-            if leads or depth < DEFAULT_DEPTH:
-                yield from _paths(value, path + ".", depth + 1, guides)
+            # whether a read or ignored field lies below `path`; the same for every entry, so asked once
+            below = leads.get(path)
+            if below is None:
+                below = leads[path] = any(guide.startswith(path + ".") for guide in guides)
+            if below or depth < DEFAULT_DEPTH:
+                yield from _paths(value, path + ".", depth + 1, guides, leads)
                 continue
         yield path, value
 

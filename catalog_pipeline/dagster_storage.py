@@ -1,0 +1,209 @@
+"""Dagster instance storage that keeps its database connections for the life of the process.
+
+Dagster's own storages open and close a database connection for every event they store
+(SQLAlchemy ``NullPool``; on SQLite a new engine each time). One sync of 32 providers stores about
+200 events, so those connections cost more than the sync's own work when nothing changed
+(`make bench`). These classes change only that; tables, queries and migrations are Dagster's.
+
+- `PooledPostgresStorage` (``deploy/dagster.yaml``): run, event log and schedule storage each keep
+  one connection, checked before use and replaced hourly.
+- `PooledSqliteStorage` (``deploy/dagster-local.yaml``, the home of `make demo` and `make dev`): the
+  event log keeps one engine per database file for the most recently used files, and checkpoints a
+  run's write-ahead log after every transaction on it, because the webserver learns of a run's new
+  events from changes to that run's ``.db`` file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from dagster._config import StringSource
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    SqliteEventLogStorage,
+)
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from dagster._serdes import ConfigurableClassData
+from dagster._utils import mkdir_p
+from dagster_postgres import DagsterPostgresStorage
+from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+
+# How long a PostgreSQL connection is kept before it is replaced, and how many more a process may
+# open while its threads (the daemon's, the webserver's) use one storage at once; those close on return.
+POSTGRES_CONNECTION_RECYCLE_SECONDS = 3600
+POSTGRES_EXTRA_CONNECTIONS = 4
+# Run files whose engine the SQLite event log keeps (the index file is always kept): a run worker
+# writes one run's file; the webserver reads a few at a time.
+SQLITE_KEPT_RUN_FILES = 8
+
+
+class PooledPostgresStorage(DagsterPostgresStorage):
+    """Dagster's PostgreSQL storage, with one kept connection per storage instead of one per event."""
+
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+        token_provider: Any = None,
+    ) -> None:
+        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
+        for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
+            storage._engine.dispose()
+            storage._engine = create_pg_engine(
+                postgres_url,
+                token_provider,
+                isolation_level="AUTOCOMMIT",
+                pool_size=1,
+                max_overflow=POSTGRES_EXTRA_CONNECTIONS,
+                pool_recycle=POSTGRES_CONNECTION_RECYCLE_SECONDS,
+                pool_pre_ping=True,
+            )
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]):  # type: ignore[override]
+        return cls(
+            pg_url_from_config(config_value),
+            config_value.get("should_autocreate_tables", True),
+            inst_data=inst_data,
+            token_provider=get_token_provider_from_config(config_value),
+        )
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's SQLite event log, keeping an engine per database file instead of creating one per event."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
+        self._engines_pid = os.getpid()
+        self._engines_lock = threading.RLock()
+        super().__init__(base_dir, inst_data=inst_data)
+
+    def _engine_for(self, shard: str) -> sa.Engine:
+        with self._engines_lock:
+            if self._engines_pid != os.getpid():
+                # a forked child must not use its parent's connections; it opens its own
+                for engine in self._engines.values():
+                    engine.dispose(close=False)
+                self._engines.clear()
+                self._engines_pid = os.getpid()
+            engine = self._engines.get(shard)
+            if engine is None:
+                engine = _kept_sqlite_engine(self.conn_string_for_shard(shard), SQLITE_BUSY_TIMEOUT_SECONDS)
+                self._engines[shard] = engine
+                run_files = [name for name in self._engines if name != INDEX_SHARD_NAME]
+                for name in run_files[:-SQLITE_KEPT_RUN_FILES]:
+                    self._engines.pop(name).dispose()
+            else:
+                self._engines.move_to_end(shard)
+            return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[sa.Connection]:
+        with self._db_lock:
+            engine = self._engine_for(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+                if shard != INDEX_SHARD_NAME:
+                    # a connection that stays open leaves its writes in the -wal file; the webserver
+                    # watches the run's .db file, so move them there now (a no-op after a read)
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _dispose_engines(self, keep_index: bool) -> None:
+        with self._engines_lock:
+            for name in list(self._engines):
+                if not (keep_index and name == INDEX_SHARD_NAME):
+                    self._engines.pop(name).dispose()
+
+    def wipe(self) -> None:
+        self._dispose_engines(keep_index=True)  # the run files are deleted; the index is emptied
+        super().wipe()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._dispose_engines(keep_index=False)
+
+
+class PooledSqliteRunStorage(SqliteRunStorage):
+    """Dagster's SQLite run storage, keeping its engine instead of creating one per call."""
+
+    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._kept_engine: sa.Engine | None = None
+        self._kept_engine_pid = os.getpid()
+        self._kept_engine_lock = threading.Lock()
+        super().__init__(conn_string, inst_data=inst_data)
+
+    def _engine(self) -> sa.Engine:
+        with self._kept_engine_lock:
+            if self._kept_engine is not None and self._kept_engine_pid != os.getpid():
+                self._kept_engine.dispose(close=False)  # a forked child opens its own connections
+                self._kept_engine = None
+            if self._kept_engine is None:
+                self._kept_engine = _kept_sqlite_engine(self._conn_string, SQLITE_BUSY_TIMEOUT_SECONDS)
+                self._kept_engine_pid = os.getpid()
+            return self._kept_engine
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        with self._engine().connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        super().dispose()
+        with self._kept_engine_lock:
+            if self._kept_engine is not None:
+                self._kept_engine.dispose()
+                self._kept_engine = None
+
+
+def _kept_sqlite_engine(url: str, busy_timeout_seconds: float) -> sa.Engine:
+    """An engine whose connections stay open. Its commits are not flushed to disk one by one
+    (``synchronous=NORMAL``, as the catalog's SQLite file): a power cut can lose the last
+    events, never corrupt the file; a crash of the process loses nothing."""
+    engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_seconds})
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_flush_per_commit(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    return engine
+
+
+class PooledSqliteStorage(DagsterSqliteStorage):
+    """Dagster's SQLite storage (runs, event log, schedules under ``base_dir``) with the kept-engine event log."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self.base_dir = base_dir
+        self._run_storage = PooledSqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        self._inst_data = inst_data
+        DagsterStorage.__init__(self)
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {"base_dir": StringSource}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]):  # type: ignore[override]
+        mkdir_p(config_value["base_dir"])
+        return cls(config_value["base_dir"], inst_data=inst_data)

@@ -1,0 +1,279 @@
+"""The Dagster instances we ship (deploy/dagster.yaml on PostgreSQL, deploy/dagster-local.yaml on
+SQLite) keep their database connections instead of opening one per stored event, and still behave
+as Dagster's own storage does for the people reading it: every event stored, a running sync's
+events seen by the webserver as they arrive, a server that dropped its connections survived."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from dagster._core.events.log import EventLogEntry
+
+from catalog_pipeline.dagster_storage import SQLITE_KEPT_RUN_FILES
+from catalog_pipeline_tests.conftest import PROJECT_ROOT, inject_fault
+from catalog_pipeline_tests.helpers import materializations, sync
+from catalog_pipeline_tests.postgres_server import create_database
+from catalog_pipeline_tests.storage_helpers import cli_environment, run_cli
+
+DEPLOY = PROJECT_ROOT / "deploy"
+SIZES = {"cerebras": 7, "nebius": 11, "xai": 13}  # three neighbouring partitions: one partition range
+
+
+def _home(tmp_path: Path, config: str) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(DEPLOY / config, home / "dagster.yaml")
+    return home
+
+
+def _postgres_settings(server_url: str) -> dict[str, str]:
+    database = sa.make_url(create_database(server_url, prefix="dagster"))
+    return {
+        "DAGSTER_PG_HOST": database.host or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(database.port),
+        "DAGSTER_PG_USER": database.username or "",
+        "DAGSTER_PG_PASSWORD": "not-checked-by-trust-auth",
+        "DAGSTER_PG_DB": database.database or "",
+    }
+
+
+def _server_figures(server_url: str, database: str) -> tuple[int, int]:
+    """Sessions PostgreSQL has opened for `database` so far, and the events stored in it."""
+    engine = sa.create_engine(server_url.rsplit("/", 1)[0] + f"/{database}", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+            sessions = connection.exec_driver_sql(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            ).scalar_one()
+            has_events = connection.exec_driver_sql("SELECT to_regclass('event_logs') IS NOT NULL").scalar_one()
+            events = connection.exec_driver_sql("SELECT count(*) FROM event_logs").scalar_one() if has_events else 0
+        return int(sessions), int(events)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.e2e
+def test_a_sync_on_the_deployment_instance_opens_a_few_connections_not_one_per_event(
+    tmp_path, replay_server, postgres_server_url, postgres_url
+):
+    """`catalog-pipeline sync` of three providers on deploy/dagster.yaml stores dozens of events (two
+    runs: the sync and the reconciliation after it) over a handful of PostgreSQL sessions (Dagster's
+    own storage opens one per event: about 500 here)."""
+    settings = _postgres_settings(postgres_server_url)
+    home = _home(tmp_path, "dagster.yaml")
+    for slug, size in SIZES.items():
+        inject_fault(replay_server, slug, size=size)
+    environment = cli_environment(home, postgres_url, replay_server.url, **settings)
+    command = ["sync", *sum((["--provider", slug] for slug in SIZES), [])]
+    first = run_cli(command, environment)  # creates Dagster's tables, which takes its own connections
+    assert first.returncode == 0, first.stdout + first.stderr
+    inject_fault(replay_server, "xai", size=14)
+    sessions_before, events_before = _server_figures(postgres_server_url, settings["DAGSTER_PG_DB"])
+
+    result = run_cli(command, environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    sessions_after, events_after = _server_figures(postgres_server_url, settings["DAGSTER_PG_DB"])
+    stored, opened = events_after - events_before, sessions_after - sessions_before - 1  # -1: our own query
+    assert stored >= 60, stored
+    # one per storage (runs, events, schedules), and a few more for start-up and threads; not one per event
+    assert opened <= 16, f"{opened} sessions for {stored} stored events"
+
+
+@pytest.mark.postgres
+@pytest.mark.e2e
+def test_the_deployment_instance_reconnects_after_the_server_closed_its_connections(
+    tmp_path, replay_server, postgres_server_url, postgres_url, monkeypatch
+):
+    """PostgreSQL ending every session of the Dagster database (a restart, an idle timeout, a failover)
+    between two syncs does not fail the second: a kept connection is checked before it is used."""
+    settings = _postgres_settings(postgres_server_url)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    for slug, size in SIZES.items():
+        inject_fault(replay_server, slug, size=size)
+    instance = dg.DagsterInstance.from_config(str(_home(tmp_path, "dagster.yaml")))
+    try:
+        assert sync(postgres_url, replay_server.url, list(SIZES), instance=instance).success
+        admin = sa.create_engine(postgres_server_url, poolclass=sa.pool.NullPool)
+        with admin.connect() as connection:
+            ended = connection.exec_driver_sql(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %(db)s AND pid <> pg_backend_pid()",
+                {"db": settings["DAGSTER_PG_DB"]},
+            ).scalar_one()
+        admin.dispose()
+        assert ended >= 1  # the instance kept connections, and the server ended them
+
+        inject_fault(replay_server, "xai", size=14)
+        second = sync(postgres_url, replay_server.url, list(SIZES), instance=instance)
+        assert second.success
+        assert materializations(instance, dg.AssetKey("models"), second.run_id)["xai"]["inserted"] == 1
+    finally:
+        instance.dispose()
+
+
+# --- the local instance (SQLite) ------------------------------------------------------------------
+
+
+def _local_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dg.DagsterInstance:
+    """The instance of deploy/dagster-local.yaml, found as every Dagster process finds it: $DAGSTER_HOME."""
+    home = _home(tmp_path, "dagster-local.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return dg.DagsterInstance.get()
+
+
+def _log_entry(run_id: str, message: str) -> EventLogEntry:
+    return EventLogEntry(
+        error_info=None,
+        level=logging.INFO,
+        user_message=message,
+        run_id=run_id,
+        timestamp=time.time(),
+        step_key=None,
+        job_name=None,
+        dagster_event=None,
+    )
+
+
+WRITER = textwrap.dedent(
+    """
+    import logging, sys, time
+    import dagster as dg
+    from dagster._core.events.log import EventLogEntry
+    instance = dg.DagsterInstance.get()
+    for number in range(3):
+        instance.event_log_storage.store_event(EventLogEntry(
+            error_info=None, level=logging.INFO, user_message=f"event {number}", run_id=sys.argv[1],
+            timestamp=time.time(), step_key=None, job_name=None, dagster_event=None))
+        print(f"stored {number}", flush=True)
+        sys.stdin.readline()  # the next event only once the reader saw this one
+    """
+)
+
+
+def test_the_webserver_sees_each_event_of_a_running_sync_as_another_process_stores_it(tmp_path, monkeypatch):
+    """The webserver follows a run on SQLite by watching that run's database file; events a run
+    worker (another process, which keeps its connection) stores must reach it one by one, not when
+    the worker exits."""
+    instance = _local_instance(tmp_path, monkeypatch)
+    run_id = "0123456789abcdef0123456789abcdef"
+    seen: list[str] = []
+    arrived = threading.Condition()
+
+    def on_event(entry, cursor):  # type: ignore[no-untyped-def]
+        with arrived:
+            seen.append(entry.user_message)
+            arrived.notify_all()
+
+    instance.event_log_storage.store_event(_log_entry(run_id, "run created"))  # the run's file exists
+    instance.event_log_storage.watch(run_id, None, on_event)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, run_id],
+        env=dict(os.environ),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for number in range(3):
+            assert writer.stdout is not None and writer.stdin is not None
+            assert writer.stdout.readline().strip() == f"stored {number}"
+            expected = f"event {number}"
+            with arrived:
+                arrived.wait_for(lambda expected=expected: expected in seen, timeout=10)
+            assert expected in seen, f"{expected} stored, not seen while the writer runs: {seen}"
+            writer.stdin.write("next\n")
+            writer.stdin.flush()
+        assert writer.wait(timeout=30) == 0
+    finally:
+        writer.kill()
+        instance.dispose()
+    assert [message for message in seen if message.startswith("event")] == ["event 0", "event 1", "event 2"]
+
+
+def _open_run_files(home: Path) -> set[str]:
+    """The run files of the event log (``history/runs/<run id>.db``) this process has open."""
+    folder, names = home / "history" / "runs", set()
+    for descriptor in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(descriptor)
+        except OSError:
+            continue
+        if target.startswith(f"{folder}/") and target.endswith(".db") and not target.endswith("/index.db"):
+            names.add(Path(target).name)
+    return names
+
+
+def test_the_local_event_log_keeps_a_bounded_number_of_run_files_open(tmp_path, monkeypatch):
+    """A webserver reads many runs over its life: the local event log keeps at most
+    SQLITE_KEPT_RUN_FILES run files open, and every run's events stay readable."""
+    instance = _local_instance(tmp_path, monkeypatch)
+    storage = instance.event_log_storage
+    runs = [f"{number:032x}" for number in range(SQLITE_KEPT_RUN_FILES * 3)]
+    try:
+        for run_id in runs:
+            storage.store_event(_log_entry(run_id, f"from {run_id}"))
+        open_files = _open_run_files(tmp_path / "dagster_home")
+        assert 1 <= len(open_files) <= SQLITE_KEPT_RUN_FILES, sorted(open_files)
+        for run_id in runs:
+            assert [entry.user_message for entry in instance.all_logs(run_id)] == [f"from {run_id}"]
+    finally:
+        instance.dispose()
+    assert _open_run_files(tmp_path / "dagster_home") == set()  # dispose closes them
+
+
+def test_wiping_the_local_instance_leaves_no_event_behind_and_takes_new_ones(tmp_path, monkeypatch):
+    """`dagster instance wipe` deletes the run files: a kept connection must not go on reading or
+    writing a deleted file."""
+    instance = _local_instance(tmp_path, monkeypatch)
+    run_id = "fedcba9876543210fedcba9876543210"
+    try:
+        instance.event_log_storage.store_event(_log_entry(run_id, "before the wipe"))
+        assert [e.user_message for e in instance.all_logs(run_id)] == ["before the wipe"]
+        instance.wipe()
+        assert instance.all_logs(run_id) == []
+        instance.event_log_storage.store_event(_log_entry(run_id, "after the wipe"))
+        assert [e.user_message for e in instance.all_logs(run_id)] == ["after the wipe"]
+        reader = dg.DagsterInstance.from_config(str(tmp_path / "dagster_home"))  # another process's view
+        try:
+            assert [e.user_message for e in reader.all_logs(run_id)] == ["after the wipe"]
+        finally:
+            reader.dispose()
+    finally:
+        instance.dispose()
+
+
+def test_a_sync_on_the_local_instance_stores_every_partitions_materialization(tmp_path, replay_server, monkeypatch):
+    """The local instance of `make demo`/`make dev`: a sync over three partitions leaves each partition
+    materialized with its own numbers, read back through a second instance as the webserver reads it."""
+    instance = _local_instance(tmp_path, monkeypatch)
+    home = tmp_path / "dagster_home"
+    for slug, size in SIZES.items():
+        inject_fault(replay_server, slug, size=size)
+    database = f"sqlite:///{tmp_path / 'catalog.db'}"
+    try:
+        result = sync(database, replay_server.url, list(SIZES), instance=instance)
+        assert result.success
+    finally:
+        instance.dispose()
+    reader = dg.DagsterInstance.from_config(str(home))
+    try:
+        models = materializations(reader, dg.AssetKey("models"), result.run_id)
+        assert {slug: numbers["inserted"] for slug, numbers in models.items()} == SIZES
+        assert reader.get_materialized_partitions(dg.AssetKey("models")) == set(SIZES)
+    finally:
+        reader.dispose()
