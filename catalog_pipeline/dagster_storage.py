@@ -8,9 +8,11 @@ Dagster's own storages open and close a database connection for every event they
 - `PooledPostgresStorage` (``deploy/dagster.yaml``): run, event log and schedule storage each keep
   one connection, checked before use and replaced hourly.
 - `PooledSqliteStorage` (``deploy/dagster-local.yaml``, the home of `make demo` and `make dev`): the
-  event log keeps one engine per database file for the most recently used files, and checkpoints a
-  run's write-ahead log after every transaction on it, because the webserver learns of a run's new
-  events from changes to that run's ``.db`` file.
+  run storage keeps its engine; the event log keeps one engine per database file for the most
+  recently used files, and checkpoints a run's write-ahead log after every transaction on it,
+  because the webserver learns of a run's new events from changes to that run's ``.db`` file.
+  Their commits are not flushed to disk one by one (``synchronous=NORMAL``, as the catalog's own
+  SQLite file): a power cut can lose the last events, a crash of the process loses none.
 """
 
 from __future__ import annotations
