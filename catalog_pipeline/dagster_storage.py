@@ -6,7 +6,8 @@ Dagster's own storages open and close a database connection for every event they
 (`make bench`). These classes change only that; tables, queries and migrations are Dagster's.
 
 - `PooledPostgresStorage` (``deploy/dagster.yaml``): run, event log and schedule storage each keep
-  one connection, checked before use and replaced hourly.
+  one connection, checked before use and replaced hourly; threads using a storage at once open
+  more, as before, and close them on return.
 - `PooledSqliteStorage` (``deploy/dagster-local.yaml``, the home of `make demo` and `make dev`): the
   run storage keeps its engine; the event log keeps one engine per database file for the most
   recently used files, and checkpoints a run's write-ahead log after every transaction on it,
@@ -45,10 +46,12 @@ from dagster._utils import mkdir_p
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
-# How long a PostgreSQL connection is kept before it is replaced, and how many more a process may
-# open while its threads (the daemon's, the webserver's) use one storage at once; those close on return.
+# How long a kept PostgreSQL connection is used before it is replaced.
 POSTGRES_CONNECTION_RECYCLE_SECONDS = 3600
-POSTGRES_EXTRA_CONNECTIONS = 4
+# Threads that use one storage at once (the daemon's, the webserver's) beyond the kept connection
+# each open their own and close it on return, as Dagster's storage does for every use: no limit
+# (SQLAlchemy's -1), so keeping a connection never makes a thread wait for one.
+UNLIMITED_EXTRA_CONNECTIONS = -1
 # Run files whose engine the SQLite event log keeps (the index file is always kept): a run worker
 # writes one run's file; the webserver reads a few at a time.
 SQLITE_KEPT_RUN_FILES = 8
@@ -72,7 +75,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
                 token_provider,
                 isolation_level="AUTOCOMMIT",
                 pool_size=1,
-                max_overflow=POSTGRES_EXTRA_CONNECTIONS,
+                max_overflow=UNLIMITED_EXTRA_CONNECTIONS,
                 pool_recycle=POSTGRES_CONNECTION_RECYCLE_SECONDS,
                 pool_pre_ping=True,
             )
@@ -181,7 +184,9 @@ def _kept_sqlite_engine(url: str, busy_timeout_seconds: float) -> sa.Engine:
     """An engine whose connections stay open. Its commits are not flushed to disk one by one
     (``synchronous=NORMAL``, as the catalog's SQLite file): a power cut can lose the last
     events, never corrupt the file; a crash of the process loses nothing."""
-    engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_seconds})
+    engine = sa.create_engine(
+        url, connect_args={"timeout": busy_timeout_seconds}, max_overflow=UNLIMITED_EXTRA_CONNECTIONS
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _no_flush_per_commit(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

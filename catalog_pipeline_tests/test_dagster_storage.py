@@ -277,3 +277,47 @@ def test_a_sync_on_the_local_instance_stores_every_partitions_materialization(tm
         assert reader.get_materialized_partitions(dg.AssetKey("models")) == set(SIZES)
     finally:
         reader.dispose()
+
+
+def _hold_connections_at_once(storage, threads: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """`threads` threads each holding one of `storage`'s connections at the same moment; their errors."""
+    everyone = threading.Barrier(threads, timeout=20)
+    errors: list[str] = []
+
+    def hold() -> None:
+        try:
+            with storage.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+                everyone.wait()  # breaks if any thread is still waiting for a connection
+        except Exception as error:  # the test reports them
+            errors.append(f"{type(error).__name__}: {error}")
+
+    workers = [threading.Thread(target=hold) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    return errors
+
+
+@pytest.mark.postgres
+def test_threads_using_the_deployment_instance_at_once_never_wait_for_a_connection(
+    tmp_path, postgres_server_url, monkeypatch
+):
+    """The daemon runs a dozen threads on one instance: a kept connection must not become a queue."""
+    for name, value in _postgres_settings(postgres_server_url).items():
+        monkeypatch.setenv(name, value)
+    instance = dg.DagsterInstance.from_config(str(_home(tmp_path, "dagster.yaml")))
+    try:
+        assert _hold_connections_at_once(instance.run_storage, 12) == []
+    finally:
+        instance.dispose()
+
+
+def test_threads_using_the_local_instance_at_once_never_wait_for_a_connection(tmp_path, monkeypatch):
+    """The webserver answers the UI from a pool of threads: as many connections as threads want."""
+    instance = _local_instance(tmp_path, monkeypatch)
+    try:
+        assert _hold_connections_at_once(instance.run_storage, 20) == []
+    finally:
+        instance.dispose()
