@@ -107,7 +107,8 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def cohere_pages(etags: dict | None = None, last_modified: dict | None = None) -> Recorder:
     """Cohere's list over three pages (a, b / c / d), each served with its ETag and Last-Modified when given;
-    a request whose If-None-Match or If-Modified-Since matches the page's answers 304 with no body."""
+    a request whose If-None-Match or If-Modified-Since matches the page's answers 304 with no body (and
+    without Last-Modified, which RFC 9110 15.4.5 does not ask a 304 to repeat)."""
     pages = {
         None: b'{"models": [{"name": "a", "price": 0.10}, {"name": "b", "price": 1e-7}], "next_page_token": "t2"}',
         "t2": b'{"models": [{"name": "c", "context_length": 128000}], "next_page_token": "t3"}',
@@ -124,7 +125,8 @@ def cohere_pages(etags: dict | None = None, last_modified: dict | None = None) -
         if (etags and request.headers.get("If-None-Match") == etags[token]) or (
             last_modified and request.headers.get("If-Modified-Since") == last_modified[token]
         ):
-            return httpx.Response(304, headers=headers)
+            # RFC 9110 15.4.5: a 304 repeats the ETag; Last-Modified it need not send
+            return httpx.Response(304, headers={"ETag": etags[token]} if etags else {})
         return httpx.Response(200, content=pages[token], headers=headers)
 
     return Recorder([answer])
@@ -350,7 +352,8 @@ def test_each_page_keeps_the_validators_it_was_served_with_and_its_cursor():
 def test_every_page_answering_304_is_not_modified_and_keeps_no_body(validator):
     """Each page is asked for with its stored validator (If-None-Match for an ETag, If-Modified-Since for a
     Last-Modified) and its stored page token; all three answer 304: the list is the stored snapshot's,
-    `not_modified` and `same_as_previous`, no store and no entries, the stored digest and validators kept."""
+    `not_modified` and `same_as_previous`, no store and no entries, the stored digest and validators kept
+    (a 304 without Last-Modified keeps the stored one, so the next fetch is conditional too)."""
     etags = {None: '"p1"', "t2": '"p2"', "t3": '"p3"'} if validator == "etag" else None
     modified = {None: LM1, "t2": LM2, "t3": LM3} if validator == "last_modified" else None
     first, _ = fetch_pages(cohere_pages(etags, modified), COHERE)
