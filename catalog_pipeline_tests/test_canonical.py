@@ -125,6 +125,13 @@ def test_separators_and_case_never_make_two_models_one():
     assert canonical_slug("gpt-4o") != canonical_slug("gpt-4o-mini")
 
 
+def test_a_slug_never_starts_or_ends_with_a_separator():
+    """Stray separators around a name (a trailing underscore, a dash left by a removed variant) are not part of it."""
+    assert canonical_slug("org/-llama-3-8b-") == "llama-3-8b"
+    assert canonical_slug("org/_qwen-2-7b_") == "qwen-2-7b"
+    assert canonical_slug("mistral-7b-:free") == "mistral-7b"
+
+
 def test_who_serves_lists_every_provider_of_one_model_cheapest_first(sqlite_url):
     """Three providers synced from their fixtures: Llama 3.1 70B Instruct is served by all three
     (Nebius twice: its base and fast flavors), priced in USD per million tokens, cheapest first."""
