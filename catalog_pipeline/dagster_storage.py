@@ -90,38 +90,66 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         )
 
 
+class _KeptSqliteEngines:
+    """The engines of a storage's SQLite files, kept for the process: the `always` file's for good,
+    the others' for the `keep` most recently used; a forked child opens its own."""
+
+    def __init__(self, keep: int, always: str | None = None) -> None:
+        self._keep, self._always = keep, always
+        self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+
+    def get(self, name: str, url: str) -> sa.Engine:
+        with self._lock:
+            if self._pid != os.getpid():
+                for engine in self._engines.values():
+                    engine.dispose(close=False)  # the parent's connections stay the parent's
+                self._engines.clear()
+                self._pid = os.getpid()
+            engine = self._engines.get(name)
+            if engine is not None:
+                self._engines.move_to_end(name)
+                return engine
+            self._engines[name] = engine = _kept_sqlite_engine(url)
+            others = [kept for kept in self._engines if kept != self._always]
+            for kept in others[: -self._keep]:
+                self._engines.pop(kept).dispose()
+            return engine
+
+    def dispose(self, but_always: bool = False) -> None:
+        with self._lock:
+            for name in list(self._engines):
+                if not (but_always and name == self._always):
+                    self._engines.pop(name).dispose()
+
+
+def _kept_sqlite_engine(url: str) -> sa.Engine:
+    """An engine whose connections stay open. Its commits are not flushed to disk one by one
+    (``synchronous=NORMAL``, as the catalog's SQLite file): a power cut can lose the last
+    events, never corrupt the file; a crash of the process loses nothing."""
+    engine = sa.create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, max_overflow=UNLIMITED_EXTRA_CONNECTIONS
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_flush_per_commit(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    return engine
+
+
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """Dagster's SQLite event log, keeping an engine per database file instead of creating one per event."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
-        self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
-        self._engines_pid = os.getpid()
-        self._engines_lock = threading.RLock()
+        self._kept = _KeptSqliteEngines(keep=SQLITE_KEPT_RUN_FILES, always=INDEX_SHARD_NAME)
         super().__init__(base_dir, inst_data=inst_data)
-
-    def _engine_for(self, shard: str) -> sa.Engine:
-        with self._engines_lock:
-            if self._engines_pid != os.getpid():
-                # a forked child must not use its parent's connections; it opens its own
-                for engine in self._engines.values():
-                    engine.dispose(close=False)
-                self._engines.clear()
-                self._engines_pid = os.getpid()
-            engine = self._engines.get(shard)
-            if engine is None:
-                engine = _kept_sqlite_engine(self.conn_string_for_shard(shard), SQLITE_BUSY_TIMEOUT_SECONDS)
-                self._engines[shard] = engine
-                run_files = [name for name in self._engines if name != INDEX_SHARD_NAME]
-                for name in run_files[:-SQLITE_KEPT_RUN_FILES]:
-                    self._engines.pop(name).dispose()
-            else:
-                self._engines.move_to_end(shard)
-            return engine
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[sa.Connection]:
         with self._db_lock:
-            engine = self._engine_for(shard)
+            engine = self._kept.get(shard, self.conn_string_for_shard(shard))
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
@@ -133,66 +161,30 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     # watches the run's .db file, so move them there now (a no-op after a read)
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _dispose_engines(self, keep_index: bool) -> None:
-        with self._engines_lock:
-            for name in list(self._engines):
-                if not (keep_index and name == INDEX_SHARD_NAME):
-                    self._engines.pop(name).dispose()
-
     def wipe(self) -> None:
-        self._dispose_engines(keep_index=True)  # the run files are deleted; the index is emptied
+        self._kept.dispose(but_always=True)  # the run files are deleted; the index is emptied
         super().wipe()
 
     def dispose(self) -> None:
         super().dispose()
-        self._dispose_engines(keep_index=False)
+        self._kept.dispose()
 
 
 class PooledSqliteRunStorage(SqliteRunStorage):
     """Dagster's SQLite run storage, keeping its engine instead of creating one per call."""
 
     def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
-        self._kept_engine: sa.Engine | None = None
-        self._kept_engine_pid = os.getpid()
-        self._kept_engine_lock = threading.Lock()
+        self._kept = _KeptSqliteEngines(keep=1)
         super().__init__(conn_string, inst_data=inst_data)
-
-    def _engine(self) -> sa.Engine:
-        with self._kept_engine_lock:
-            if self._kept_engine is not None and self._kept_engine_pid != os.getpid():
-                self._kept_engine.dispose(close=False)  # a forked child opens its own connections
-                self._kept_engine = None
-            if self._kept_engine is None:
-                self._kept_engine = _kept_sqlite_engine(self._conn_string, SQLITE_BUSY_TIMEOUT_SECONDS)
-                self._kept_engine_pid = os.getpid()
-            return self._kept_engine
 
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
-        with self._engine().connect() as conn, conn.begin():
+        with self._kept.get("runs", self._conn_string).connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:
         super().dispose()
-        with self._kept_engine_lock:
-            if self._kept_engine is not None:
-                self._kept_engine.dispose()
-                self._kept_engine = None
-
-
-def _kept_sqlite_engine(url: str, busy_timeout_seconds: float) -> sa.Engine:
-    """An engine whose connections stay open. Its commits are not flushed to disk one by one
-    (``synchronous=NORMAL``, as the catalog's SQLite file): a power cut can lose the last
-    events, never corrupt the file; a crash of the process loses nothing."""
-    engine = sa.create_engine(
-        url, connect_args={"timeout": busy_timeout_seconds}, max_overflow=UNLIMITED_EXTRA_CONNECTIONS
-    )
-
-    @sa.event.listens_for(engine, "connect")
-    def _no_flush_per_commit(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-    return engine
+        self._kept.dispose()
 
 
 class PooledSqliteStorage(DagsterSqliteStorage):
