@@ -78,6 +78,18 @@ def tuple_versions(database_url: str, slug: str) -> dict[int, str]:
         engine.dispose()
 
 
+def dagster_postgres_settings(database_url: str | sa.URL) -> dict[str, str]:
+    """The DAGSTER_PG_* variables deploy/dagster.yaml reads, for the Dagster instance database `database_url`."""
+    url = sa.make_url(database_url)
+    return {
+        "DAGSTER_PG_HOST": url.host or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(url.port or 5432),
+        "DAGSTER_PG_USER": url.username or "",
+        "DAGSTER_PG_PASSWORD": "not-checked-by-trust-auth",  # the test server trusts loopback
+        "DAGSTER_PG_DB": url.database or "",
+    }
+
+
 def cli_environment(dagster_home: Path, database_url: str, replay_url: str | None, **extra: str) -> dict[str, str]:
     """The process environment for `catalog-pipeline`: no provider keys, our database and replay server."""
     environment = {

@@ -17,7 +17,7 @@ from catalog_pipeline.providers.registry import PROVIDER_SLUGS
 from catalog_pipeline_tests.conftest import inject_fault
 from catalog_pipeline_tests.helpers import materializations, sync, sync_log
 from catalog_pipeline_tests.postgres_server import create_database
-from catalog_pipeline_tests.storage_helpers import PROJECT_ROOT, cli_environment, run_cli
+from catalog_pipeline_tests.storage_helpers import PROJECT_ROOT, cli_environment, dagster_postgres_settings, run_cli
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
@@ -33,13 +33,7 @@ def test_sync_on_the_postgres_backed_instance_of_deploy_dagster_yaml(
     materializations and check results in PostgreSQL (nothing in SQLite beside the yaml),
     and the catalog's sync log points at those runs."""
     dagster_database = sa.make_url(create_database(postgres_server_url, prefix="dagster"))
-    connection_settings = {
-        "DAGSTER_PG_HOST": dagster_database.host,
-        "DAGSTER_PG_PORT": str(dagster_database.port),
-        "DAGSTER_PG_USER": dagster_database.username,
-        "DAGSTER_PG_PASSWORD": "not-checked-by-trust-auth",
-        "DAGSTER_PG_DB": dagster_database.database,
-    }
+    connection_settings = dagster_postgres_settings(dagster_database)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(DEPLOY_CONFIG, home / "dagster.yaml")
@@ -100,13 +94,9 @@ def test_the_deployment_stores_a_runs_partition_materializations_in_one_batch_pe
     materializations in one batch, and each partition still has its own materialization with its own
     numbers, as the UI's partition view reads them."""
     compose = yaml.safe_load((PROJECT_ROOT / "deploy" / "docker-compose.yaml").read_text())
-    dagster_database = sa.make_url(create_database(postgres_server_url, prefix="dagster"))
+    dagster_database = create_database(postgres_server_url, prefix="dagster")
     for name, value in {
-        "DAGSTER_PG_HOST": dagster_database.host,
-        "DAGSTER_PG_PORT": str(dagster_database.port),
-        "DAGSTER_PG_USER": dagster_database.username,
-        "DAGSTER_PG_PASSWORD": "not-checked-by-trust-auth",
-        "DAGSTER_PG_DB": dagster_database.database,
+        **dagster_postgres_settings(dagster_database),
         "DAGSTER_EVENT_BATCH_SIZE": str(compose["x-dagster-postgres"]["DAGSTER_EVENT_BATCH_SIZE"]),
     }.items():
         monkeypatch.setenv(name, value)

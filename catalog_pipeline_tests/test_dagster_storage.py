@@ -24,7 +24,7 @@ from catalog_pipeline.dagster_storage import SQLITE_KEPT_RUN_FILES
 from catalog_pipeline_tests.conftest import PROJECT_ROOT, inject_fault
 from catalog_pipeline_tests.helpers import materializations, sync
 from catalog_pipeline_tests.postgres_server import create_database
-from catalog_pipeline_tests.storage_helpers import cli_environment, run_cli
+from catalog_pipeline_tests.storage_helpers import cli_environment, dagster_postgres_settings, run_cli
 
 DEPLOY = PROJECT_ROOT / "deploy"
 SIZES = {"cerebras": 7, "nebius": 11, "xai": 13}  # three neighbouring partitions: one partition range
@@ -38,14 +38,8 @@ def _home(tmp_path: Path, config: str) -> Path:
 
 
 def _postgres_settings(server_url: str) -> dict[str, str]:
-    database = sa.make_url(create_database(server_url, prefix="dagster"))
-    return {
-        "DAGSTER_PG_HOST": database.host or "127.0.0.1",
-        "DAGSTER_PG_PORT": str(database.port),
-        "DAGSTER_PG_USER": database.username or "",
-        "DAGSTER_PG_PASSWORD": "not-checked-by-trust-auth",
-        "DAGSTER_PG_DB": database.database or "",
-    }
+    """DAGSTER_PG_* for a fresh Dagster instance database on the session's server."""
+    return dagster_postgres_settings(create_database(server_url, prefix="dagster"))
 
 
 def _server_figures(server_url: str, database: str) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from catalog_pipeline_tests.dagster_processes import (
 )
 from catalog_pipeline_tests.helpers import sync_log
 from catalog_pipeline_tests.postgres_server import create_database
-from catalog_pipeline_tests.storage_helpers import run_cli
+from catalog_pipeline_tests.storage_helpers import dagster_postgres_settings, run_cli
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
@@ -81,11 +81,7 @@ def test_the_daemon_ticks_the_sync_schedule_and_one_failing_provider_alerts_once
     with recording_server() as slack:
         environment = process_environment(
             DAGSTER_HOME=str(home),
-            DAGSTER_PG_HOST=dagster_url.host,
-            DAGSTER_PG_PORT=str(dagster_url.port),
-            DAGSTER_PG_USER=dagster_url.username,
-            DAGSTER_PG_PASSWORD="not-checked-by-trust-auth",
-            DAGSTER_PG_DB=dagster_url.database,
+            **dagster_postgres_settings(dagster_url),
             CATALOG_DATABASE_URL=catalog_url,
             CATALOG_REPLAY_URL=replay_server.url,
             CATALOG_UI_BASE_URL=f"http://127.0.0.1:{web_port}",
