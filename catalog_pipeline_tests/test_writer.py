@@ -117,6 +117,30 @@ def test_first_write_stores_every_model_its_prices_history_and_rejections(writer
     assert _utc(provider["last_synced_at"]) == T1
 
 
+def test_a_first_write_in_several_batches_stores_each_price_and_its_history_once(writer, clock):
+    """Seven models in batches of three (a provider larger than one write batch): each batch's rows go in
+    by bulk insert and each batch's prices get their one first-listing history row, not one per batch so far."""
+    other = write(writer, "cerebras", models("c", 2), run_id="run-0")  # another provider's ids come first
+    assert other.inserted == 2
+    listed = [model(f"g-{index}", str(index), str(2 * index)) for index in range(1, 8)]
+    counts = write(writer, "groq", listed, run_id="run-1", batch_size=3)
+
+    assert (counts.inserted, counts.updated, counts.models_written) == (7, 0, 7)
+    assert set(_models(writer)) == {f"g-{index}" for index in range(1, 8)}
+    expected = {
+        (f"g-{i}", kind): (Decimal(i * n), "known", PER_MILLION, None)
+        for i in range(1, 8)
+        for kind, n in (("input", 1), ("output", 2))
+    }
+    assert _prices(writer) == expected
+    history = _history(writer)
+    assert len(history) == len(expected) == 14
+    assert sorted(history) == sorted(
+        (name, kind, None, amount, None, "known") for (name, kind), (amount, *_) in expected.items()
+    )
+    assert len(_history(writer, "cerebras")) == 4  # the other provider's history is its own
+
+
 def test_a_later_write_inserts_updates_leaves_alone_and_deactivates_exactly_what_changed(writer, clock):
     """Of g-1..g-4: g-1 unchanged (its row untouched), g-2's input price 1 -> 1.25 (a price change with its
     history row), g-3 renamed (content, not price), g-4 gone (deactivated, last seen at the sync before),

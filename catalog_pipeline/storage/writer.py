@@ -398,6 +398,33 @@ def _copy_rows(connection: Connection, table: sa.Table, columns: Sequence[str], 
             copy.write_row(row)
 
 
+def _bulk_insert(connection: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Append `rows` to `table`: COPY on PostgreSQL, one prepared INSERT run over every row on SQLite.
+
+    For rows that cannot conflict (a provider's first listing, under its lock). SQLite's values are
+    encoded by SQLAlchemy's own bind processors, so they are stored exactly as a plain INSERT stores them.
+    """
+    if connection.dialect.name == "postgresql":
+        _copy_rows(connection, table, columns, rows)
+        return
+    dialect = connection.dialect
+    converted = [
+        (index, _memoized(encode))
+        for index, name in enumerate(columns)
+        if (encode := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    encoded = []
+    for row in rows:
+        values = list(row)
+        for index, encode in converted:
+            value = values[index]
+            if value is not None:
+                values[index] = encode(value)
+        encoded.append(tuple(values))
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    connection.exec_driver_sql(statement, encoded)
+
+
 def _binary_copy_type(column_type: sa.types.TypeEngine) -> str:
     """The PostgreSQL type whose binary form COPY must send for a column of `column_type`."""
     for python_type, name in (
@@ -490,9 +517,9 @@ class CatalogWriter:
                 )
             }
             seen: set[str] = set()
-            # A provider with no stored model, under its lock: nothing can conflict, so on PostgreSQL its
-            # models and prices are COPYed straight into their tables (the server's own bulk-load speed).
-            direct = not existing and connection.dialect.name == "postgresql"
+            # A provider with no stored model, under its lock: nothing can conflict, so its models and prices
+            # go straight into their tables (COPY on PostgreSQL: the server's own bulk-load speed).
+            direct = not existing
             watermark = 0
             clock = time.perf_counter()
             for batch in catalog.batches(batch_size):
@@ -534,12 +561,17 @@ class CatalogWriter:
                 if changed:
                     written = time.perf_counter()
                     if direct:
+                        below = watermark
                         ids, watermark = self._copy_new_models(connection, provider_id, changed, hashes, now, watermark)
                     else:
                         ids = self._upsert_models(connection, provider_id, changed, hashes, existing, now)
                     priced = time.perf_counter()
                     timings["models"] += priced - written
-                    price_changes = self._write_prices(connection, changed, ids, existing, now, run_id, direct=direct)
+                    if direct:
+                        self._insert_first_prices(connection, provider_id, changed, ids, below, now, run_id)
+                        price_changes = []
+                    else:
+                        price_changes = self._write_prices(connection, changed, ids, existing, now, run_id)
                     counts.price_changes.extend(price_changes)
                     events += [
                         price_changed(c.provider_model_id, c.price_type, c.unit or "", *c.old_new())
@@ -805,13 +837,13 @@ class CatalogWriter:
         now: datetime,
         watermark: int,
     ) -> tuple[dict[str, int], int]:
-        """COPY models the provider never had into `models`; returns their ids and the highest id so far.
+        """Bulk-insert models the provider never had into `models`; returns their ids and the highest id so far.
 
         Only under the provider's lock with no stored model of it: no other writer adds rows of this
         provider meanwhile, so its rows above `watermark` (the previous batch's highest id) are these.
         """
         table = schema.models
-        _copy_rows(connection, table, _MODEL_COLUMNS, _model_rows(provider_id, changed, hashes, now))
+        _bulk_insert(connection, table, _MODEL_COLUMNS, _model_rows(provider_id, changed, hashes, now))
         ids = dict(
             connection.execute(
                 sa.select(table.c.provider_model_id, table.c.id).where(
@@ -864,6 +896,51 @@ class CatalogWriter:
         return ids
 
     @staticmethod
+    def _insert_first_prices(
+        connection: Connection,
+        provider_id: int,
+        changed: list[ModelRecord],
+        ids: dict[str, int],
+        below: int,
+        now: datetime,
+        run_id: str | None,
+    ) -> None:
+        """Prices of models the provider never had (their ids are above `below`): appended to `model_pricing`,
+        and each one's first listing to `price_history`, copied from those rows by the database itself."""
+        pricing, history = schema.model_pricing, schema.price_history
+        rows = [
+            (
+                ids[model.provider_model_id],
+                price_type,
+                price.amount,
+                price.state,
+                price.unit,
+                now,
+                price.threshold_tokens,
+            )
+            for model in changed
+            for price_type, price in model.prices.items()
+        ]
+        if not rows:
+            return
+        _bulk_insert(connection, pricing, _PRICING_COLUMNS, rows)
+        ours = sa.select(schema.models.c.id).where(
+            schema.models.c.provider_id == provider_id, schema.models.c.id > below
+        )
+        first_listings = sa.select(
+            pricing.c.model_id,
+            pricing.c.price_type,
+            sa.null(),
+            pricing.c.amount,
+            sa.null(),
+            pricing.c.state,
+            pricing.c.unit,
+            pricing.c.updated_at,  # `now`, stored exactly as the history column stores it
+            sa.literal(run_id, sa.String),
+        ).where(pricing.c.model_id.in_(ours))
+        connection.execute(history.insert().from_select(_HISTORY_COLUMNS, first_listings))
+
+    @staticmethod
     def _write_prices(
         connection: Connection,
         changed: list[ModelRecord],
@@ -871,12 +948,8 @@ class CatalogWriter:
         existing: dict[str, Any],
         now: datetime,
         run_id: str | None,
-        direct: bool = False,
     ) -> list[PriceChange]:
         """Bring `model_pricing` in line for the changed models and append every price change to `price_history`.
-
-        With `direct` (models the provider never had, on PostgreSQL) the prices cannot conflict and are COPYed
-        straight into `model_pricing`.
 
         A price type that a model no longer lists becomes ``unknown`` (amount NULL), and
         that is recorded as a change too. Returns the changes of already stored prices
@@ -946,9 +1019,7 @@ class CatalogWriter:
                             price.unit,
                         )
                     )
-        if pricing_rows and direct:
-            _copy_rows(connection, pricing, _PRICING_COLUMNS, pricing_rows)
-        elif pricing_rows:
+        if pricing_rows:
             for source, parameters in _row_sources(connection, pricing, _PRICING_COLUMNS, pricing_rows):
                 statement = _insert(connection, pricing).from_select(_PRICING_COLUMNS, source)
                 excluded = statement.excluded
