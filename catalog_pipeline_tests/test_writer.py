@@ -141,6 +141,26 @@ def test_a_first_write_in_several_batches_stores_each_price_and_its_history_once
     assert len(_history(writer, "cerebras")) == 4  # the other provider's history is its own
 
 
+@pytest.mark.parametrize("held_in_memory", [1, 10_000], ids=["spilled", "in-memory"])
+def test_change_events_reach_the_feed_in_the_order_they_happened(writer, clock, monkeypatch, held_in_memory):
+    """Change rows waiting for the end of a PostgreSQL write (in memory, or spilled to a temporary table once
+    more than `PENDING_CHANGES_IN_MEMORY` wait) reach `model_changes` complete and in the order they happened,
+    batch by batch, the deactivations of the write's end last."""
+    from catalog_pipeline.storage import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "PENDING_CHANGES_IN_MEMORY", held_in_memory)
+    write(writer, "groq", models("g", 5), run_id="run-1", batch_size=2)
+    clock.now = T2
+    write(writer, "groq", [model(f"g-{i}", "9") for i in (3, 1, 4, 2)], run_id="run-2", batch_size=2)
+
+    names = {row["id"]: name for name, row in _models(writer).items()}
+    feed = [(names[row["model_id"]], row["kind"], row["dagster_run_id"]) for row in _rows(writer, schema.model_changes)]
+    assert feed == [(f"g-{i}", "added", "run-1") for i in range(1, 6)] + [
+        *((f"g-{i}", "price_changed", "run-2") for i in (3, 1, 4, 2)),
+        ("g-5", "deactivated", "run-2"),
+    ]
+
+
 def test_a_later_write_inserts_updates_leaves_alone_and_deactivates_exactly_what_changed(writer, clock):
     """Of g-1..g-4: g-1 unchanged (its row untouched), g-2's input price 1 -> 1.25 (a price change with its
     history row), g-3 renamed (content, not price), g-4 gone (deactivated, last seen at the sync before),

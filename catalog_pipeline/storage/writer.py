@@ -355,6 +355,18 @@ _staging_metadata = sa.MetaData()
 KEPT_CHANGES = 10_000
 
 
+#: Change events a PostgreSQL write holds in memory until its end; more go to a temporary table.
+PENDING_CHANGES_IN_MEMORY = WRITE_BATCH_MODELS
+
+
+@dataclass
+class _PendingChanges:
+    """One PostgreSQL write's change rows not yet in `model_changes`, and whether some wait in the temporary table."""
+
+    rows: list[tuple] = field(default_factory=list)
+    spilled: bool = False
+
+
 def _pending_changes_table() -> sa.Table:
     """A provider's change events waiting for the end of its write (PostgreSQL), in the order they came."""
     name = "pending_model_changes"
@@ -517,6 +529,7 @@ class CatalogWriter:
                 )
             }
             seen: set[str] = set()
+            feed = _PendingChanges()
             # A provider with no stored model, under its lock: nothing can conflict, so its models and prices
             # go straight into their tables (COPY on PostgreSQL: the server's own bulk-load speed).
             direct = not existing
@@ -579,7 +592,7 @@ class CatalogWriter:
                     ]
                     timings["prices"] += time.perf_counter() - priced
                     counts.models_written += len(changed)
-                    self._record_changes(connection, provider_id, events, ids, existing, now, run_id, counts)
+                    self._record_changes(connection, provider_id, events, ids, existing, now, run_id, counts, feed)
                 clock = time.perf_counter()
             timings["normalize"] += time.perf_counter() - clock
             rest = time.perf_counter()
@@ -600,7 +613,7 @@ class CatalogWriter:
             newly_held = self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
             events += [held(c.provider_model_id, c.field, c.old_value, c.new_value, c.rule, c.unit) for c in newly_held]
             self._replace_rejections(connection, provider_id, catalog.rejections, now, run_id)
-            self._record_changes(connection, provider_id, events, {}, existing, now, run_id, counts, final=True)
+            self._record_changes(connection, provider_id, events, {}, existing, now, run_id, counts, feed, final=True)
             connection.execute(
                 schema.providers.update()
                 .where(schema.providers.c.id == provider_id)
@@ -658,13 +671,15 @@ class CatalogWriter:
         now: datetime,
         run_id: str | None,
         counts: SyncCounts,
+        feed: _PendingChanges,
         final: bool = False,
     ) -> None:
         """Append one batch's `events` to `model_changes`; the first `KEPT_CHANGES` also go to `counts.changes`.
 
-        On PostgreSQL the rows wait in a temporary table until the `final` call, which takes the change
-        feed's lock and moves them over last in the transaction (the lock is held until commit, so the
-        feed's ids follow commit order); SQLite has one writer and inserts them as they come.
+        On PostgreSQL the rows wait in `feed` (in memory up to `PENDING_CHANGES_IN_MEMORY` rows, in a
+        temporary table beyond) until the `final` call, which takes the change feed's lock and inserts them
+        last in the transaction (the lock is held until commit, so the feed's ids follow commit order);
+        SQLite has one writer and inserts them as they come.
         """
         if len(counts.changes) < KEPT_CHANGES:
             counts.changes.extend(events[: KEPT_CHANGES - len(counts.changes)])
@@ -683,25 +698,31 @@ class CatalogWriter:
         ]
         table = schema.model_changes
         if connection.dialect.name != "postgresql":
-            for source, parameters in _row_sources(connection, table, _CHANGE_COLUMNS, rows):
-                connection.execute(table.insert().from_select(_CHANGE_COLUMNS, source), parameters)
+            if rows:
+                _bulk_insert(connection, table, _CHANGE_COLUMNS, rows)
+            return
+        feed.rows.extend(rows)
+        if not final and len(feed.rows) <= PENDING_CHANGES_IN_MEMORY:
             return
         pending = _pending_changes_table()
-        exists = connection.execute(
-            sa.select(sa.func.to_regclass(sa.literal(f"pg_temp.{pending.name}")).is_not(None))
-        ).scalar()
-        if rows:
-            if not exists:
+        if feed.rows and (feed.spilled or not final):
+            # more than one batch's worth: they wait in a temporary table, so memory stays bounded
+            if not feed.spilled:
                 pending.create(connection)
-                exists = True
-            _copy_rows(connection, pending, _CHANGE_COLUMNS, rows)
-        if final and exists:
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CHANGE_FEED_LOCK_KEY)))
+                feed.spilled = True
+            _copy_rows(connection, pending, _CHANGE_COLUMNS, feed.rows)
+            feed.rows.clear()
+        if not final or not (feed.spilled or feed.rows):
+            return
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CHANGE_FEED_LOCK_KEY)))
+        if feed.spilled:
             connection.execute(
                 table.insert().from_select(
                     _CHANGE_COLUMNS, sa.select(*(pending.c[name] for name in _CHANGE_COLUMNS)).order_by(pending.c.seq)
                 )
             )
+        elif feed.rows:
+            _copy_rows(connection, table, _CHANGE_COLUMNS, feed.rows)  # COPY numbers them in this order
 
     @staticmethod
     def _headline_prices(connection: Connection, model_ids: list[int]) -> dict[int, dict[str, Any]]:
