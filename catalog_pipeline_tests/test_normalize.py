@@ -100,3 +100,18 @@ def test_one_open_model_maps_to_one_canonical_slug(model_id):
 def test_distinct_models_keep_distinct_slugs():
     assert canonical_slug("meta-llama/llama-3.1-8b-instruct") != canonical_slug("meta-llama/llama-3.1-70b-instruct")
     assert canonical_slug("gpt-4o-2024-08-06") == "gpt-4o-2024-08-06"
+
+
+def test_modalities_read_as_one_sorted_lower_case_list_whatever_their_form():
+    """A list, a ``+``/``,`` separated text (OpenRouter's ``text+image->text`` names both sides), repeats, case,
+    blanks and non-text items; a long list is read the same way as a short one."""
+    from catalog_pipeline.providers.normalize import _modalities
+
+    assert _modalities(["Text", "image", "text", 3, None, " "]) == "image,text"
+    assert _modalities("text+image") == _modalities("image, text") == "image,text"
+    assert _modalities("text+image->text") == "image,text"
+    assert _modalities(("audio",)) == "audio"
+    many = [f"m{index:02d}" for index in range(20)]
+    assert _modalities(many) == ",".join(many)
+    assert _modalities(["x\tspace"]) == "x space"  # a control character, replaced
+    assert _modalities([]) is _modalities(None) is _modalities(7) is None

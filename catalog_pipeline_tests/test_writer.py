@@ -434,6 +434,22 @@ def test_field_observations_keep_the_first_sighting_and_report_new_and_vanished_
     assert (rows["sparkle"]["sample_value"], _utc(rows["sparkle"]["last_seen_at"])) == ("2", T2)
 
 
+def test_field_names_longer_than_the_stored_path_are_kept_once(writer, clock):
+    """Two unknown fields whose names share their first 256 characters (the stored path's length) are one
+    stored row, not a failed write; a third field next to them is stored as usual."""
+    spec = get_provider("groq")
+    long_a, long_b = "k" * 256 + "a", "k" * 256 + "b"
+    entries = [{"id": "g-1", long_a: 1, long_b: 2, "sparkle": 3}]
+    fetched = FetchResult("groq", "https://api.groq.com/openai/v1/models", entries, 1, 0, 0.0, 200, 1)
+
+    news = writer.record_field_observations(spec, fetched)
+
+    assert {o.path for o in news} == {long_a, long_b, "sparkle"}
+    rows = {row["key_path"]: row for row in _rows(writer, schema.payload_key_observations)}
+    assert set(rows) == {"id", "k" * 256, "sparkle"}
+    assert (rows["k" * 256]["status"], rows["sparkle"]["sample_value"]) == ("unknown", "3")
+
+
 def test_provider_lock_keys_are_stable_signed_32_bit_integers():
     """Two versions of the code must take the same lock for a provider: the keys are pinned."""
     assert provider_lock_key("groq") == -1784178086

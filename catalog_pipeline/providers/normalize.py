@@ -475,14 +475,24 @@ def _token_count(spec: ProviderSpec, model_id: str, what: str, raw: Any) -> int 
 
 
 def _modalities(raw: Any) -> str | None:
-    if raw is None:
-        return None
     if isinstance(raw, str):
-        items = [part.strip() for part in re.split(r"[,+]|->", raw)]
-    elif isinstance(raw, (list, tuple)):
-        items = [item.strip() for item in raw if isinstance(item, str)]
-    else:
-        return None
+        return _modality_text(raw)
+    if isinstance(raw, (list, tuple)):
+        items = tuple(item for item in raw if isinstance(item, str))
+        return _modality_text(items) if len(items) <= 16 else _joined_modalities(items)
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _modality_text(raw: str | tuple[str, ...]) -> str | None:
+    # a catalog repeats a handful of modality lists thousands of times
+    if isinstance(raw, str):
+        return _joined_modalities(tuple(re.split(r"[,+]|->", raw)))
+    return _joined_modalities(raw)
+
+
+def _joined_modalities(raw: tuple[str, ...]) -> str | None:
+    items = [item.strip() for item in raw]
     cleaned = sorted({_clean_text(item.lower()[:32]) for item in items if item})
     return ",".join(cleaned)[:256] or None
 
@@ -499,6 +509,8 @@ def _text(raw: Any, limit: int) -> str | None:
 
 def _clean_text(text: str) -> str:
     """`text` without control characters or lone surrogates, which databases refuse."""
+    if text.isprintable():  # neither kind is printable: nothing to replace
+        return text
     return _SURROGATES.sub("\ufffd", _CONTROL_CHARACTERS.sub(" ", text))
 
 

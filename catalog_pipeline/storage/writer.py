@@ -1390,22 +1390,33 @@ class CatalogWriter:
                 observer = FieldObserver(spec)
                 observer.add(fetched.entries)
             observations = observer.observations(previously_read)
-            for observation in observations:
-                values: dict[str, Any] = {"status": observation.status, "entries_with_key": observation.entries}
-                if observation.status != VANISHED:
-                    values |= {"sample_value": observation.sample, "last_seen_at": now}
-                statement = _insert(connection, table).values(
-                    provider_id=provider_id,
-                    endpoint=fetched.endpoint,
-                    key_path=observation.path[:256],
-                    first_seen_at=now,
-                    last_seen_at=now,
-                    **{k: v for k, v in values.items() if k != "last_seen_at"},
-                )
+            # one statement for the fields seen now and one for the vanished ones, which keep their sample
+            # and last sighting
+            for vanished in (False, True):
+                rows = [
+                    {
+                        "provider_id": provider_id,
+                        "endpoint": fetched.endpoint,
+                        "key_path": observation.path[:256],
+                        "status": observation.status,
+                        "entries_with_key": observation.entries,
+                        "sample_value": None if vanished else observation.sample,
+                        "first_seen_at": now,
+                        "last_seen_at": now,
+                    }
+                    for observation in observations
+                    if (observation.status == VANISHED) is vanished
+                ]
+                if not rows:
+                    continue
+                statement = _insert(connection, table)
+                updated = ["status", "entries_with_key"] + ([] if vanished else ["sample_value", "last_seen_at"])
                 connection.execute(
                     statement.on_conflict_do_update(
-                        index_elements=[table.c.provider_id, table.c.endpoint, table.c.key_path], set_=values
-                    )
+                        index_elements=[table.c.provider_id, table.c.endpoint, table.c.key_path],
+                        set_={name: statement.excluded[name] for name in updated},
+                    ),
+                    rows,  # one row at a time on the connection: a path cut to a repeat just updates its row
                 )
         return news(observations)
 
