@@ -18,7 +18,7 @@ import json
 import os
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -329,25 +329,40 @@ def _row_sources(
         _copy_rows(connection, stage, columns, rows)
         yield sa.select(*stage.c), {}
         return
-    dialect = connection.dialect
-    encoders = [_memoized(table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns]
+    encoded = _sqlite_encoder(connection.dialect, table, columns)
     document = sa.func.json_each(sa.bindparam("rows", type_=sa.Text)).table_valued("value")
     # The WHERE lets SQLite tell a following ON CONFLICT from a join constraint.
     select = sa.select(
         *(sa.func.json_extract(document.c.value, sa.literal_column(f"'$[{i}]'")) for i in range(len(columns)))
     ).where(sa.true())
-    # only the columns whose values SQLAlchemy converts (decimals, timestamps, booleans) cost a call per value
-    converted = [(index, encode) for index, encode in enumerate(encoders) if encode is not None]
     for batch in _batches(rows, BATCH_ROWS):
-        encoded = []
-        for row in batch:
+        yield select, {"rows": json.dumps(encoded(batch))}
+
+
+def _sqlite_encoder(
+    dialect: sa.Dialect, table: sa.Table, columns: Sequence[str]
+) -> Callable[[Iterable[tuple]], list[tuple]]:
+    """A function giving rows of `table`'s `columns` as a plain INSERT would send them to SQLite: each value
+    through SQLAlchemy's own bind processor for its column."""
+    # only the columns whose values SQLAlchemy converts (decimals, timestamps, booleans) cost a call per value
+    converted = [
+        (index, _memoized(encode))
+        for index, name in enumerate(columns)
+        if (encode := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+
+    def encoded(rows: Iterable[tuple]) -> list[tuple]:
+        result = []
+        for row in rows:
             values = list(row)
             for index, encode in converted:
                 value = values[index]
                 if value is not None:
                     values[index] = encode(value)
-            encoded.append(values)
-        yield select, {"rows": json.dumps(encoded)}
+            result.append(tuple(values))
+        return result
+
+    return encoded
 
 
 _staging_metadata = sa.MetaData()
@@ -419,22 +434,8 @@ def _bulk_insert(connection: Connection, table: sa.Table, columns: Sequence[str]
     if connection.dialect.name == "postgresql":
         _copy_rows(connection, table, columns, rows)
         return
-    dialect = connection.dialect
-    converted = [
-        (index, _memoized(encode))
-        for index, name in enumerate(columns)
-        if (encode := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    encoded = []
-    for row in rows:
-        values = list(row)
-        for index, encode in converted:
-            value = values[index]
-            if value is not None:
-                values[index] = encode(value)
-        encoded.append(tuple(values))
     statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    connection.exec_driver_sql(statement, encoded)
+    connection.exec_driver_sql(statement, _sqlite_encoder(connection.dialect, table, columns)(rows))
 
 
 def _binary_copy_type(column_type: sa.types.TypeEngine) -> str:
