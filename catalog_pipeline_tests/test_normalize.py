@@ -114,4 +114,7 @@ def test_modalities_read_as_one_sorted_lower_case_list_whatever_their_form():
     many = [f"m{index:02d}" for index in range(20)]
     assert _modalities(many) == ",".join(many)
     assert _modalities(["x\tspace"]) == "x space"  # a control character, replaced
+    assert _modalities(["x" * 40]) == "x" * 32  # one modality: at most 32 characters
+    wide = [f"{index:02d}" + "y" * 29 for index in range(12)]  # 12 of 31 characters: 383 joined
+    assert _modalities(wide) == ",".join(wide)[:256]  # the column holds 256
     assert _modalities([]) is _modalities(None) is _modalities(7) is None

@@ -161,6 +161,37 @@ def test_change_events_reach_the_feed_in_the_order_they_happened(writer, clock, 
     ]
 
 
+def test_a_postgres_write_holds_at_most_its_limit_of_change_events_in_memory(postgres_url, clock, monkeypatch):
+    """Past `PENDING_CHANGES_IN_MEMORY` waiting events a write moves them into the temporary table batch by
+    batch (memory stays bounded); within the limit they never touch it and are COPYed into the feed once."""
+    from catalog_pipeline.storage import writer as writer_module
+
+    copied: list[tuple[str, int]] = []
+    real_copy = writer_module._copy_rows
+
+    def recording_copy(connection, table, columns, rows):  # type: ignore[no-untyped-def]
+        rows = list(rows)
+        copied.append((table.name, len(rows)))
+        real_copy(connection, table, columns, rows)
+
+    monkeypatch.setattr(writer_module, "_copy_rows", recording_copy)
+    writer = CatalogWriter(create_catalog_engine(postgres_url))
+    monkeypatch.setattr(writer_module, "PENDING_CHANGES_IN_MEMORY", 3)
+    write(writer, "groq", models("g", 8), batch_size=4)
+    assert [entry for entry in copied if entry[0] in ("pending_model_changes", "model_changes")] == [
+        ("pending_model_changes", 4),
+        ("pending_model_changes", 4),
+    ]
+    copied.clear()
+    monkeypatch.setattr(writer_module, "PENDING_CHANGES_IN_MEMORY", 100)
+    write(writer, "cerebras", models("c", 8), batch_size=4)
+    assert [entry for entry in copied if entry[0] in ("pending_model_changes", "model_changes")] == [
+        ("model_changes", 8)
+    ]
+    assert len(_rows(writer, schema.model_changes)) == 16
+    writer.engine.dispose()
+
+
 def test_a_later_write_inserts_updates_leaves_alone_and_deactivates_exactly_what_changed(writer, clock):
     """Of g-1..g-4: g-1 unchanged (its row untouched), g-2's input price 1 -> 1.25 (a price change with its
     history row), g-3 renamed (content, not price), g-4 gone (deactivated, last seen at the sync before),
