@@ -465,6 +465,33 @@ def test_field_observations_keep_the_first_sighting_and_report_new_and_vanished_
     assert (rows["sparkle"]["sample_value"], _utc(rows["sparkle"]["last_seen_at"])) == ("2", T2)
 
 
+def test_fields_are_remembered_per_provider_and_a_list_with_no_field_left_records_the_vanished_ones(writer, clock):
+    """Groq's `name` seen is no news for Cerebras, whose first list has no `name` (both specs read it, on the
+    same endpoint name); a later Groq list of entries without any field stores every read field as vanished."""
+    groq, cerebras = get_provider("groq"), get_provider("cerebras")
+
+    def fetched(slug: str, entries: list[dict]) -> FetchResult:
+        return FetchResult(slug, f"https://{slug}.invalid/models", entries, 1, 0, 0.0, 200, 1)
+
+    writer.record_field_observations(groq, fetched("groq", [{"id": "g-1", "name": "G", "context_window": 8}]))
+    news = writer.record_field_observations(cerebras, fetched("cerebras", [{"id": "c-1"}]))
+    assert news == []
+    clock.now = T2
+    news = writer.record_field_observations(groq, fetched("groq", [{}]))
+    assert sorted((o.path, o.status) for o in news) == [
+        ("context_window", "vanished"),
+        ("id", "vanished"),
+        ("name", "vanished"),
+    ]
+    rows = _rows(writer, schema.payload_key_observations)
+    groq_id = next(row["id"] for row in _rows(writer, schema.providers) if row["slug"] == "groq")
+    assert sorted((r["key_path"], r["status"]) for r in rows if r["provider_id"] == groq_id) == [
+        ("context_window", "vanished"),
+        ("id", "vanished"),
+        ("name", "vanished"),
+    ]
+
+
 def test_field_names_longer_than_the_stored_path_are_kept_once(writer, clock):
     """Two unknown fields whose names share their first 256 characters (the stored path's length) are one
     stored row, not a failed write; a third field next to them is stored as usual."""
