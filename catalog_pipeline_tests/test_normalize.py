@@ -118,3 +118,18 @@ def test_modalities_read_as_one_sorted_lower_case_list_whatever_their_form():
     wide = [f"{index:02d}" + "y" * 29 for index in range(12)]  # 12 of 31 characters: 383 joined
     assert _modalities(wide) == ",".join(wide)[:256]  # the column holds 256
     assert _modalities([]) is _modalities(None) is _modalities(7) is None
+
+
+def test_long_modality_lists_are_read_but_not_remembered():
+    """A provider sending long (or hostile) modality text gets it read as usual, but only short lists are kept
+    in the cache, so a catalog of distinct huge values cannot grow it."""
+    from catalog_pipeline.providers.normalize import _modalities, _modality_text
+
+    _modality_text.cache_clear()
+    huge = ",".join(f"kind{index}" for index in range(200))
+    assert _modalities(huge) == ",".join(sorted(f"kind{index}" for index in range(200)))[:256]
+    assert _modalities(huge.split(",")) == _modalities(huge)
+    assert _modality_text.cache_info().currsize == 0
+    assert _modalities("text+image") == "image,text"
+    assert _modalities(["text", "image"]) == "image,text"
+    assert _modality_text.cache_info().currsize == 2

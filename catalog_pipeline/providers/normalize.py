@@ -474,13 +474,21 @@ def _token_count(spec: ProviderSpec, model_id: str, what: str, raw: Any) -> int 
     return int(value) or None
 
 
+#: Modality lists up to this many characters are remembered (`_modality_text`); longer ones, odd or
+#: hostile, are read every time, so the cache stays small whatever a provider sends.
+_CACHED_MODALITIES_CHARS = 256
+
+
 def _modalities(raw: Any) -> str | None:
     if isinstance(raw, str):
-        return _modality_text(raw)
-    if isinstance(raw, (list, tuple)):
-        items = tuple(item for item in raw if isinstance(item, str))
-        return _modality_text(items) if len(items) <= 16 else _joined_modalities(items)
-    return None
+        key: str | tuple[str, ...] = raw
+        size = len(raw)
+    elif isinstance(raw, (list, tuple)):
+        key = tuple(item for item in raw if isinstance(item, str))
+        size = sum(len(item) + 1 for item in key)
+    else:
+        return None
+    return _modality_text(key) if size <= _CACHED_MODALITIES_CHARS else _modality_text.__wrapped__(key)
 
 
 @functools.lru_cache(maxsize=1024)
