@@ -61,6 +61,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "catalog_database": CatalogDatabaseResource(
             url=_optional(settings.DATABASE_URL, default_database_url(os.environ.get("DAGSTER_HOME"))),
             snapshot_retention=_optional_int(settings.SNAPSHOT_RETENTION, DEFAULT_SNAPSHOT_RETENTION),
+            concurrent_writes=_optional_int(settings.CONCURRENT_WRITES, settings.DEFAULT_CONCURRENT_WRITES),
             max_price_change_factor=_optional(
                 settings.MAX_PRICE_CHANGE_FACTOR, str(settings.DEFAULT_MAX_PRICE_CHANGE_FACTOR)
             ),

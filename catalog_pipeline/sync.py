@@ -1,4 +1,7 @@
-"""Sync many providers in one process: fetch concurrently, write one provider at a time.
+"""Sync many providers in one process: fetch concurrently, write each provider in its own transaction.
+
+On PostgreSQL two providers (`SyncOptions.concurrent_writes`) are written at the same time; SQLite has
+one writer, so there providers are written one after another.
 
 Each provider succeeds or fails on its own. A failure is logged to
 `pricing_sync_log` with its cause and leaves that provider's stored rows as they
@@ -12,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -117,6 +120,10 @@ class SyncOptions:
             fetch waits for a slot, so memory does not grow with the number of providers.
         skip_unchanged: a live list identical to the applied snapshot (every page 304, or the same
             digest) is neither normalized nor written, and is reported as unchanged.
+        concurrent_writes: providers normalized and written at the same time, each in its own
+            transaction, where the database allows it (PostgreSQL; SQLite has one writer). One
+            provider's wait for the server then overlaps another's normalization. At most
+            `max_providers_in_flight`, since a provider keeps its slot until it is written.
     """
 
     fetch_live: bool = True
@@ -130,6 +137,7 @@ class SyncOptions:
     deadline_grace_seconds: float = 10.0
     max_providers_in_flight: int = 4
     skip_unchanged: bool = True
+    concurrent_writes: int = 2
 
 
 def sync_providers(
@@ -147,24 +155,44 @@ def sync_providers(
     """
     specs = [get_provider(slug) for slug in slugs]
     started: dict[str, tuple[float, datetime]] = {}
-    slots = threading.BoundedSemaphore(max(1, options.max_providers_in_flight))
+    in_flight = max(1, options.max_providers_in_flight)
+    slots = threading.BoundedSemaphore(in_flight)
     pool = ThreadPoolExecutor(max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch")
     futures = {pool.submit(_obtain, spec, http, writer, options, started, slots): spec for spec in specs}
     pending = set(futures)
+    lanes = min(options.concurrent_writes, in_flight, len(specs)) if writer.supports_concurrent_writes else 1
+    writing = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="write") if lanes > 1 else None
+    writes: set[Future[ProviderOutcome]] = set()
     give_up_after = http.deadline_seconds + options.deadline_grace_seconds
+
+    def write(
+        spec: ProviderSpec,
+        started_at: datetime,
+        fetched: FetchResult | None,
+        problem: Exception | None,
+        stored: StoredSnapshot | None,
+    ) -> ProviderOutcome:
+        try:
+            return _finish(spec, started_at, fetched, problem, stored, writer, options, run_id)
+        finally:
+            if fetched is not None:
+                fetched.close()
+            slots.release()
+
     try:
-        while pending:
-            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        while pending or writes:
+            finished, _ = wait(pending | writes, timeout=1.0, return_when=FIRST_COMPLETED)
             for future in finished:
-                spec = futures[future]
-                started_at, fetched, problem, stored = future.result()
-                try:
-                    outcome = _finish(spec, started_at, fetched, problem, stored, writer, options, run_id)
-                finally:
-                    if fetched is not None:
-                        fetched.close()
-                    slots.release()
-                yield _announce(outcome)
+                if future in writes:
+                    writes.discard(future)
+                    yield _announce(future.result())
+                    continue
+                pending.discard(future)
+                obtained = future.result()
+                if writing is None:
+                    yield _announce(write(futures[future], *obtained))
+                else:
+                    writes.add(writing.submit(write, futures[future], *obtained))
             now = time.monotonic()
             for future in [f for f in pending if futures[f].slug in started]:
                 spec = futures[future]
@@ -182,6 +210,8 @@ def sync_providers(
                 yield _announce(_finish(spec, started_at, None, problem, None, writer, options, run_id))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        if writing is not None:
+            writing.shutdown(wait=True)  # a write under way commits or rolls back before the sync returns
 
 
 def _announce(outcome: ProviderOutcome) -> ProviderOutcome:

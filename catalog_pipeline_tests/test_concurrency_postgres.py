@@ -1,5 +1,6 @@
 """Several processes on one PostgreSQL catalog: concurrent migrations, concurrent syncs of
-one provider, and a sync killed (SIGKILL) in the middle of its write.
+one provider, one sync writing two providers at once, and a sync killed (SIGKILL) in the
+middle of its write.
 
 The tests make the overlap certain instead of hoping for it: they hold a real lock (an
 advisory lock, or a table lock that stops writes but not reads) so each process stops
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from catalog_pipeline.storage.database import MIGRATION_LOCK_KEY, create_catalog_engine, upgrade
+from catalog_pipeline.storage.writer import PROVIDER_LOCK_NAMESPACE, provider_lock_key
 from catalog_pipeline_tests.conftest import inject_fault
 from catalog_pipeline_tests.helpers import sync, sync_log
 from catalog_pipeline_tests.postgres_server import wait_for
@@ -136,6 +138,47 @@ def test_two_syncs_of_one_provider_at_once_serialize_on_the_provider_lock(tmp_pa
     ]
     assert log[0]["sync_finished_at"] <= log[1]["sync_finished_at"]
     assert len({row["dagster_run_id"] for row in log}) == 2 and all(row["dagster_run_id"] for row in log)
+
+
+def test_one_sync_writes_another_provider_while_the_first_waits_for_the_server(tmp_path, replay_server, postgres_url):
+    """One sync run of two providers on PostgreSQL writes them at the same time, each in its own
+    transaction: while cerebras' write is stopped (the test holds its provider lock), nebius, fetched a
+    second later, is written and committed. Released, cerebras lands too; each provider's rows are complete."""
+    upgrade(create_catalog_engine(postgres_url))
+    inject_fault(replay_server, SLUG, size=SIZE)
+    inject_fault(replay_server, "nebius", size=SIZE, delay=1.0)  # fetched after cerebras' write has started
+    with observer(postgres_url) as holder, observer(postgres_url) as watcher:
+        holder.execute(sa.select(sa.func.pg_advisory_lock(PROVIDER_LOCK_NAMESPACE, provider_lock_key(SLUG))))
+        process = start_cli(
+            ["sync", "--provider", SLUG, "--provider", "nebius"],
+            cli_environment(tmp_path / "home", postgres_url, replay_server.url),
+        )
+        cerebras_waits = wait_for(
+            lambda: [row.wait_event for row in waiting_backends(watcher)] == ["advisory"], timeout=120
+        )
+        nebius_logged_before_cerebras = "nebius" in [row["provider_slug"] for row in sync_log(postgres_url)]
+        nebius_written = wait_for(
+            lambda: [row["provider_slug"] for row in sync_log(postgres_url)] == ["nebius"], timeout=60
+        )
+        still_waiting = [row.wait_event for row in waiting_backends(watcher)]
+        cerebras_rows_meanwhile = len(provider_tables(postgres_url, SLUG)["models"])
+        nebius_rows_meanwhile = len(provider_tables(postgres_url, "nebius")["models"])
+        holder.execute(sa.select(sa.func.pg_advisory_unlock(PROVIDER_LOCK_NAMESPACE, provider_lock_key(SLUG))))
+        output = finish([process])[0]
+    assert cerebras_waits, output
+    assert not nebius_logged_before_cerebras  # nebius came second: its write did not simply go first
+    assert nebius_written, f"nebius was not written while cerebras waited: {sync_log(postgres_url)}"
+    assert still_waiting == ["advisory"] and cerebras_rows_meanwhile == 0
+    assert nebius_rows_meanwhile == SIZE
+    log = sync_log(postgres_url)
+    assert [(row["provider_slug"], row["status"], row["models_inserted"]) for row in log] == [
+        ("nebius", "success", SIZE),
+        (SLUG, "success", SIZE),
+    ]
+    for slug in (SLUG, "nebius"):
+        rows = provider_tables(postgres_url, slug)
+        assert len(rows["models"]) == SIZE
+        assert len(rows["price_history"]) == len(rows["model_pricing"]) > 0
 
 
 def test_sync_killed_in_the_middle_of_its_write_leaves_the_rows_as_before(tmp_path, replay_server, postgres_url):

@@ -204,6 +204,7 @@ def sync_provider_catalogs(
         max_price_change_factor=catalog_database.price_change_factor,
         accept_held_changes=config.accept_held_changes,
         max_workers=provider_api.max_concurrent_fetches,
+        concurrent_writes=catalog_database.concurrent_writes,
     )
     http = provider_api.http_engine()
     outcomes: list[ProviderOutcome] = []

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from catalog_pipeline.http_engine import DEFAULT_MAX_RESPONSE_MB, CatalogHttpEngine
 from catalog_pipeline.reconciliation import ParityThresholds
 from catalog_pipeline.settings import (
+    DEFAULT_CONCURRENT_WRITES,
     DEFAULT_MAX_PRICE_CHANGE_FACTOR,
     DEFAULT_PROVIDER_DEADLINE_SECONDS,
     parse_price_change_factor,
@@ -68,6 +69,11 @@ class CatalogDatabaseResource(dg.ConfigurableResource):
         default=str(DEFAULT_MAX_PRICE_CHANGE_FACTOR),
         description="A price moving by more than this factor (up or down) in one sync is held for review "
         "(CATALOG_MAX_PRICE_CHANGE_FACTOR, a number above 1).",
+    )
+    concurrent_writes: int = Field(
+        default=DEFAULT_CONCURRENT_WRITES,
+        description="Providers a sync writes at the same time on PostgreSQL, each in its own transaction "
+        "(CATALOG_CONCURRENT_WRITES); SQLite has one writer and always writes one provider at a time.",
     )
     _engine: Engine | None = PrivateAttr(default=None)
     _writer: CatalogWriter | None = PrivateAttr(default=None)

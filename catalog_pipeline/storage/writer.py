@@ -480,6 +480,11 @@ class CatalogWriter:
         self.snapshot_retention = snapshot_retention
         ensure_schema(engine)
 
+    @property
+    def supports_concurrent_writes(self) -> bool:
+        """Whether providers may be written at the same time: PostgreSQL, not SQLite (one writer at a time)."""
+        return self.engine.dialect.name == "postgresql"
+
     def write_provider(
         self,
         spec: ProviderSpec,
