@@ -140,25 +140,32 @@ def test_two_syncs_of_one_provider_at_once_serialize_on_the_provider_lock(tmp_pa
     assert len({row["dagster_run_id"] for row in log}) == 2 and all(row["dagster_run_id"] for row in log)
 
 
-def test_one_sync_writes_another_provider_while_the_first_waits_for_the_server(tmp_path, replay_server, postgres_url):
+@pytest.mark.parametrize("concurrent_writes", [None, "1"], ids=["default", "CATALOG_CONCURRENT_WRITES=1"])
+def test_one_sync_writes_another_provider_while_the_first_waits_for_the_server(
+    tmp_path, replay_server, postgres_url, concurrent_writes
+):
     """One sync run of two providers on PostgreSQL writes them at the same time, each in its own
     transaction: while cerebras' write is stopped (the test holds its provider lock), nebius, fetched a
-    second later, is written and committed. Released, cerebras lands too; each provider's rows are complete."""
+    second later, is written and committed. With CATALOG_CONCURRENT_WRITES=1 nebius waits behind it.
+    Released, both land, each provider's rows complete."""
     upgrade(create_catalog_engine(postgres_url))
     inject_fault(replay_server, SLUG, size=SIZE)
     inject_fault(replay_server, "nebius", size=SIZE, delay=1.0)  # fetched after cerebras' write has started
+    extra = {"CATALOG_CONCURRENT_WRITES": concurrent_writes} if concurrent_writes else {}
     with observer(postgres_url) as holder, observer(postgres_url) as watcher:
         holder.execute(sa.select(sa.func.pg_advisory_lock(PROVIDER_LOCK_NAMESPACE, provider_lock_key(SLUG))))
         process = start_cli(
             ["sync", "--provider", SLUG, "--provider", "nebius"],
-            cli_environment(tmp_path / "home", postgres_url, replay_server.url),
+            cli_environment(tmp_path / "home", postgres_url, replay_server.url, **extra),
         )
         cerebras_waits = wait_for(
             lambda: [row.wait_event for row in waiting_backends(watcher)] == ["advisory"], timeout=120
         )
         nebius_logged_before_cerebras = "nebius" in [row["provider_slug"] for row in sync_log(postgres_url)]
+        # nebius' fetch takes a second; its write, when it may run, a fraction of one
         nebius_written = wait_for(
-            lambda: [row["provider_slug"] for row in sync_log(postgres_url)] == ["nebius"], timeout=60
+            lambda: [row["provider_slug"] for row in sync_log(postgres_url)] == ["nebius"],
+            timeout=60 if concurrent_writes is None else 5,
         )
         still_waiting = [row.wait_event for row in waiting_backends(watcher)]
         cerebras_rows_meanwhile = len(provider_tables(postgres_url, SLUG)["models"])
@@ -167,13 +174,17 @@ def test_one_sync_writes_another_provider_while_the_first_waits_for_the_server(t
         output = finish([process])[0]
     assert cerebras_waits, output
     assert not nebius_logged_before_cerebras  # nebius came second: its write did not simply go first
-    assert nebius_written, f"nebius was not written while cerebras waited: {sync_log(postgres_url)}"
     assert still_waiting == ["advisory"] and cerebras_rows_meanwhile == 0
-    assert nebius_rows_meanwhile == SIZE
+    if concurrent_writes is None:
+        assert nebius_written, f"nebius was not written while cerebras waited: {sync_log(postgres_url)}"
+        assert nebius_rows_meanwhile == SIZE
+    else:
+        assert not nebius_written and nebius_rows_meanwhile == 0  # one writer: nebius waits its turn
     log = sync_log(postgres_url)
+    first, second = ("nebius", SLUG) if concurrent_writes is None else (SLUG, "nebius")
     assert [(row["provider_slug"], row["status"], row["models_inserted"]) for row in log] == [
-        ("nebius", "success", SIZE),
-        (SLUG, "success", SIZE),
+        (first, "success", SIZE),
+        (second, "success", SIZE),
     ]
     for slug in (SLUG, "nebius"):
         rows = provider_tables(postgres_url, slug)

@@ -284,6 +284,11 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str
             {"CATALOG_PROVIDER_DEADLINE_S": "0"},
             "CATALOG_PROVIDER_DEADLINE_S must be at least 1",
         ),
+        "no concurrent writes": (
+            ["sync"],
+            {"CATALOG_CONCURRENT_WRITES": "0"},
+            "CATALOG_CONCURRENT_WRITES must be at least 1",
+        ),
         "response limit not a number": (
             ["sync"],
             {"CATALOG_MAX_RESPONSE_MB": "lots"},

@@ -252,6 +252,17 @@ def test_the_retention_is_bound_from_the_environment(monkeypatch):
     assert getattr(retention, "env_var_name", None) == "CATALOG_SNAPSHOT_RETENTION"  # an EnvVar.int, not a value
 
 
+def test_concurrent_writes_are_bound_from_the_environment(monkeypatch):
+    """CATALOG_CONCURRENT_WRITES reaches the catalog_database resource as an EnvVar; unset, it is 2."""
+    from catalog_pipeline.definitions import build_resources
+
+    monkeypatch.delenv("CATALOG_CONCURRENT_WRITES", raising=False)
+    assert build_resources()["catalog_database"].concurrent_writes == 2
+    monkeypatch.setenv("CATALOG_CONCURRENT_WRITES", "3")
+    writes = build_resources()["catalog_database"].concurrent_writes
+    assert getattr(writes, "env_var_name", None) == "CATALOG_CONCURRENT_WRITES"
+
+
 def test_a_sync_holds_at_most_max_providers_in_flight(replay_server, sqlite_url, monkeypatch):
     """Fetches wait for a slot: never more than `max_providers_in_flight` providers fetched (or being
     fetched) and not yet written, however many fetch threads there are; and the slots are used."""
@@ -287,6 +298,38 @@ def test_a_sync_holds_at_most_max_providers_in_flight(replay_server, sqlite_url,
     assert {o.status for o in outcomes} == {"success"}
     assert sum(o.counts.fetched for o in outcomes) == sum(expected_live_count(s) for s in slugs)
     assert state["most"] == 2, state
+
+
+def test_sqlite_writes_one_provider_at_a_time_whatever_concurrent_writes_says(replay_server, sqlite_url, monkeypatch):
+    """SQLite has one writer: asked for four concurrent writes, a sync still writes providers one after
+    another (a second write would only wait on the database lock), and every provider lands."""
+    lock = threading.Lock()
+    state = {"writing": 0, "most": 0}
+    real_write = CatalogWriter.write_provider
+
+    def write_provider(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        with lock:
+            state["writing"] += 1
+            state["most"] = max(state["most"], state["writing"])
+        try:
+            time.sleep(0.05)  # long enough for a second writer to overlap, were there one
+            return real_write(self, *args, **kwargs)
+        finally:
+            with lock:
+                state["writing"] -= 1
+
+    monkeypatch.setattr(CatalogWriter, "write_provider", write_provider)
+    slugs = ["groq", "fireworks", "together", "cerebras", "nebius", "xai"]
+    engine = create_catalog_engine(sqlite_url)
+    writer = CatalogWriter(engine)
+    http = CatalogHttpEngine({}, replay_url=replay_server.url)
+    try:
+        outcomes = list(sync_providers(slugs, http, writer, SyncOptions(concurrent_writes=4)))
+    finally:
+        http.close()
+        engine.dispose()
+    assert [o.status for o in outcomes] == ["success"] * len(slugs)
+    assert state["most"] == 1, state
 
 
 def test_the_replay_server_answers_if_none_match_with_304_and_no_body(replay_server):
