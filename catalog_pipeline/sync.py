@@ -11,6 +11,7 @@ were; the other providers are unaffected.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 import time
@@ -179,6 +180,10 @@ def sync_providers(
                 fetched.close()
             slots.release()
 
+    # Everything alive now (Dagster, the definitions, the engines) outlives the sync: frozen, the collector
+    # stops walking it on every full collection the sync's allocations trigger (0.5 s or more per 18k-model
+    # sync here). The sync's own objects are collected as usual; the end of the sync unfreezes.
+    gc.freeze()
     try:
         while pending or writes:
             finished, _ = wait(pending | writes, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -212,6 +217,7 @@ def sync_providers(
         pool.shutdown(wait=False, cancel_futures=True)
         if writing is not None:
             writing.shutdown(wait=True)  # a write under way commits or rolls back before the sync returns
+        gc.unfreeze()
 
 
 def _announce(outcome: ProviderOutcome) -> ProviderOutcome:

@@ -332,6 +332,27 @@ def test_sqlite_writes_one_provider_at_a_time_whatever_concurrent_writes_says(re
     assert state["most"] == 1, state
 
 
+def test_objects_older_than_a_sync_are_frozen_while_it_runs_and_thawed_after(replay_server, sqlite_url):
+    """The collector skips what existed before the sync while it runs (the process's long-lived objects),
+    and the process is back to normal collection once the sync returned, or failed."""
+    import gc
+
+    engine = create_catalog_engine(sqlite_url)
+    writer = CatalogWriter(engine)
+    http = CatalogHttpEngine({}, replay_url=replay_server.url)
+    try:
+        during = [gc.get_freeze_count() for _ in sync_providers(["groq", "cerebras"], http, writer, SyncOptions())]
+        after = gc.get_freeze_count()
+        broken = sync_providers(["groq"], http, writer, SyncOptions())
+        next(broken)
+        broken.close()  # a consumer that stops early (a run interrupted between providers)
+    finally:
+        http.close()
+        engine.dispose()
+    assert len(during) == 2 and min(during) > 1000, during
+    assert after == 0 and gc.get_freeze_count() == 0
+
+
 def test_the_replay_server_answers_if_none_match_with_304_and_no_body(replay_server):
     """The replay server behaves as a provider with conditional requests: ETag on every page, 304 with an
     empty body for a matching If-None-Match, 200 for a stale one; the fault {"etag": false} turns it off."""
