@@ -285,11 +285,15 @@ def floor_section(env: dict[str, str], repeats: int) -> dict[str, Any]:
 
 
 def sync_section(
-    label: str, database_url_for, replay_url: str, work: Path, repeats: int, dagster_pg_for=None
+    label: str, database_url_for, replay_url: str, work: Path, repeats: int, dagster_pg_for=None, one_writer=False
 ) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """First, unchanged (ETag) and unchanged (digest) syncs of all providers at --scale 1, `repeats` times each;
-    with `dagster_pg_for`, the Dagster instance is PostgreSQL too (deploy/dagster.yaml)."""
+    with `dagster_pg_for`, the Dagster instance is PostgreSQL too (deploy/dagster.yaml). With `one_writer`, each
+    repeat also makes a first sync that writes one provider at a time (CATALOG_CONCURRENT_WRITES=1) on a fresh
+    catalog: its models stage is the write path alone, with no second writer's work in its wall time."""
     first_runs, unchanged_runs, digest_runs, reconcile_runs, floors = [], [], [], [], []
+    one_writer_runs: list[dict[str, Any]] = []
+    one_writer_models = 0
     written_unchanged: dict[str, int] = {}
     state: dict[str, Any] = {}
     for repeat in range(repeats):
@@ -309,22 +313,28 @@ def sync_section(
             digest_runs.append(measure("sync", env))
         finally:
             httpx.delete(f"{replay_url}/_faults", timeout=30)
+        if one_writer:
+            alone = database_url_for(f"{label}_one_writer_{repeat}")
+            home = work / f"{label}-one-writer-home-{repeat}"
+            single = environment(home, replay_url, alone, dagster_pg_for(repeat) if dagster_pg_for else None)
+            one_writer_runs.append(measure("sync", single | {"CATALOG_CONCURRENT_WRITES": "1"}))
+            one_writer_models = table_state(alone)["models"]
     floor = statistics.median(f["wall_seconds"] for f in floors)
     first = _summary(first_runs, floor)
-    models_rows = state["models"]
-    stages = first["stages_summed"]
-    all_rows = state["models"] + state["model_pricing"] + state["price_history"] + state["rejected_models"]
-    first["rows"] = {
-        "models": models_rows,
-        "all_tables": all_rows,
-        "models_rows_per_second_models_stage": round(models_rows / stages["models"]) if stages.get("models") else None,
-        "all_rows_per_second_write_stages": round(
-            all_rows / sum(stages.get(k, 0.0) for k in ("hash", "models", "prices", "finish"))
-        ),
-    }
+    first["rows"] = _write_rates(state, first["stages_summed"])
+    extra = {}
+    if one_writer_runs:
+        extra["first_sync_one_writer"] = _summary(one_writer_runs, floor)
+        extra["first_sync_one_writer"]["rows"] = {
+            "models": one_writer_models,
+            "models_rows_per_second_models_stage": _rate(
+                one_writer_models, extra["first_sync_one_writer"]["stages_summed"].get("models")
+            ),
+        }
     return {
         "floor": floors[0] | {"wall_seconds": round(floor, 3)},
         "first_sync": first,
+        **extra,
         "unchanged_sync_etag": _summary(unchanged_runs, floor) | {"rows_written": written_unchanged},
         "unchanged_sync_digest": _summary(digest_runs, floor),
         "reconcile": {
@@ -339,6 +349,22 @@ def sync_section(
         if dagster_pg_for
         else "sqlite (deploy/dagster-local.yaml)",
         "repeats": repeats,
+    }
+
+
+def _rate(rows: int, seconds: float | None) -> int | None:
+    return round(rows / seconds) if seconds else None
+
+
+def _write_rates(state: dict[str, Any], stages: dict[str, float]) -> dict[str, Any]:
+    all_rows = state["models"] + state["model_pricing"] + state["price_history"] + state["rejected_models"]
+    return {
+        "models": state["models"],
+        "all_tables": all_rows,
+        "models_rows_per_second_models_stage": _rate(state["models"], stages.get("models")),
+        "all_rows_per_second_write_stages": _rate(
+            all_rows, sum(stages.get(k, 0.0) for k in ("hash", "models", "prices", "finish"))
+        ),
     }
 
 
@@ -451,12 +477,19 @@ def verdicts(figures: dict[str, Any]) -> dict[str, Any]:
     postgres = figures.get("sync", {}).get("postgresql")
     minimum = TARGETS["postgres_models_rows_per_second"]
     if postgres:
-        rate = postgres["first_sync"]["rows"]["models_rows_per_second_models_stage"]
+        # Two providers are written at once in the full sync, so its models stage's wall time holds the other
+        # writer's work too; the write path's own rate is read from the same sync written one provider at a time.
+        single = postgres.get("first_sync_one_writer", postgres["first_sync"])
+        rate = single["rows"]["models_rows_per_second_models_stage"]
         found[
-            "postgresql: first write in the full sync (32 providers, 560 models each on average), models rows/s >= 50,000"
+            "postgresql: first write in the full sync, one writer (32 providers, 560 models each on average), "
+            "models rows/s >= 50,000"
         ] = {
             "value": rate,
             "met": rate is not None and rate >= minimum,
+            "two_writers_models_stage_rows_per_second": postgres["first_sync"]["rows"][
+                "models_rows_per_second_models_stage"
+            ],
         }
     writer = figures.get("writer", {}).get("postgresql")
     if writer:
@@ -539,9 +572,12 @@ def print_report(figures: dict[str, Any]) -> None:
         print(f"  floor (trivial run, whole process)        {section['floor']['wall_seconds']:>7.2f} s")
         for key, title in (
             ("first_sync", "first sync"),
+            ("first_sync_one_writer", "first sync, one provider written at a time"),
             ("unchanged_sync_etag", "unchanged re-sync (ETag, 304)"),
             ("unchanged_sync_digest", "unchanged re-sync (no ETag, digest)"),
         ):
+            if key not in section:
+                continue
             run = section[key]
             print(
                 f"  {title:<40} {run['wall_seconds']:>7.2f} s  {run['floors']:.2f}x floor  op {run['op_seconds']:.2f} s  "
@@ -560,6 +596,12 @@ def print_report(figures: dict[str, Any]) -> None:
             f"{rows['models_rows_per_second_models_stage']} rows/s (models stage), all tables "
             f"{rows['all_rows_per_second_write_stages']} rows/s (write stages)"
         )
+        if "first_sync_one_writer" in section:
+            single = section["first_sync_one_writer"]
+            print(
+                f"  first write, one provider at a time: models {single['rows']['models_rows_per_second_models_stage']}"
+                f" rows/s (models stage); stages {', '.join(f'{k} {v:.2f}' for k, v in single['stages_summed'].items())}"
+            )
         print(f"  rows written by the unchanged re-sync: {section['unchanged_sync_etag']['rows_written']}")
         print(
             f"  catalog: {section['catalog_bytes']} bytes, {section['catalog_bytes_per_model']} bytes/model; snapshots "
@@ -619,6 +661,7 @@ def main() -> None:
                         work,
                         repeats,
                         dagster_pg_for=lambda repeat: create_database(server_url, prefix="dagster"),
+                        one_writer=True,
                     )
         if not args.skip_scale:
             print(f"scale series {sizes} ...", flush=True)
