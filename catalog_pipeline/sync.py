@@ -216,7 +216,15 @@ def sync_providers(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         if writing is not None:
-            writing.shutdown(wait=True)  # a write under way commits or rolls back before the sync returns
+            # Left with writes under way (the run was stopped, or its consumer went away): the queued ones never
+            # start, the running ones have their statement cancelled until they end, so each rolls back now
+            # (and logs why) instead of the stop waiting for it, on a lock perhaps.
+            writing.shutdown(wait=False, cancel_futures=True)
+            running = {future for future in writes if not future.done()}
+            while running:
+                writer.cancel_writes()
+                running = wait(running, timeout=0.5).not_done
+            writing.shutdown(wait=True)
         gc.unfreeze()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -190,6 +191,43 @@ def test_one_sync_writes_another_provider_while_the_first_waits_for_the_server(
         rows = provider_tables(postgres_url, slug)
         assert len(rows["models"]) == SIZE
         assert len(rows["price_history"]) == len(rows["model_pricing"]) > 0
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_sync_stopped_while_a_write_waits_ends_at_once_and_rolls_that_write_back(
+    tmp_path, replay_server, postgres_url, stop
+):
+    """Stopped (SIGTERM, as a run's termination sends; SIGINT, Ctrl-C) while cerebras' write waits for its
+    provider lock in a second writer: the sync does not wait for that write. Its statement is cancelled,
+    its transaction rolls back (no cerebras row, the lock no longer waited for), and the sync log says so;
+    nebius, written before the stop, keeps its rows."""
+    upgrade(create_catalog_engine(postgres_url))
+    inject_fault(replay_server, SLUG, size=SIZE)
+    inject_fault(replay_server, "nebius", size=SIZE, delay=1.0)
+    with observer(postgres_url) as holder, observer(postgres_url) as watcher:
+        holder.execute(sa.select(sa.func.pg_advisory_lock(PROVIDER_LOCK_NAMESPACE, provider_lock_key(SLUG))))
+        process = start_cli(
+            ["sync", "--provider", SLUG, "--provider", "nebius"],
+            cli_environment(tmp_path / "home", postgres_url, replay_server.url),
+        )
+        assert wait_for(lambda: [row.wait_event for row in waiting_backends(watcher)] == ["advisory"], timeout=120)
+        assert wait_for(lambda: [row["provider_slug"] for row in sync_log(postgres_url)] == ["nebius"], timeout=60)
+        process.send_signal(stop)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+            pytest.fail(f"the stopped sync still waited for cerebras' write 30 s later: {output[-2000:]}")
+        no_longer_waiting = waiting_backends(watcher)
+        holder.execute(sa.select(sa.func.pg_advisory_unlock(PROVIDER_LOCK_NAMESPACE, provider_lock_key(SLUG))))
+    assert process.returncode != 0, output
+    assert no_longer_waiting == []
+    assert provider_tables(postgres_url, SLUG)["models"] == []
+    assert len(provider_tables(postgres_url, "nebius")["models"]) == SIZE
+    log = {row["provider_slug"]: row for row in sync_log(postgres_url)}
+    assert log["nebius"]["status"] == "success"
+    assert log[SLUG]["status"] == "failed" and "cancel" in log[SLUG]["error_message"], log[SLUG]
 
 
 def test_sync_killed_in_the_middle_of_its_write_leaves_the_rows_as_before(tmp_path, replay_server, postgres_url):

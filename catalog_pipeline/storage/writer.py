@@ -16,9 +16,11 @@ import gzip
 import hashlib
 import json
 import os
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -478,12 +480,36 @@ class CatalogWriter:
     def __init__(self, engine: Engine, snapshot_retention: int = DEFAULT_SNAPSHOT_RETENTION):
         self.engine = engine
         self.snapshot_retention = snapshot_retention
+        self._writes_under_way: set[Any] = set()  # the driver connections of `write_provider` calls running now
+        self._writes_lock = threading.Lock()
         ensure_schema(engine)
 
     @property
     def supports_concurrent_writes(self) -> bool:
         """Whether providers may be written at the same time: PostgreSQL, not SQLite (one writer at a time)."""
         return self.engine.dialect.name == "postgresql"
+
+    def cancel_writes(self) -> None:
+        """Cancel the statement each provider write under way is running (PostgreSQL), from any thread: that
+        write fails with the server's "canceling statement" error and rolls back whole. A write between two
+        statements is not stopped; call again until the writes have ended."""
+        with self._writes_lock:
+            under_way = list(self._writes_under_way)
+        for dbapi_connection in under_way:
+            with suppress(Exception):  # it may have just finished
+                dbapi_connection.cancel_safe()
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            dbapi_connection = connection.connection.dbapi_connection
+            with self._writes_lock:
+                self._writes_under_way.add(dbapi_connection)
+            try:
+                yield connection
+            finally:
+                with self._writes_lock:
+                    self._writes_under_way.discard(dbapi_connection)
 
     def write_provider(
         self,
@@ -516,7 +542,7 @@ class CatalogWriter:
         now = _now()
         counts = SyncCounts(provider=spec.slug)
         timings = counts.seconds
-        with self.engine.begin() as connection:
+        with self._write_transaction() as connection:
             self._lock(connection, spec.slug)
             provider_id, last_synced_at = self._upsert_provider(connection, spec, now)
             models = schema.models
