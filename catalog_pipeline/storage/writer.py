@@ -497,7 +497,7 @@ class CatalogWriter:
             under_way = list(self._writes_under_way)
         for dbapi_connection in under_way:
             with suppress(Exception):  # it may have just finished
-                dbapi_connection.cancel_safe()
+                dbapi_connection.cancel_safe(timeout=5.0)  # a stop waits at most this long for an unreachable server
 
     @contextmanager
     def _write_transaction(self) -> Iterator[Connection]:
