@@ -57,16 +57,40 @@ class FieldObserver:
         self._guides = self._read | self._ignored
         self._counts: dict[str, int] = {}
         self._samples: dict[str, str] = {}
-        self._leads: dict[str, bool] = {}
+        # Per (prefix, depth), each key's path and whether an object under it is looked into: the same
+        # for every entry, so worked out once (entries of one list share their keys).
+        self._levels: dict[tuple[str, int], dict[Any, tuple[str, bool]]] = {}
 
     def add(self, entries: Iterable[Any]) -> None:
-        counts, samples = self._counts, self._samples
         for entry in entries:
             if isinstance(entry, Mapping):
-                for path, value in _paths(entry, "", 1, self._guides, self._leads):
-                    counts[path] = counts.get(path, 0) + 1
-                    if path not in samples and value is not None:
-                        samples[path] = _sample(value)
+                self._count(entry, "", 1)
+
+    def _count(self, entry: Mapping[str, Any], prefix: str, depth: int) -> None:
+        counts, samples = self._counts, self._samples
+        level = self._levels.get((prefix, depth))
+        if level is None:
+            level = self._levels[prefix, depth] = {}
+        for key, value in entry.items():
+            known = level.get(key)
+            if known is None:
+                known = level[key] = self._path(prefix, key, depth)
+            path, descends = known
+            if descends and value and isinstance(value, Mapping):
+                self._count(value, path + ".", depth + 1)
+                continue
+            counts[path] = counts.get(path, 0) + 1
+            if value is not None and path not in samples:
+                samples[path] = _sample(value)
+
+    def _path(self, prefix: str, key: Any, depth: int) -> tuple[str, bool]:
+        """A key's path, and whether a non-empty object there is looked into: not when the path is itself
+        read or ignored, else when a read or ignored path lies below it or the depth allows."""
+        path = f"{prefix}{key}"
+        if path in self._guides:
+            return path, False
+        below = any(guide.startswith(path + ".") for guide in self._guides)
+        return path, below or depth < DEFAULT_DEPTH
 
     def observations(self, previously_seen: Iterable[str] = ()) -> list[FieldObservation]:
         read, ignored = self._read, self._ignored
@@ -84,22 +108,6 @@ class FieldObserver:
 def news(observations: Sequence[FieldObservation]) -> list[FieldObservation]:
     """The observations a person should look at: unknown fields and vanished read fields."""
     return [o for o in observations if o.status in (UNKNOWN, VANISHED)]
-
-
-def _paths(
-    entry: Mapping[str, Any], prefix: str, depth: int, guides: set[str], leads: dict[str, bool]
-) -> Iterable[tuple[str, Any]]:
-    for key, value in entry.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value and path not in guides:
-            # whether a read or ignored field lies below `path`; the same for every entry, so asked once
-            below = leads.get(path)
-            if below is None:
-                below = leads[path] = any(guide.startswith(path + ".") for guide in guides)
-            if below or depth < DEFAULT_DEPTH:
-                yield from _paths(value, path + ".", depth + 1, guides, leads)
-                continue
-        yield path, value
 
 
 def _covers(ancestor: str, path: str) -> bool:
