@@ -475,7 +475,14 @@ def verdicts(figures: dict[str, Any]) -> dict[str, Any]:
             "met": section["unchanged_sync_etag"]["rows_written"]["total"] == 0,
         }
     postgres = figures.get("sync", {}).get("postgresql")
+    writer = figures.get("writer", {}).get("postgresql")
     minimum = TARGETS["postgres_models_rows_per_second"]
+    # the server's own speed for these rows in `models` (sync_benchmark._server_ceiling): what no writer can beat
+    ceiling = (writer or {}).get("server ceiling: models/s, the same rows pre-encoded into models")
+
+    def share(rate: int | None) -> float | None:
+        return round(rate / ceiling, 2) if rate and ceiling else None
+
     if postgres:
         # Two providers are written at once in the full sync, so its models stage's wall time holds the other
         # writer's work too; the write path's own rate is read from the same sync written one provider at a time.
@@ -487,16 +494,18 @@ def verdicts(figures: dict[str, Any]) -> dict[str, Any]:
         ] = {
             "value": rate,
             "met": rate is not None and rate >= minimum,
+            "share_of_server_ceiling": share(rate),
             "two_writers_models_stage_rows_per_second": postgres["first_sync"]["rows"][
                 "models_rows_per_second_models_stage"
             ],
         }
-    writer = figures.get("writer", {}).get("postgresql")
     if writer:
         rate = writer["first sync: models/s, models table alone"]
         found["postgresql: first write, writer benchmark (6 providers of 3,000), models rows/s >= 50,000"] = {
             "value": rate,
             "met": rate >= minimum,
+            "share_of_server_ceiling": share(rate),
+            "server_ceiling_models_table": ceiling,
             "server_ceiling_plain_copy": writer.get("server ceiling: models/s, plain COPY of the same rows"),
         }
     scale = figures.get("scale", {}).get("all_providers", [])
