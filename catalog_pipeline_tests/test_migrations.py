@@ -20,7 +20,7 @@ from catalog_pipeline.storage.database import (
 from catalog_pipeline.storage.writer import CatalogWriter, SyncCounts
 from catalog_pipeline_tests.storage_helpers import cli_environment, run_cli
 
-HEAD = "0007"
+HEAD = "0008"
 #: Tables and columns that dashboards query directly (DESIGN.md); a migration must never rename them.
 DASHBOARD_COLUMNS = {
     "providers": {"id", "slug", "name"},
@@ -172,6 +172,50 @@ def test_0004_adds_held_changes_and_reverts_cleanly(database_url):
     assert "models_held" not in columns(engine, "pricing_sync_log")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT provider_slug FROM pricing_sync_log").all() == [("groq",)]
+    upgrade(engine)
+    assert schema_differences(engine) == []
+    engine.dispose()
+
+
+def _deprecation_index(connection: sa.Connection) -> str:
+    """The stored definition of ix_models_deprecation_date, as the database itself reports it."""
+    if connection.dialect.name == "postgresql":
+        query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_models_deprecation_date'"
+    else:
+        query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'ix_models_deprecation_date'"
+    return connection.exec_driver_sql(query).scalar_one()
+
+
+def _plan_of_dated_models(connection: sa.Connection) -> str:
+    """The plan of the lifecycle check's question (active models with a date before a horizon)."""
+    models = schema.models
+    query = (
+        sa.select(models.c.provider_model_id)
+        .where(
+            models.c.is_active, models.c.deprecation_date.is_not(None), models.c.deprecation_date <= sa.bindparam("h")
+        )
+        .compile(connection, compile_kwargs={"literal_binds": False})
+    )
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        rows = connection.exec_driver_sql(f"EXPLAIN {query}", {"h": datetime.now(UTC)}).all()
+    else:
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}", (datetime.now(UTC).isoformat(),)).all()
+    return " ".join(str(value) for row in rows for value in row)
+
+
+def test_0008_indexes_only_models_with_a_deprecation_date_and_reverts_cleanly(database_url):
+    """0008 makes ix_models_deprecation_date partial (rows with a date), and the lifecycle question still
+    reads it; downgrading to 0007 restores the index over every row."""
+    engine = create_catalog_engine(database_url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        definition = _deprecation_index(connection)
+        assert "deprecation_date IS NOT NULL" in definition.replace("(", "").replace(")", ""), definition
+        assert "ix_models_deprecation_date" in _plan_of_dated_models(connection)
+    downgrade(engine, "0007")
+    with engine.connect() as connection:
+        assert "WHERE" not in _deprecation_index(connection).upper()
     upgrade(engine)
     assert schema_differences(engine) == []
     engine.dispose()

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -77,7 +78,13 @@ models = Table(
     UniqueConstraint("provider_id", "provider_model_id"),
     Index("ix_models_provider_id_is_active", "provider_id", "is_active"),
     Index("ix_models_canonical_slug", "canonical_slug"),
-    Index("ix_models_deprecation_date", "deprecation_date"),
+    # only the models that have a date (migration 0008): every query on it asks for those
+    Index(
+        "ix_models_deprecation_date",
+        "deprecation_date",
+        postgresql_where=text("deprecation_date IS NOT NULL"),
+        sqlite_where=text("deprecation_date IS NOT NULL"),
+    ),
 )
 
 model_pricing = Table(
