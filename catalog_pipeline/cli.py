@@ -88,6 +88,10 @@ class _MaskingFormatter(logging.Formatter):
 
 def command_sync(args: argparse.Namespace) -> int:
     home = _prepare_dagster_home()
+    # As the deployment runs: a run's planned and per-partition materialization events are stored in
+    # batches (one transaction per batch on the local instance, not one per event); a value set wins.
+    if not os.environ.get(settings.EVENT_BATCH_SIZE, "").strip():
+        os.environ[settings.EVENT_BATCH_SIZE] = str(settings.DEFAULT_EVENT_BATCH_SIZE)
     named = list(dict.fromkeys(args.provider or []))
     unknown = [slug for slug in named if slug not in PROVIDERS]
     if unknown:

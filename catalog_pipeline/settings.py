@@ -37,6 +37,11 @@ DEPRECATION_WARN_DAYS = "CATALOG_DEPRECATION_WARN_DAYS"
 SNAPSHOT_RETENTION = "CATALOG_SNAPSHOT_RETENTION"
 CONCURRENT_WRITES = "CATALOG_CONCURRENT_WRITES"
 DEFAULT_CONCURRENT_WRITES = 2
+# Dagster's own: a run's planned and per-partition materialization events are stored in batches of up to
+# this many (0: one by one). deploy/ sets it for every Dagster process; `catalog-pipeline sync` and
+# `make demo`/`make dev` (scripts/replay-env.sh) default to it.
+EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE"
+DEFAULT_EVENT_BATCH_SIZE = 100
 DEFAULT_DEPRECATION_WARN_DAYS = 30
 # Limits (README: "Failure behaviour").
 MAX_RESPONSE_MB = "CATALOG_MAX_RESPONSE_MB"
@@ -61,6 +66,7 @@ WHOLE_NUMBERS = {
     DEPRECATION_WARN_DAYS: 0,
     SNAPSHOT_RETENTION: 1,
     CONCURRENT_WRITES: 1,
+    EVENT_BATCH_SIZE: 0,
 }
 #: Variables that must be an http(s) URL when set.
 HTTP_URLS = (REPLAY_URL, GATEWAY_MODELS_URL, UI_BASE_URL, RESEND_API_URL, SLACK_WEBHOOK_URL)

@@ -1,7 +1,8 @@
 """The Dagster instances we ship (deploy/dagster.yaml on PostgreSQL, deploy/dagster-local.yaml on
 SQLite) keep their database connections instead of opening one per stored event, and still behave
 as Dagster's own storage does for the people reading it: every event stored, a running sync's
-events seen by the webserver as they arrive, a server that dropped its connections survived."""
+events seen by the webserver as they arrive, a server that dropped its connections survived; on
+SQLite a batch of events is stored with one transaction per file, all or nothing."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster._core.events import StepMaterializationData
 from dagster._core.events.log import EventLogEntry
 
 from catalog_pipeline.dagster_storage import SQLITE_KEPT_RUN_FILES
@@ -315,3 +317,208 @@ def test_threads_using_the_local_instance_at_once_never_wait_for_a_connection(tm
         assert _hold_connections_at_once(instance.run_storage, 20) == []
     finally:
         instance.dispose()
+
+
+def test_with_event_batches_a_local_sync_stores_each_batch_in_one_transaction_per_file(
+    tmp_path, replay_server, monkeypatch
+):
+    """With DAGSTER_EVENT_BATCH_SIZE (as `catalog-pipeline sync` and `make dev` set it), the run's planned
+    events and each asset's per-partition materializations reach the local instance as batches, each
+    stored with one commit per database file instead of one or two per event; every partition still
+    has its own planned event and materialization with its own numbers, read back as the webserver reads
+    them."""
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "100")
+    instance = _local_instance(tmp_path, monkeypatch)
+    home = tmp_path / "dagster_home"
+    for slug, size in SIZES.items():
+        inject_fault(replay_server, slug, size=size)
+    storage = type(instance.event_log_storage)
+    batches: list[tuple[list[tuple[str, str | None]], dict[str, int]]] = []
+    commits: dict[str, int] = {}
+    creating: list[bool] = []  # a run's file made by its first event, with Dagster's own schema commits
+
+    def count(conn: sa.Connection) -> None:
+        if not creating:
+            name = Path(conn.engine.url.database or "").name
+            commits[name] = commits.get(name, 0) + 1
+
+    original, initdb = storage.store_event_batch, storage._initdb
+
+    def uncounted_initdb(self, engine):  # type: ignore[no-untyped-def]
+        creating.append(True)
+        try:
+            return initdb(self, engine)
+        finally:
+            creating.pop()
+
+    monkeypatch.setattr(storage, "_initdb", uncounted_initdb)
+
+    def recording(self, events):  # type: ignore[no-untyped-def]
+        commits.clear()
+        original(self, events)
+        kinds = [(e.get_dagster_event().event_type_value, e.get_dagster_event().partition) for e in events]
+        batches.append((kinds, dict(commits)))
+
+    monkeypatch.setattr(storage, "store_event_batch", recording)
+    sa.event.listen(sa.Engine, "commit", count)
+    try:
+        result = sync(f"sqlite:///{tmp_path / 'catalog.db'}", replay_server.url, list(SIZES), instance=instance)
+        assert result.success
+    finally:
+        sa.event.remove(sa.Engine, "commit", count)
+        instance.dispose()
+
+    materialized = [kinds for kinds, _ in batches if kinds[0][0] == "ASSET_MATERIALIZATION"]
+    assert sorted(sorted(kinds) for kinds in materialized) == [[("ASSET_MATERIALIZATION", s) for s in SIZES]] * 2
+    planned = [kind for kinds, _ in batches for kind in kinds if kind[0] == "ASSET_MATERIALIZATION_PLANNED"]
+    assert sorted(planned) == sorted([("ASSET_MATERIALIZATION_PLANNED", s) for s in SIZES] * 2)
+    for kinds, per_file in batches:
+        # the run's file and the index, once each (a batch of check plans touches the run's file only)
+        assert set(per_file.values()) == {1} and 1 <= len(per_file) <= 2, (kinds, per_file)
+    reader = dg.DagsterInstance.from_config(str(home))
+    try:
+        models = materializations(reader, dg.AssetKey("models"), result.run_id)
+        assert {slug: numbers["inserted"] for slug, numbers in models.items()} == SIZES
+        assert reader.get_materialized_partitions(dg.AssetKey("models")) == set(SIZES)
+        planned_records = reader.fetch_planned_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("models")), limit=100
+        ).records
+        assert sorted(r.event_log_entry.dagster_event.partition for r in planned_records) == sorted(SIZES)
+    finally:
+        reader.dispose()
+
+
+def _materialization_entry(run_id: str, partition: str) -> EventLogEntry:
+    event = dg.DagsterEvent(
+        event_type_value="ASSET_MATERIALIZATION",
+        job_name="catalog_sync_job",
+        event_specific_data=StepMaterializationData(
+            dg.AssetMaterialization(asset_key="models", partition=partition, metadata={"inserted": 1})
+        ),
+    )
+    return EventLogEntry(
+        error_info=None,
+        level=logging.INFO,
+        user_message="",
+        run_id=run_id,
+        timestamp=time.time(),
+        step_key="sync_provider_catalogs",
+        job_name="catalog_sync_job",
+        dagster_event=event,
+    )
+
+
+def test_a_batch_that_fails_midway_stores_none_of_its_events_and_the_event_log_goes_on(tmp_path, monkeypatch):
+    """All or nothing: the second event of a batch failing in the index leaves neither the run's file nor the
+    index with any of the batch's events; the next event is stored as usual (no lock or transaction left)."""
+    instance = _local_instance(tmp_path, monkeypatch)
+    storage = instance.event_log_storage
+    run_id = "fedcba9876543210fedcba9876543210"
+    storage.store_event(_log_entry(run_id, "run created"))
+    original, calls = type(storage)._store_asset_event, []
+
+    def failing_second(self, conn, event, event_id):  # type: ignore[no-untyped-def]
+        calls.append(event.dagster_event.partition)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return original(self, conn, event, event_id)
+
+    monkeypatch.setattr(type(storage), "_store_asset_event", failing_second)
+    try:
+        with pytest.raises(OSError, match="disk full"):
+            storage.store_event_batch([_materialization_entry(run_id, slug) for slug in SIZES])
+        assert calls == ["cerebras", "nebius"]
+        assert [e.user_message for e in storage.get_logs_for_run(run_id)] == ["run created"]
+        assert instance.get_materialized_partitions(dg.AssetKey("models")) == set()
+        monkeypatch.setattr(type(storage), "_store_asset_event", original)
+        storage.store_event(_materialization_entry(run_id, "xai"))
+        assert instance.get_materialized_partitions(dg.AssetKey("models")) == {"xai"}
+    finally:
+        instance.dispose()
+
+
+def test_an_event_stored_by_another_thread_during_a_batch_waits_for_it_and_both_are_kept(tmp_path, monkeypatch):
+    """A log line stored from another thread while a batch is being written waits for the batch (one writer
+    per file at a time) and is then stored; neither thread deadlocks."""
+    instance = _local_instance(tmp_path, monkeypatch)
+    storage = instance.event_log_storage
+    run_id = "00112233445566778899aabbccddeeff"
+    storage.store_event(_log_entry(run_id, "run created"))
+    inside, release = threading.Event(), threading.Event()
+    original = type(storage)._store_asset_event
+
+    def pausing(self, conn, event, event_id):  # type: ignore[no-untyped-def]
+        inside.set()
+        release.wait(timeout=30)
+        return original(self, conn, event, event_id)
+
+    monkeypatch.setattr(type(storage), "_store_asset_event", pausing)
+    batch = threading.Thread(target=storage.store_event_batch, args=([_materialization_entry(run_id, "nebius")],))
+    other = threading.Thread(target=storage.store_event, args=(_log_entry(run_id, "from another thread"),))
+    try:
+        batch.start()
+        assert inside.wait(timeout=30)
+        other.start()
+        other.join(timeout=1)
+        assert other.is_alive(), "the other thread's event was stored in the middle of the batch"
+        release.set()
+        batch.join(timeout=30)
+        other.join(timeout=30)
+        assert not batch.is_alive() and not other.is_alive()
+        messages = [e.user_message for e in storage.get_logs_for_run(run_id) if not e.is_dagster_event]
+        assert messages == ["run created", "from another thread"]
+        assert instance.get_materialized_partitions(dg.AssetKey("models")) == {"nebius"}
+    finally:
+        release.set()
+        instance.dispose()
+
+
+#: `catalog-pipeline sync` in a process of its own, noting the type of every event the local event log is
+#: handed in a batch (one line each) in the file named by argv[1].
+CLI_RECORDING_BATCHES = textwrap.dedent(
+    """
+    import sys
+    from catalog_pipeline.cli import main
+    from catalog_pipeline.dagster_storage import PooledSqliteEventLogStorage
+
+    original = PooledSqliteEventLogStorage.store_event_batch
+
+    def recording(self, events):
+        with open(sys.argv[1], "a") as noted:
+            noted.writelines(e.get_dagster_event().event_type_value + "\\n" for e in events)
+        return original(self, events)
+
+    PooledSqliteEventLogStorage.store_event_batch = recording
+    sys.exit(main(sys.argv[2:]))
+    """
+)
+
+
+def test_catalog_pipeline_sync_batches_its_runs_events_unless_told_otherwise(tmp_path, replay_server):
+    """`catalog-pipeline sync` stores its runs' materializations in batches on the local instance when
+    DAGSTER_EVENT_BATCH_SIZE is unset or blank (as the deployment does), one by one when the variable says
+    0, and refuses a value that is no whole number, naming it."""
+    home = _home(tmp_path, "dagster-local.yaml")
+    for slug, size in SIZES.items():
+        inject_fault(replay_server, slug, size=size)
+    providers = [argument for slug in SIZES for argument in ("--provider", slug)]
+    noted = tmp_path / "batched.txt"
+
+    def cli_sync(**extra: str) -> subprocess.CompletedProcess:
+        environment = cli_environment(home, f"sqlite:///{tmp_path / 'catalog.db'}", replay_server.url, **extra)
+        noted.unlink(missing_ok=True)
+        command = [sys.executable, "-c", CLI_RECORDING_BATCHES, str(noted), "sync", *providers]
+        return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=240, cwd=PROJECT_ROOT)
+
+    for extra, expect_batches in (
+        ({}, True),
+        ({"DAGSTER_EVENT_BATCH_SIZE": " "}, True),
+        ({"DAGSTER_EVENT_BATCH_SIZE": "0"}, False),
+    ):
+        done = cli_sync(**extra)
+        assert done.returncode == 0, done.stdout + done.stderr
+        batched = noted.read_text().split() if noted.exists() else []
+        assert ("ASSET_MATERIALIZATION" in batched) is expect_batches, (extra, batched)
+    done = cli_sync(DAGSTER_EVENT_BATCH_SIZE="many")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "DAGSTER_EVENT_BATCH_SIZE" in done.stderr, done.stderr

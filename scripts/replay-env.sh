@@ -7,6 +7,9 @@ export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.catalog/dagster_home}
 mkdir -p "$DAGSTER_HOME"
 # The local instance (SQLite, one writer at a time, connections kept): deploy/dagster-local.yaml.
 [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp deploy/dagster-local.yaml "$DAGSTER_HOME/dagster.yaml"
+# As the deployment and `catalog-pipeline sync`: a run's planned and per-partition materialization events
+# stored in batches (settings.DEFAULT_EVENT_BATCH_SIZE), for the runs `make dev` launches too.
+export DAGSTER_EVENT_BATCH_SIZE=${DAGSTER_EVENT_BATCH_SIZE:-100}
 REPLAY_PORT=${1:-$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 "$VENV/bin/catalog-pipeline" replay-server --port "$REPLAY_PORT" &
 REPLAY_PID=$!
