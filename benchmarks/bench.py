@@ -4,7 +4,8 @@ Every figure comes from whole processes run the way users run them: a replay ser
 127.0.0.1 serves the catalogs, and each measured process imports the code location and runs
 one job in process against a fresh Dagster instance (``DAGSTER_HOME``, the default SQLite kind):
 
-- **floor**: one trivial asset materialized (median of 3 processes);
+- **floor**: one trivial asset materialized, in a process run just before each measured sync (each home's
+  very first process, which creates the instance's tables, is not measured);
 - **sync**: `catalog_sync_job` over all 32 provider partitions at ``--scale 1`` (18,000 models),
   first into an empty catalog, then unchanged (the replay server's ETags: every page 304), then
   unchanged without ETags (the digest of the pages decides); on SQLite and on a throwaway
@@ -153,8 +154,9 @@ def deployment_event_batch_size() -> str:
 
 def environment(home: Path, replay_url: str, database_url: str, dagster_pg_url: str | None = None) -> dict[str, str]:
     """The measured processes' environment: a fresh DAGSTER_HOME with the local instance of
-    deploy/dagster-local.yaml (SQLite), or with `dagster_pg_url` the production instance of
-    deploy/dagster.yaml on that PostgreSQL database, with the deployment's DAGSTER_EVENT_BATCH_SIZE."""
+    deploy/dagster-local.yaml (SQLite) and the DAGSTER_EVENT_BATCH_SIZE `catalog-pipeline sync` and
+    `make dev` set, or with `dagster_pg_url` the production instance of deploy/dagster.yaml on that
+    PostgreSQL database, with the deployment's DAGSTER_EVENT_BATCH_SIZE."""
     home.mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CATALOG_", "PRICING_", "DAGSTER_"))}
     if dagster_pg_url:
@@ -170,7 +172,10 @@ def environment(home: Path, replay_url: str, database_url: str, dagster_pg_url: 
         # as the deployment runs (deploy/docker-compose.yaml): per-partition materializations in one batch per asset
         env["DAGSTER_EVENT_BATCH_SIZE"] = deployment_event_batch_size()
     else:
+        from catalog_pipeline import settings
+
         (home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster-local.yaml").read_text())
+        env[settings.EVENT_BATCH_SIZE] = str(settings.DEFAULT_EVENT_BATCH_SIZE)
     env.update(DAGSTER_HOME=str(home), CATALOG_REPLAY_URL=replay_url, CATALOG_DATABASE_URL=database_url)
     env["CATALOG_PROVIDER_DEADLINE_S"] = "3600"  # the 1M case lists a provider of a million models
     env["CATALOG_MAX_RESPONSE_MB"] = "4096"
@@ -290,34 +295,50 @@ def sync_section(
     """First, unchanged (ETag) and unchanged (digest) syncs of all providers at --scale 1, `repeats` times each;
     with `dagster_pg_for`, the Dagster instance is PostgreSQL too (deploy/dagster.yaml). With `one_writer`, each
     repeat also makes a first sync that writes one provider at a time (CATALOG_CONCURRENT_WRITES=1) on a fresh
-    catalog: its models stage is the write path alone, with no second writer's work in its wall time."""
+    catalog: its models stage is the write path alone, with no second writer's work in its wall time.
+
+    Every measured sync is paired with a floor process run just before it, and its ratio to the floor is the
+    median of those pairs: the machine is shared, and its speed moves within one run (a whole process here
+    varies by 10 % or more between one minute and the next)."""
     first_runs, unchanged_runs, digest_runs, reconcile_runs, floors = [], [], [], [], []
     one_writer_runs: list[dict[str, Any]] = []
     one_writer_models = 0
     written_unchanged: dict[str, int] = {}
     state: dict[str, Any] = {}
+
+    def warm_up(env: dict[str, str]) -> None:
+        # The first process on a fresh Dagster home creates the instance's tables (on PostgreSQL, a second or
+        # more): neither a floor nor a sync, so it is not measured.
+        measure("floor", env)
+
+    def after_floor(runs: list[dict[str, Any]], env: dict[str, str]) -> None:
+        floor = floor_section(env, 1)
+        floors.append(floor)
+        runs.append(measure("sync", env) | {"floor_seconds": floor["wall_seconds"]})
+
     for repeat in range(repeats):
         url = database_url_for(f"{label}_{repeat}")
         env = environment(
             work / f"{label}-home-{repeat}", replay_url, url, dagster_pg_for(repeat) if dagster_pg_for else None
         )
-        floors.append(floor_section(env, 1 if repeat else 3))
-        first_runs.append(measure("sync", env))
+        warm_up(env)
+        after_floor(first_runs, env)
         state = table_state(url, with_xmin=True)
-        unchanged_runs.append(measure("sync", env))
+        after_floor(unchanged_runs, env)
         written_unchanged = rows_written_between(url, state)
         reconcile_runs.append(measure("reconcile", env))
         for slug in _slugs():
             fault(replay_url, slug, etag=False)
         try:
-            digest_runs.append(measure("sync", env))
+            after_floor(digest_runs, env)
         finally:
             httpx.delete(f"{replay_url}/_faults", timeout=30)
         if one_writer:
             alone = database_url_for(f"{label}_one_writer_{repeat}")
             home = work / f"{label}-one-writer-home-{repeat}"
             single = environment(home, replay_url, alone, dagster_pg_for(repeat) if dagster_pg_for else None)
-            one_writer_runs.append(measure("sync", single | {"CATALOG_CONCURRENT_WRITES": "1"}))
+            warm_up(single)
+            after_floor(one_writer_runs, single | {"CATALOG_CONCURRENT_WRITES": "1"})
             one_writer_models = table_state(alone)["models"]
     floor = statistics.median(f["wall_seconds"] for f in floors)
     first = _summary(first_runs, floor)
@@ -332,7 +353,12 @@ def sync_section(
             ),
         }
     return {
-        "floor": floors[0] | {"wall_seconds": round(floor, 3)},
+        "floor": {
+            "wall_seconds": round(floor, 3),
+            "run_seconds": round(statistics.median(f["run_seconds"] for f in floors), 3),
+            "peak_rss_mib": round(statistics.median(f["peak_rss_mib"] for f in floors), 1),
+            "runs": len(floors),
+        },
         "first_sync": first,
         **extra,
         "unchanged_sync_etag": _summary(unchanged_runs, floor) | {"rows_written": written_unchanged},
@@ -377,7 +403,9 @@ def _summary(runs: list[dict[str, Any]], floor: float) -> dict[str, Any]:
         stages[key] = round(statistics.median(r["stages_summed"].get(key, 0.0) for r in runs), 3)
     return {
         "wall_seconds": round(wall, 3),
-        "floors": round(wall / floor, 2),
+        # each run against the floor process run just before it (`sync_section`), median of the pairs
+        "floors": round(statistics.median(r["wall_seconds"] / r["floor_seconds"] for r in runs), 2),
+        "floors_unpaired": round(wall / floor, 2),
         "run_seconds": round(run, 3),
         "op_seconds": round(step, 3),
         # everything but the op itself: Python start-up, imports, the run's creation and its events
@@ -634,7 +662,7 @@ def main() -> None:
     parser.add_argument("--skip-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--skip-scale", action="store_true", help="no scale series (the stored one is kept)")
     args = parser.parse_args()
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else 5
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     figures: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
