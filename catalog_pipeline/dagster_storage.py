@@ -182,8 +182,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         """Dagster's own writes of each event, in one transaction per database file for the whole batch
         instead of one (and a checkpoint) per event. Dagster batches a run's planned and per-partition
         materialization events when ``DAGSTER_EVENT_BATCH_SIZE`` is set (`catalog-pipeline sync` and
-        `make dev` set it): about half a second of an 18k sync here. All or nothing, as PostgreSQL's
-        batch insert; other threads' events wait for the batch."""
+        `make dev` set it): about half a second of an 18k sync here. A batch that fails before its commits
+        stores none of its events (as PostgreSQL's batch insert); other threads' events wait for the batch."""
         with self._db_lock:
             self._batch_thread, self._batch = threading.get_ident(), {}
             try:
