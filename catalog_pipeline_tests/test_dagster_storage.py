@@ -19,12 +19,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+import yaml
 from dagster._core.events import StepMaterializationData
 from dagster._core.events.log import EventLogEntry
 
-from catalog_pipeline.dagster_storage import SQLITE_KEPT_RUN_FILES
+from catalog_pipeline.dagster_storage import SQLITE_KEPT_RUN_FILES, PooledPostgresEventLogStorage
+from catalog_pipeline.definitions import defs
+from catalog_pipeline.defs.jobs import catalog_sync_job
 from catalog_pipeline_tests.conftest import PROJECT_ROOT, inject_fault
-from catalog_pipeline_tests.helpers import materializations, sync
+from catalog_pipeline_tests.helpers import materializations, partition_range_tags, sync
 from catalog_pipeline_tests.postgres_server import create_database
 from catalog_pipeline_tests.storage_helpers import cli_environment, dagster_postgres_settings, run_cli
 
@@ -120,6 +123,114 @@ def test_the_deployment_instance_reconnects_after_the_server_closed_its_connecti
         assert materializations(instance, dg.AssetKey("models"), second.run_id)["xai"]["inserted"] == 1
     finally:
         instance.dispose()
+
+
+def _stock_postgres_home(tmp_path: Path, settings: dict[str, str]) -> Path:
+    """A Dagster home on dagster-postgres' own storage (a connection and commits for each event) on the
+    database of `settings`: what our storage's rows are compared with."""
+    home = tmp_path / "stock_dagster_home"
+    home.mkdir()
+    database = {
+        "hostname": settings["DAGSTER_PG_HOST"],
+        "port": int(settings["DAGSTER_PG_PORT"]),
+        "username": settings["DAGSTER_PG_USER"],
+        "password": settings["DAGSTER_PG_PASSWORD"],
+        "db_name": settings["DAGSTER_PG_DB"],
+        "scheme": "postgresql+psycopg2",
+    }
+    (home / "dagster.yaml").write_text(
+        yaml.safe_dump({"storage": {"postgres": {"postgres_db": database}}, "telemetry": {"enabled": False}})
+    )
+    return home
+
+
+def _create_sync_run(home: Path, settings: dict[str, str], monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    """Create the schedule's run (`catalog_sync_job` over the partition range of SIZES) on the instance of
+    `home`, as the daemon and the UI's launch do, with the deployment's event batching: creating it stores
+    its planned events. Its run id."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yaml").read_text())
+    for name, value in {
+        **settings,
+        "DAGSTER_EVENT_BATCH_SIZE": str(compose["x-dagster-postgres"]["DAGSTER_EVENT_BATCH_SIZE"]),
+    }.items():
+        monkeypatch.setenv(name, value)
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        run = instance.create_run_for_job(
+            job_def=defs.resolve_job_def(catalog_sync_job.name),
+            tags=partition_range_tags(*list(SIZES)[:: len(SIZES) - 1]),
+        )
+        planned = instance.get_latest_planned_materialization_info(dg.AssetKey("provider_catalog"), "nebius")
+        assert planned is not None and planned.run_id == run.run_id  # as the UI reads a partition's last run
+        return run.run_id
+    finally:
+        instance.dispose()
+
+
+def _planned_rows(settings: dict[str, str], run_id: str) -> dict[str, list[tuple]]:
+    """What a run's planned events left in the Dagster database: the events in order, and the asset and
+    check rows the UI reads them through."""
+    url = sa.URL.create(
+        "postgresql+psycopg",
+        username=settings["DAGSTER_PG_USER"],
+        host=settings["DAGSTER_PG_HOST"],
+        port=int(settings["DAGSTER_PG_PORT"]),
+        database=settings["DAGSTER_PG_DB"],
+    )
+    queries = {
+        "events": "SELECT dagster_event_type, asset_key, partition, step_key FROM event_logs "
+        "WHERE dagster_event_type LIKE '%%PLANNED' ORDER BY id",
+        "assets": "SELECT asset_key, last_run_id = %(run)s, last_materialization_timestamp IS NOT NULL "
+        "FROM asset_keys ORDER BY asset_key",
+        "checks": "SELECT asset_key, check_name, partition, execution_status, run_id = %(run)s "
+        "FROM asset_check_executions ORDER BY asset_key, check_name, partition",
+        "tags": "SELECT asset_key, key, count(*) FROM asset_event_tags GROUP BY 1, 2 ORDER BY 1, 2",
+    }
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return {
+                name: [tuple(row) for row in connection.exec_driver_sql(sql, {"run": run_id})]
+                for name, sql in queries.items()
+            }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.e2e
+@pytest.mark.parametrize("batch_fails", [False, True], ids=["batch", "failing-batch"])
+def test_a_runs_planned_events_are_stored_as_dagster_postgres_stores_them(
+    tmp_path, postgres_server_url, monkeypatch, capfd, batch_fails
+):
+    """A sync run's planned materializations and checks, stored by deploy/dagster.yaml's storage in one
+    transaction, leave the same events, in the same order, and the same asset and check rows as
+    dagster-postgres' own storage leaves for the same run. When the batch fails midway, Dagster stores its
+    events one by one instead: none of the failed batch is left behind, so none is stored twice."""
+    stock = _postgres_settings(postgres_server_url)
+    stock_run = _create_sync_run(_stock_postgres_home(tmp_path, stock), stock, monkeypatch)
+    expected = _planned_rows(stock, stock_run)
+    assert {row[0] for row in expected["events"]} == {"ASSET_MATERIALIZATION_PLANNED", "ASSET_CHECK_EVALUATION_PLANNED"}
+    assert sorted(row[2] for row in expected["events"] if row[1] == '["provider_catalog"]') == sorted(SIZES)
+    assert expected["checks"] and all(row[-1] for row in expected["checks"])
+
+    if batch_fails:
+        original, calls = PooledPostgresEventLogStorage._store_asset_event, []
+
+        def failing_second(self, conn, event, event_id):  # type: ignore[no-untyped-def]
+            calls.append(event.get_dagster_event().event_type_value)
+            if len(calls) == 2:
+                raise OSError("connection reset by peer")
+            return original(self, conn, event, event_id)
+
+        monkeypatch.setattr(PooledPostgresEventLogStorage, "_store_asset_event", failing_second)
+    ours = _postgres_settings(postgres_server_url)
+    home = _home(tmp_path, "dagster.yaml")
+    run = _create_sync_run(home, ours, monkeypatch)
+
+    assert _planned_rows(ours, run) == expected
+    fallback = "Exception while storing event batch: connection reset by peer" in capfd.readouterr().err
+    assert fallback is batch_fails
 
 
 # --- the local instance (SQLite) ------------------------------------------------------------------
