@@ -118,7 +118,8 @@ class SyncOptions:
         max_workers: concurrent fetches.
         deadline_grace_seconds: how long past the engine's deadline the sync still waits for a fetch.
         max_providers_in_flight: providers fetched or being fetched but not yet written, at most; a
-            fetch waits for a slot, so memory does not grow with the number of providers.
+            fetch waits for a slot, so memory does not grow with the number of providers. A provider
+            whose every page answered 304 holds nothing and frees its slot as soon as it is fetched.
         skip_unchanged: a live list identical to the applied snapshot (every page 304, or the same
             digest) is neither normalized nor written, and is reported as unchanged.
         concurrent_writes: providers normalized and written at the same time, each in its own
@@ -158,8 +159,9 @@ def sync_providers(
     started: dict[str, tuple[float, datetime]] = {}
     in_flight = max(1, options.max_providers_in_flight)
     slots = threading.BoundedSemaphore(in_flight)
+    slot_of = {spec.slug: _Slot(slots) for spec in specs}
     pool = ThreadPoolExecutor(max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch")
-    futures = {pool.submit(_obtain, spec, http, writer, options, started, slots): spec for spec in specs}
+    futures = {pool.submit(_obtain, spec, http, writer, options, started, slot_of[spec.slug]): spec for spec in specs}
     pending = set(futures)
     lanes = min(options.concurrent_writes, in_flight, len(specs)) if writer.supports_concurrent_writes else 1
     writing = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="write") if lanes > 1 else None
@@ -178,7 +180,7 @@ def sync_providers(
         finally:
             if fetched is not None:
                 fetched.close()
-            slots.release()
+            slot_of[spec.slug].release()
 
     # Everything alive now (Dagster, the definitions, the engines) outlives the sync: frozen, the collector
     # stops walking it on every full collection the sync's allocations trigger (0.5 s or more per 18k-model
@@ -205,7 +207,7 @@ def sync_providers(
                 if now - began <= give_up_after:
                     continue
                 pending.discard(future)
-                slots.release()  # the stuck fetch holds no data the sync will read
+                slot_of[spec.slug].release()  # the stuck fetch holds no data the sync will read
                 problem = DeadlineExceeded(
                     spec.slug,
                     mask_url(spec.list_url(http.environment)),
@@ -233,19 +235,39 @@ def _announce(outcome: ProviderOutcome) -> ProviderOutcome:
     return outcome
 
 
+class _Slot:
+    """One provider's hold on one of the sync's in-flight slots: released once, however often it is let go
+    (by the fetch, by the write, by the deadline)."""
+
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self._slots, self._held, self._lock = slots, False, threading.Lock()
+
+    def acquire(self) -> None:
+        self._slots.acquire()
+        with self._lock:
+            self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            self._slots.release()
+
+
 def _obtain(
     spec: ProviderSpec,
     http: CatalogHttpEngine,
     writer: CatalogWriter,
     options: SyncOptions,
     started: dict[str, tuple[float, datetime]],
-    slots: threading.BoundedSemaphore,
+    slot: _Slot,
 ) -> tuple[datetime, FetchResult | None, Exception | None, StoredSnapshot | None]:
     """Runs in a worker thread: everything up to, not including, the database write.
 
-    Holds one of the sync's in-flight slots from before the fetch until the provider is
-    written (released by `sync_providers`)."""
-    slots.acquire()
+    Holds one of the sync's in-flight slots from before the fetch until the provider is written
+    (released by `sync_providers`), or only until the fetch returns when every page answered
+    304: such a provider holds no data, and its write only confirms the stored snapshot."""
+    slot.acquire()
     started_at = datetime.now(UTC)
     started[spec.slug] = (time.monotonic(), started_at)
     stored = None
@@ -253,7 +275,10 @@ def _obtain(
         if options.fetch_live:
             stored = writer.latest_snapshot(spec) if options.skip_unchanged else None
             previous = stored.previous_fetch() if stored else None
-            return started_at, http.fetch_pages(spec, previous), None, stored
+            fetched = http.fetch_pages(spec, previous)
+            if fetched.not_modified:
+                slot.release()  # the next provider's fetch need not wait for this one's confirmation
+            return started_at, fetched, None, stored
         snapshot = writer.load_snapshot(spec)
         if snapshot is None:
             raise ProviderError(spec.slug, spec.list_url({}), "no stored snapshot; materialize provider_catalog first")

@@ -300,6 +300,47 @@ def test_a_sync_holds_at_most_max_providers_in_flight(replay_server, sqlite_url,
     assert state["most"] == 2, state
 
 
+def test_a_provider_answered_304_frees_its_slot_before_it_is_written(replay_server, sqlite_url, monkeypatch):
+    """A provider whose every page answered 304 holds nothing, so it does not keep the next fetch waiting:
+    with one in-flight slot, every provider's conditional requests are made while the first provider's
+    confirmation is still held up (SQLite: the one writer is waiting). A provider whose list changed keeps
+    its slot until it is written (the test above)."""
+    slugs = ["groq", "fireworks", "together", "cerebras", "nebius", "xai"]
+    engine = create_catalog_engine(sqlite_url)
+    writer = CatalogWriter(engine)
+    http = CatalogHttpEngine({}, replay_url=replay_server.url)
+    lock, fetched, waited = threading.Lock(), [], []
+    others_fetched = threading.Event()
+    real_fetch, real_confirm = CatalogHttpEngine.fetch_pages, CatalogWriter.confirm_unchanged
+
+    def fetch_pages(self, spec, previous=None):  # noqa: ANN001, ANN202
+        result = real_fetch(self, spec, previous)
+        with lock:
+            fetched.append(spec.slug)
+            if len(fetched) == len(slugs):
+                others_fetched.set()
+        return result
+
+    def confirm_unchanged(self, spec, *args, **kwargs):  # noqa: ANN001, ANN202
+        if spec.slug == slugs[0]:
+            # held up (a slow server, a lock): without the early release no other fetch can start meanwhile
+            waited.append(others_fetched.wait(timeout=5))
+        return real_confirm(self, spec, *args, **kwargs)
+
+    try:
+        assert {o.status for o in sync_providers(slugs, http, writer, SyncOptions())} == {"success"}
+        monkeypatch.setattr(CatalogHttpEngine, "fetch_pages", fetch_pages)
+        monkeypatch.setattr(CatalogWriter, "confirm_unchanged", confirm_unchanged)
+        outcomes = list(sync_providers(slugs, http, writer, SyncOptions(max_providers_in_flight=1)))
+    finally:
+        http.close()
+        engine.dispose()
+    assert {o.status for o in outcomes} == {"success"}
+    assert {o.counts.catalog_change for o in outcomes} == {"not_modified"}
+    assert waited == [True], f"fetched while {slugs[0]} waited: {fetched}"
+    assert sorted(fetched) == sorted(slugs)
+
+
 def test_sqlite_writes_one_provider_at_a_time_whatever_concurrent_writes_says(replay_server, sqlite_url, monkeypatch):
     """SQLite has one writer: asked for four concurrent writes, a sync still writes providers one after
     another (a second write would only wait on the database lock), and every provider lands."""
