@@ -403,10 +403,8 @@ def _finish_unchanged(
     """The live list is the applied snapshot: the stored rows already are this list, so nothing is
     normalized or written; the counts reported are the stored ones, which keeps live = stored + rejected."""
     change = NOT_MODIFIED if fetched.not_modified else SAME_PAYLOAD
-    counts = writer.confirm_unchanged(spec, stored, fetched, change)
-    drift = writer.stored_drift(spec, fetched.endpoint)
-    if options.write_models:
-        writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id, endpoint=fetched.endpoint)
+    logged = started_at if options.write_models else None  # the confirmation and its log row: one transaction
+    counts, drift = writer.confirm_unchanged(spec, stored, fetched, change, started_at=logged, run_id=run_id)
     return done(SUCCESS, fetched=fetched, counts=counts, drift=drift)
 
 

@@ -57,7 +57,8 @@ def test_an_unchanged_list_reports_the_stored_counts_and_moves_only_this_provide
     """confirm_unchanged: the counts are groq's stored ones (3 active of 4 stored, 2 rejections by reason,
     the snapshot's live count), never openai's; the confirmed snapshot, groq's provider row (back to
     success) and groq's primary-endpoint fields move to now; a vanished field, another endpoint's field,
-    another snapshot and another provider stay where they were."""
+    another snapshot and another provider stay where they were; the sync log's row and the endpoint's
+    unknown and vanished fields come back from the same transaction."""
     groq = get_provider("groq")
     write(writer, "groq", models("g", 4))
     write(writer, "openai", models("o", 5), [rejected("o-bad", "missing_price")])
@@ -71,7 +72,9 @@ def test_an_unchanged_list_reports_the_stored_counts_and_moves_only_this_provide
     writer.store_snapshot(groq, _fetched("groq", [{"id": "g-9"}]))  # newer, not applied: not the one confirmed
     clock.now = T2
 
-    confirmed = writer.confirm_unchanged(groq, applied, _fetched("groq", []), SAME_PAYLOAD)
+    confirmed, drift = writer.confirm_unchanged(
+        groq, applied, _fetched("groq", []), SAME_PAYLOAD, started_at=T2, run_id="run-9"
+    )
 
     assert confirmed == SyncCounts(
         provider="groq",
@@ -83,6 +86,15 @@ def test_an_unchanged_list_reports_the_stored_counts_and_moves_only_this_provide
         catalog_change="same_payload",
         rejection_reasons={"invalid_price": 1, "missing_id": 1},
     )
+    assert drift == [  # groq's primary endpoint only: not the other endpoint's, not openai's
+        FieldObservation("context_window", "vanished", 0, "1"),
+        FieldObservation("sparkle", "unknown", 1, "1"),
+    ]
+    logged = [
+        (row["status"], row["catalog_change"], row["models_unchanged"], row["dagster_run_id"])
+        for row in _rows(writer, schema.pricing_sync_log)
+    ]
+    assert logged == [("failed", None, 0, None), ("success", "same_payload", 3, "run-9")]
     snapshots = [(row["id"], _utc(row["confirmed_at"])) for row in _rows(writer, schema.provider_catalog_snapshots)]
     assert snapshots == [(applied.id, T2), (applied.id + 1, None)]
     providers = {row["slug"]: row for row in _rows(writer, schema.providers)}

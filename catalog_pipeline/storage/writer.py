@@ -1290,13 +1290,21 @@ class CatalogWriter:
         )
 
     def confirm_unchanged(
-        self, spec: ProviderSpec, snapshot: StoredSnapshot, fetched: FetchResult, change: str
-    ) -> SyncCounts:
+        self,
+        spec: ProviderSpec,
+        snapshot: StoredSnapshot,
+        fetched: FetchResult,
+        change: str,
+        started_at: datetime | None = None,
+        run_id: str | None = None,
+    ) -> tuple[SyncCounts, list[FieldObservation]]:
         """Record that the live list is the applied `snapshot`, byte for byte: nothing is normalized or written.
 
         The stored rows, rejections and counts stay as they are (they were written from this very
         list), so the counts reported are the stored ones; the snapshot's `confirmed_at`, the
-        provider's last sync and every field's `last_seen_at` move to now.
+        provider's last sync and every field's `last_seen_at` move to now. With `started_at`, the sync
+        log's row goes in the same transaction. Returns the counts and the unknown and vanished fields
+        recorded for the snapshot's endpoint (what an unchanged list still shows).
         """
         now = _now()
         providers, models, rejected = schema.providers, schema.models, schema.rejected_models
@@ -1333,27 +1341,37 @@ class CatalogWriter:
                 .where(providers.c.id == provider_id)
                 .values(last_synced_at=now, last_sync_status="success", updated_at=now)
             )
-        return SyncCounts(
-            provider=spec.slug,
-            fetched=snapshot.live_count,
-            unchanged=active,
-            rejected=rejections,
-            active_before=active,
-            would_deactivate=0,
-            catalog_change=change,
-            rejection_reasons=reasons,
-        )
+            drift = self._stored_drift(connection, providers.c.id == provider_id, fetched.endpoint)
+            counts = SyncCounts(
+                provider=spec.slug,
+                fetched=snapshot.live_count,
+                unchanged=active,
+                rejected=rejections,
+                active_before=active,
+                would_deactivate=0,
+                catalog_change=change,
+                rejection_reasons=reasons,
+            )
+            if started_at is not None:
+                self._log_sync(connection, spec.slug, started_at, "success", counts, None, run_id, fetched.endpoint)
+        return counts, drift
 
     def stored_drift(self, spec: ProviderSpec, endpoint: str) -> list[FieldObservation]:
         """The unknown and vanished fields recorded for `endpoint` (what an unchanged list still shows)."""
-        table = schema.payload_key_observations
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(table.c.key_path, table.c.status, table.c.entries_with_key, table.c.sample_value)
-                .join(schema.providers, schema.providers.c.id == table.c.provider_id)
-                .where(schema.providers.c.slug == spec.slug, table.c.endpoint == endpoint)
-                .order_by(table.c.key_path)
-            ).all()
+            return self._stored_drift(connection, schema.providers.c.slug == spec.slug, endpoint)
+
+    @staticmethod
+    def _stored_drift(
+        connection: Connection, provider: sa.ColumnElement[bool], endpoint: str
+    ) -> list[FieldObservation]:
+        table = schema.payload_key_observations
+        rows = connection.execute(
+            sa.select(table.c.key_path, table.c.status, table.c.entries_with_key, table.c.sample_value)
+            .join(schema.providers, schema.providers.c.id == table.c.provider_id)
+            .where(provider, table.c.endpoint == endpoint)
+            .order_by(table.c.key_path)
+        ).all()
         return news([FieldObservation(row[0], row[1], row[2], row[3]) for row in rows])
 
     def log_sync(
@@ -1367,34 +1385,47 @@ class CatalogWriter:
         endpoint: str | None = None,
     ) -> None:
         """Append the provider's `pricing_sync_log` row; failures are logged too."""
-        counts = counts or SyncCounts(provider=provider)
         with self.engine.begin() as connection:
-            connection.execute(
-                schema.pricing_sync_log.insert().values(
-                    provider_slug=provider,
-                    sync_started_at=started_at,
-                    sync_finished_at=_now(),
-                    status=status,
-                    models_fetched=counts.fetched,
-                    models_updated=counts.rows_written,
-                    models_inserted=counts.inserted,
-                    models_deactivated=counts.deactivated,
-                    models_unchanged=counts.unchanged,
-                    models_rejected=counts.rejected,
-                    price_changes=len(counts.price_changes),
-                    models_active_before=counts.active_before,
-                    models_would_deactivate=counts.would_deactivate,
-                    models_held=counts.models_held,
-                    error_message=self.scrub(error_message)[:4000] if error_message else None,
-                    dagster_run_id=run_id,
-                    endpoint=endpoint,
-                    catalog_change=counts.catalog_change if status == "success" else None,
-                )
+            self._log_sync(connection, provider, started_at, status, counts, error_message, run_id, endpoint)
+
+    def _log_sync(
+        self,
+        connection: Connection,
+        provider: str,
+        started_at: datetime,
+        status: str,
+        counts: SyncCounts | None,
+        error_message: str | None,
+        run_id: str | None,
+        endpoint: str | None,
+    ) -> None:
+        counts = counts or SyncCounts(provider=provider)
+        connection.execute(
+            schema.pricing_sync_log.insert().values(
+                provider_slug=provider,
+                sync_started_at=started_at,
+                sync_finished_at=_now(),
+                status=status,
+                models_fetched=counts.fetched,
+                models_updated=counts.rows_written,
+                models_inserted=counts.inserted,
+                models_deactivated=counts.deactivated,
+                models_unchanged=counts.unchanged,
+                models_rejected=counts.rejected,
+                price_changes=len(counts.price_changes),
+                models_active_before=counts.active_before,
+                models_would_deactivate=counts.would_deactivate,
+                models_held=counts.models_held,
+                error_message=self.scrub(error_message)[:4000] if error_message else None,
+                dagster_run_id=run_id,
+                endpoint=endpoint,
+                catalog_change=counts.catalog_change if status == "success" else None,
             )
-            if status != "success":
-                connection.execute(
-                    schema.providers.update().where(schema.providers.c.slug == provider).values(last_sync_status=status)
-                )
+        )
+        if status != "success":
+            connection.execute(
+                schema.providers.update().where(schema.providers.c.slug == provider).values(last_sync_status=status)
+            )
 
     def record_field_observations(
         self, spec: ProviderSpec, fetched: FetchResult, observer: FieldObserver | None = None
