@@ -349,9 +349,9 @@ def _finish(
             snapshot=snapshot if (snapshot.fetched or snapshot.existing_id) else None,
             max_price_change_factor=options.max_price_change_factor,
             accept_held_changes=options.accept_held_changes,
+            observer=observer,
+            log_started_at=started_at,  # the write and its log row: one transaction
         )
-        if observer is not None:
-            drift = writer.record_field_observations(endpoint_spec, fetched, observer)
     except MassDeactivationBlocked as blocked:
         drift = _keep_unapplied(spec, fetched, endpoint_spec, observer, writer, options, run_id)
         writer.log_sync(
@@ -368,8 +368,7 @@ def _finish(
             drift = _keep_unapplied(spec, fetched, endpoint_spec, None, writer, options, run_id)
         writer.log_sync(spec.slug, started_at, FAILED, read, error_message=message, run_id=run_id, endpoint=endpoint)
         return done(FAILED, fetched=fetched, catalog=catalog, error=message, drift=drift)
-    writer.log_sync(spec.slug, started_at, SUCCESS, counts=counts, run_id=run_id, endpoint=endpoint)
-    return done(SUCCESS, fetched=fetched, catalog=catalog, counts=counts, drift=drift)
+    return done(SUCCESS, fetched=fetched, catalog=catalog, counts=counts, drift=counts.drift)
 
 
 def _keep_unapplied(

@@ -269,7 +269,7 @@ def test_a_sync_holds_at_most_max_providers_in_flight(replay_server, sqlite_url,
     lock = threading.Lock()
     state = {"in_flight": 0, "most": 0}
     real_fetch = CatalogHttpEngine.fetch_pages
-    real_log = CatalogWriter.log_sync
+    real_write = CatalogWriter.write_provider
 
     def fetch_pages(self, spec, previous=None):  # noqa: ANN001, ANN202
         with lock:
@@ -278,13 +278,15 @@ def test_a_sync_holds_at_most_max_providers_in_flight(replay_server, sqlite_url,
         time.sleep(0.05)  # slow enough that the fetch threads would overlap without the bound
         return real_fetch(self, spec, previous)
 
-    def log_sync(self, provider, *args, **kwargs):  # noqa: ANN001, ANN202 - the provider's last step
-        with lock:
-            state["in_flight"] -= 1
-        return real_log(self, provider, *args, **kwargs)
+    def write_provider(self, *args, **kwargs):  # noqa: ANN001, ANN202 - the provider's last step (with its log)
+        try:
+            return real_write(self, *args, **kwargs)
+        finally:
+            with lock:
+                state["in_flight"] -= 1
 
     monkeypatch.setattr(CatalogHttpEngine, "fetch_pages", fetch_pages)
-    monkeypatch.setattr(CatalogWriter, "log_sync", log_sync)
+    monkeypatch.setattr(CatalogWriter, "write_provider", write_provider)
     slugs = ["openrouter", "featherless", "deepinfra", "groq", "fireworks", "together", "cerebras", "nebius"]
     engine = create_catalog_engine(sqlite_url)
     writer = CatalogWriter(engine)

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from catalog_pipeline.http_engine import FetchResult, PageValidator
-from catalog_pipeline.providers.drift import FieldObservation
+from catalog_pipeline.providers.drift import FieldObservation, FieldObserver
 from catalog_pipeline.providers.registry import get_provider
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage import writer as writer_module
@@ -193,6 +193,19 @@ def test_the_history_keeps_the_retention_newest_snapshots_and_always_the_applied
     assert kept == [(0, 1, False), (1, 2, True), (3, 1, False), (4, 1, False)]  # openai's, groq's applied, newest 2
 
 
+def test_a_provider_never_applied_keeps_its_retention_newest_snapshots(database_url, clock):
+    """CATALOG_SNAPSHOT_RETENTION=2 and no list of groq ever applied (each was blocked, say): of four
+    snapshots, the two newest are kept."""
+    engine = create_catalog_engine(database_url)
+    writer = CatalogWriter(engine, snapshot_retention=2)
+    groq = get_provider("groq")
+    for number in range(1, 5):
+        writer.store_snapshot(groq, _fetched("groq", [{"id": f"g-{n}"} for n in range(number)]))
+    rows = _rows(writer, schema.provider_catalog_snapshots)
+    engine.dispose()
+    assert [(row["live_count"], row["applied"]) for row in rows] == [(3, False), (4, False)]
+
+
 def test_a_write_from_a_stored_snapshot_marks_that_row_applied_and_confirmed(writer, clock):
     """A write made from an existing snapshot row (a replay) marks that row applied, with the written
     ids' digest and confirmed now, and adds no row; a write with held changes keeps its list unapplied."""
@@ -301,3 +314,88 @@ def test_each_write_records_its_own_change_events_once_in_order(writer, clock, m
         ("g-1", ChangeKind.PRICE_CHANGED),
         ("g-2", ChangeKind.PRICE_CHANGED),
     ]
+
+
+def test_a_write_given_its_observer_and_start_records_its_fields_and_log_row_with_it(writer, clock):
+    """write_provider with the fields observed and the sync's start: groq's unknown and vanished fields come
+    back as `counts.drift` (this endpoint's only) and are stored, and the sync log's success row carries the
+    write's own counts (2 new, 2 kept, 1 of 3 stored deactivated, 1 rejected) and the endpoint."""
+    groq = get_provider("groq")
+    kept = [model("g-kept-1"), model("g-kept-2")]
+    write(writer, "groq", [model("g-old"), *kept])
+    writer.record_field_observations(groq, _fetched("groq", [{"id": "g-old", "context_window": 1}]))
+    writer.record_field_observations(groq, _fetched("groq", [{"id": "g-old", "gone": 1}], "other"))
+    observer = FieldObserver(groq)
+    observer.add([{"id": "g-1", "sparkle": True}, {"id": "g-2"}])  # context_window no longer listed
+    clock.now = T2
+
+    counts = write(
+        writer, "groq", models("g", 2) + kept, [rejected("g-x")], observer=observer, log_started_at=T1, run_id="run-2"
+    )
+
+    assert (counts.inserted, counts.unchanged, counts.deactivated, counts.rejected) == (2, 2, 1, 1)
+    assert counts.drift == [  # the fields seen now, then the vanished ones
+        FieldObservation("sparkle", "unknown", 1, "true"),
+        FieldObservation("context_window", "vanished", 0),
+    ]
+    stored = {
+        (row["endpoint"], row["key_path"]): row["status"] for row in _rows(writer, schema.payload_key_observations)
+    }
+    assert stored == {
+        ("primary", "id"): "read",
+        ("primary", "context_window"): "vanished",
+        ("primary", "sparkle"): "unknown",
+        ("other", "id"): "read",
+        ("other", "gone"): "unknown",
+    }
+    logged = [
+        (
+            row["status"],
+            _utc(row["sync_started_at"]),
+            row["models_inserted"],
+            row["models_unchanged"],
+            row["models_deactivated"],
+            row["models_rejected"],
+            row["endpoint"],
+            row["dagster_run_id"],
+        )
+        for row in _rows(writer, schema.pricing_sync_log)
+    ]
+    assert logged == [("success", T1, 2, 2, 1, 1, "primary", "run-2")]
+
+
+@pytest.mark.parametrize("missing", ["pricing_sync_log", "payload_key_observations"])
+def test_a_write_whose_log_row_or_fields_cannot_be_stored_stores_nothing(writer, clock, missing):
+    """The write, its fields and its log row are one transaction: when the last two cannot be stored (their
+    table is gone), the models, prices, snapshot and provider row stay as the previous sync left them."""
+    groq = get_provider("groq")
+    _write_applied(writer, "groq", models("g", 2))
+    before = {table.name: _rows(writer, table) for table in _KEPT_TABLES}
+    with writer.engine.begin() as connection:
+        connection.execute(sa.text(f"DROP TABLE {missing}"))
+    observer = FieldObserver(groq)
+    observer.add([{"id": "g-9"}])
+    raw = _fetched("groq", [{"id": "g-9"}], payload_sha256="sha-new")
+    clock.now = T2
+
+    with pytest.raises(sa.exc.DBAPIError, match=missing):
+        write(
+            writer,
+            "groq",
+            [model("g-1", "5"), model("g-2"), model("g-9")],  # a price changed, a model added
+            snapshot=SnapshotToStore(raw, "run-2"),
+            observer=observer,
+            log_started_at=T2,
+        )
+
+    assert {table.name: _rows(writer, table) for table in _KEPT_TABLES} == before
+
+
+_KEPT_TABLES = (
+    schema.providers,
+    schema.models,
+    schema.model_pricing,
+    schema.price_history,
+    schema.provider_catalog_snapshots,
+    schema.model_changes,
+)

@@ -265,6 +265,8 @@ class SyncCounts:
     held: list[HeldChange] = field(default_factory=list)
     #: changes beyond the limits that were applied because the run accepted held changes
     accepted: list[HeldChange] = field(default_factory=list)
+    #: the fields news of a write given its field observer: unknown fields and vanished read fields
+    drift: list[FieldObservation] = field(default_factory=list)
 
     @property
     def models_held(self) -> int:
@@ -523,6 +525,8 @@ class CatalogWriter:
         batch_size: int = WRITE_BATCH_MODELS,
         max_price_change_factor: Decimal = DEFAULT_MAX_PRICE_CHANGE_FACTOR,
         accept_held_changes: bool = False,
+        observer: FieldObserver | None = None,
+        log_started_at: datetime | None = None,
     ) -> SyncCounts:
         """Bring `spec`'s stored rows in line with `catalog`, in one transaction.
 
@@ -534,6 +538,10 @@ class CatalogWriter:
         A stored model whose input or output price or context length changed beyond the
         limits (`find_anomalies`) is not written: it keeps its stored values and the change
         is recorded in `held_changes`, unless `accept_held_changes`. A first listing is never held.
+
+        With `observer` (the fields seen while `catalog` was read), those fields are recorded in the same
+        transaction (`record_field_observations`; the news is `counts.drift`), and with `log_started_at`
+        this sync's `pricing_sync_log` row: the write, what it saw and its log commit together or not at all.
 
         Raises:
             MassDeactivationBlocked: the live list is empty or would deactivate more
@@ -642,10 +650,12 @@ class CatalogWriter:
                 events += [
                     ChangeEvent(key, ChangeKind.DEACTIVATED) for key, row in existing.items() if row.id in deactivated
                 ]
-            newly_held = self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
-            events += [held(c.provider_model_id, c.field, c.old_value, c.new_value, c.rule, c.unit) for c in newly_held]
+            if existing or counts.held or counts.accepted:  # a provider with no stored model has no held change
+                newly_held = self._record_held_changes(connection, provider_id, existing, counts, now, run_id)
+                events += [
+                    held(c.provider_model_id, c.field, c.old_value, c.new_value, c.rule, c.unit) for c in newly_held
+                ]
             self._replace_rejections(connection, provider_id, catalog.rejections, now, run_id)
-            self._record_changes(connection, provider_id, events, {}, existing, now, run_id, counts, feed, final=True)
             connection.execute(
                 schema.providers.update()
                 .where(schema.providers.c.id == provider_id)
@@ -656,6 +666,13 @@ class CatalogWriter:
                 # same list comes back through here (and an accepting run applies it) instead of being skipped.
                 digest = None if counts.held else model_ids_digest(seen)
                 self._store_snapshot(connection, provider_id, snapshot, now, digest)
+            if observer is not None:
+                counts.drift = self._record_field_observations(connection, provider_id, fetched.endpoint, observer)
+            if log_started_at is not None:
+                self._log_sync(connection, spec.slug, log_started_at, "success", counts, None, run_id, fetched.endpoint)
+            # Last: the change feed's lock (PostgreSQL) is held from here to the commit, and every other
+            # provider's write waits for it there.
+            self._record_changes(connection, provider_id, events, {}, existing, now, run_id, counts, feed, final=True)
             timings["finish"] += time.perf_counter() - rest
         return counts
 
@@ -869,14 +886,22 @@ class CatalogWriter:
         process's whole models write of the same provider.
         """
         table = schema.providers
-        connection.execute(
+        insert = (
             _insert(connection, table)
             .values(slug=spec.slug, name=spec.name, created_at=now, updated_at=now)
             .on_conflict_do_nothing(index_elements=[table.c.slug])
         )
-        row = connection.execute(
-            sa.select(table.c.id, table.c.name, table.c.last_synced_at).where(table.c.slug == spec.slug)
-        ).one()
+        stored = sa.select(table.c.id, table.c.name, table.c.last_synced_at).where(table.c.slug == spec.slug)
+        row = None
+        if connection.dialect.name == "postgresql":
+            # One round trip: the inserted row, or else the stored one (the statement's snapshot predates the
+            # insert, so not both). Nothing when another transaction inserted it after that snapshot.
+            inserted = insert.returning(table.c.id, table.c.name, table.c.last_synced_at).cte("inserted")
+            row = connection.execute(sa.select(inserted).union_all(stored)).first()
+        else:
+            connection.execute(insert)
+        if row is None:
+            row = connection.execute(stored).one()
         if row.name != spec.name:
             connection.execute(table.update().where(table.c.id == row.id).values(name=spec.name, updated_at=now))
         return row.id, row.last_synced_at
@@ -1207,15 +1232,14 @@ class CatalogWriter:
         """Keep the newest `snapshot_retention` snapshots, and always the newest applied one."""
         table = schema.provider_catalog_snapshots
         mine = table.c.provider_id == provider_id
-        keep = list(
-            connection.execute(
-                sa.select(table.c.id).where(mine).order_by(table.c.id.desc()).limit(max(1, self.snapshot_retention))
-            ).scalars()
+        newest = sa.select(table.c.id).where(mine).order_by(table.c.id.desc()).limit(max(1, self.snapshot_retention))
+        # max() of no applied snapshot is NULL, and `id NOT IN (NULL)` is never true: 0 matches no id instead
+        newest_applied = sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)).where(mine, table.c.applied)
+        connection.execute(
+            table.delete().where(
+                mine, table.c.id.not_in(newest.scalar_subquery()), table.c.id != newest_applied.scalar_subquery()
+            )
         )
-        applied = connection.execute(sa.select(sa.func.max(table.c.id)).where(mine, table.c.applied)).scalar()
-        if applied is not None:
-            keep.append(applied)
-        connection.execute(table.delete().where(mine, table.c.id.not_in(keep)))
 
     def latest_snapshot(self, spec: ProviderSpec, applied: bool = True) -> StoredSnapshot | None:
         """The provider's newest snapshot (the newest applied one when `applied`), without its payload."""
@@ -1438,49 +1462,53 @@ class CatalogWriter:
             fetched: its live list.
             observer: the fields already observed page by page (a streamed sync); else `fetched.entries`.
         """
+        if observer is None:
+            observer = FieldObserver(spec)
+            observer.add(fetched.entries)
+        with self.engine.begin() as connection:
+            provider_id, _ = self._upsert_provider(connection, spec, _now())
+            return self._record_field_observations(connection, provider_id, fetched.endpoint, observer)
+
+    @staticmethod
+    def _record_field_observations(
+        connection: Connection, provider_id: int, endpoint: str, observer: FieldObserver
+    ) -> list[FieldObservation]:
         now = _now()
         table = schema.payload_key_observations
-        with self.engine.begin() as connection:
-            provider_id, _ = self._upsert_provider(connection, spec, now)
-            mine = sa.and_(table.c.provider_id == provider_id, table.c.endpoint == fetched.endpoint)
-            previously_read = [
-                row.key_path
-                for row in connection.execute(
-                    sa.select(table.c.key_path).where(mine, table.c.status.in_([READ, VANISHED]))
-                )
+        mine = sa.and_(table.c.provider_id == provider_id, table.c.endpoint == endpoint)
+        previously_read = [
+            row.key_path
+            for row in connection.execute(sa.select(table.c.key_path).where(mine, table.c.status.in_([READ, VANISHED])))
+        ]
+        observations = observer.observations(previously_read)
+        # one statement for the fields seen now and one for the vanished ones, which keep their sample
+        # and last sighting
+        for vanished in (False, True):
+            rows = [
+                {
+                    "provider_id": provider_id,
+                    "endpoint": endpoint,
+                    "key_path": observation.path[:256],
+                    "status": observation.status,
+                    "entries_with_key": observation.entries,
+                    "sample_value": None if vanished else observation.sample,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                for observation in observations
+                if (observation.status == VANISHED) is vanished
             ]
-            if observer is None:
-                observer = FieldObserver(spec)
-                observer.add(fetched.entries)
-            observations = observer.observations(previously_read)
-            # one statement for the fields seen now and one for the vanished ones, which keep their sample
-            # and last sighting
-            for vanished in (False, True):
-                rows = [
-                    {
-                        "provider_id": provider_id,
-                        "endpoint": fetched.endpoint,
-                        "key_path": observation.path[:256],
-                        "status": observation.status,
-                        "entries_with_key": observation.entries,
-                        "sample_value": None if vanished else observation.sample,
-                        "first_seen_at": now,
-                        "last_seen_at": now,
-                    }
-                    for observation in observations
-                    if (observation.status == VANISHED) is vanished
-                ]
-                if not rows:
-                    continue
-                statement = _insert(connection, table)
-                updated = ["status", "entries_with_key"] + ([] if vanished else ["sample_value", "last_seen_at"])
-                connection.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=[table.c.provider_id, table.c.endpoint, table.c.key_path],
-                        set_={name: statement.excluded[name] for name in updated},
-                    ),
-                    rows,  # one row at a time on the connection: a path cut to a repeat just updates its row
-                )
+            if not rows:
+                continue
+            statement = _insert(connection, table)
+            updated = ["status", "entries_with_key"] + ([] if vanished else ["sample_value", "last_seen_at"])
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[table.c.provider_id, table.c.endpoint, table.c.key_path],
+                    set_={name: statement.excluded[name] for name in updated},
+                ),
+                rows,  # one row at a time on the connection: a path cut to a repeat just updates its row
+            )
         return news(observations)
 
     def field_first_seen(self, slug: str, endpoint: str) -> dict[str, datetime]:
