@@ -133,3 +133,29 @@ def test_long_modality_lists_are_read_but_not_remembered():
     assert _modalities("text+image") == "image,text"
     assert _modalities(["text", "image"]) == "image,text"
     assert _modality_text.cache_info().currsize == 2
+
+
+def test_a_models_content_hash_is_the_one_earlier_releases_stored():
+    """`models.content_hash` decides whether a stored model is rewritten: a digest that changed between
+    releases would make every stored model look changed on the first sync after an upgrade. This record's
+    digest is the one the release before 2026-12-02 computed and stored."""
+    from datetime import UTC, datetime
+
+    from catalog_pipeline.providers.normalize import ModelRecord, Price
+
+    record = ModelRecord(
+        provider_model_id="meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        name="Llama 3.3 70B",
+        canonical_slug="llama-3.3-70b-instruct",
+        context_length=131072,
+        max_output_tokens=None,
+        input_modalities="text",
+        output_modalities="text",
+        prices={
+            "input": Price(Decimal("0.88"), "priced", "per_million_tokens"),
+            "output": Price(Decimal("0.880"), "priced", "per_million_tokens", 200000),
+        },
+        deprecation_date=datetime(2027, 1, 31, tzinfo=UTC),
+        provider_status="active",
+    )
+    assert record.content_hash == "9220b52e56f4e9e93b99b2365bd9e0c7"

@@ -36,10 +36,9 @@ def canonical_slug(model_id: str) -> str:
     """
     text = model_id.strip().lower()
     name = _SEPARATORS.sub("-", text.rsplit("/", 1)[-1] or text)
-    previous = None
-    while previous != name:
-        previous = name
-        name = _VARIANT_SUFFIXES.sub("", name)
+    stripped = 1
+    while stripped:  # `:free` off `-fp8:free`, then `-fp8`: one suffix at the end per pass
+        name, stripped = _VARIANT_SUFFIXES.subn("", name)
     name = name.removeprefix("meta-")
     if name.startswith("llama"):
         name = _SERVING_NAMES.sub("-instruct", name)

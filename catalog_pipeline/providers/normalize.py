@@ -29,6 +29,8 @@ MAX_PRICE = Decimal(1_000_000)
 MIN_PRICE = Decimal("1e-12")
 #: Largest ``scale`` accepted in an ``{amount, scale}`` price.
 MAX_PRICE_SCALE = 30
+# `content_hash`'s encoder: `json.dumps(payload, default=str)` without building an encoder per model
+_HASH_ENCODER = json.JSONEncoder(default=str)
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
@@ -107,7 +109,7 @@ class ModelRecord:
             self.deprecation_date.isoformat() if self.deprecation_date else None,
             self.provider_status,
         ]
-        return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:32]
+        return hashlib.sha256(_HASH_ENCODER.encode(payload).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
