@@ -305,9 +305,7 @@ def test_a_provider_that_always_resets_or_truncates_fails_after_its_attempts(fau
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
 def test_permanent_http_errors_are_not_retried(replay_server, status):
-    """One request, the status kept. OpenAI, not groq: the fault-proxy tests before this one reset and cut
-    groq's answers, and a request the proxy had still in flight to the shared replay server once arrived
-    during this test (counted 2 in one of three mutation runs)."""
+    """One request, the status kept."""
     inject_fault(replay_server, "openai", status=status)
     with pytest.raises(ProviderError) as raised:
         engine(replay_server.url).fetch(get_provider("openai"))
@@ -373,7 +371,10 @@ def test_a_fetch_that_never_returns_is_given_up_after_its_deadline_and_grace(rep
     class StuckOnGroq(CatalogHttpEngine):
         def fetch_pages(self, spec, previous=None):  # noqa: ANN001, ANN202 - what the sync calls
             if spec.slug == "groq":
+                # Released, the abandoned thread ends here: a fetch from it would reach the shared replay
+                # server during a later test (it once counted a second groq request in test_http_engine).
                 release.wait(60)
+                raise ProviderError("groq", "-", "released by the test")
             return super().fetch_pages(spec, previous)
 
     http = StuckOnGroq({}, replay_url=replay_server.url, deadline_seconds=1)
