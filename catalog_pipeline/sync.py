@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -151,6 +153,10 @@ def sync_providers(
 ) -> Iterator[ProviderOutcome]:
     """Sync `slugs`, yielding each provider's outcome as soon as it is written.
 
+    A fetched provider goes to a write lane as soon as one is free, whatever the consumer of this
+    iterator is doing (storing a log event, say); of those waiting, the largest list goes first, so a
+    large provider fetched late does not end the sync alone.
+
     The engine holds every fetch to its deadline; should one still not return (a DNS
     lookup hanging below the engine's timeouts), the sync stops waiting for it
     `deadline_grace_seconds` after its deadline, fails it, and goes on.
@@ -160,53 +166,49 @@ def sync_providers(
     in_flight = max(1, options.max_providers_in_flight)
     slots = threading.BoundedSemaphore(in_flight)
     slot_of = {spec.slug: _Slot(slots) for spec in specs}
-    pool = ThreadPoolExecutor(max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch")
-    futures = {pool.submit(_obtain, spec, http, writer, options, started, slot_of[spec.slug]): spec for spec in specs}
-    pending = set(futures)
-    lanes = min(options.concurrent_writes, in_flight, len(specs)) if writer.supports_concurrent_writes else 1
-    writing = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="write") if lanes > 1 else None
-    writes: set[Future[ProviderOutcome]] = set()
+    fetching = ThreadPoolExecutor(max_workers=max(1, min(options.max_workers, len(specs))), thread_name_prefix="fetch")
+    lanes = max(1, min(options.concurrent_writes, in_flight, len(specs))) if writer.supports_concurrent_writes else 1
     give_up_after = http.deadline_seconds + options.deadline_grace_seconds
 
-    def write(
-        spec: ProviderSpec,
-        started_at: datetime,
-        fetched: FetchResult | None,
-        problem: Exception | None,
-        stored: StoredSnapshot | None,
-    ) -> ProviderOutcome:
+    def write(spec: ProviderSpec, obtained: _Obtained) -> ProviderOutcome:
+        started_at, fetched, problem, stored = obtained
         try:
             return _finish(spec, started_at, fetched, problem, stored, writer, options, run_id)
         finally:
-            if fetched is not None:
-                fetched.close()
-            slot_of[spec.slug].release()
+            let_go(spec, obtained)
+
+    def let_go(spec: ProviderSpec, obtained: _Obtained) -> None:
+        if obtained[1] is not None:
+            obtained[1].close()
+        slot_of[spec.slug].release()
+
+    lanes_queue = _WriteLanes(lanes, write, let_go)
+    fetches: dict[Future[_Obtained], ProviderSpec] = {}
+    for spec in specs:
+        future = fetching.submit(_obtain, spec, http, writer, options, started, slot_of[spec.slug])
+        fetches[future] = spec
+        future.add_done_callback(partial(lanes_queue.fetched, spec))
+    remaining = len(specs)
 
     # Everything alive now (Dagster, the definitions, the engines) outlives the sync: frozen, the collector
     # stops walking it on every full collection the sync's allocations trigger (0.5 s or more per 18k-model
     # sync here). The sync's own objects are collected as usual; the end of the sync unfreezes.
     gc.freeze()
     try:
-        while pending or writes:
-            finished, _ = wait(pending | writes, timeout=1.0, return_when=FIRST_COMPLETED)
-            for future in finished:
-                if future in writes:
-                    writes.discard(future)
-                    yield _announce(future.result())
-                    continue
-                pending.discard(future)
-                obtained = future.result()
-                if writing is None:
-                    yield _announce(write(futures[future], *obtained))
-                else:
-                    writes.add(writing.submit(write, futures[future], *obtained))
+        while remaining:
+            for outcome in lanes_queue.outcomes(timeout=1.0):
+                remaining -= 1
+                yield _announce(outcome)
             now = time.monotonic()
-            for future in [f for f in pending if futures[f].slug in started]:
-                spec = futures[future]
-                began, started_at = started[spec.slug]
-                if now - began <= give_up_after:
+            for future, spec in list(fetches.items()):
+                if future.done():
+                    del fetches[future]
                     continue
-                pending.discard(future)
+                if spec.slug not in started or now - started[spec.slug][0] <= give_up_after:
+                    continue
+                if not lanes_queue.give_up(spec.slug, future):
+                    continue  # it returned just now: its write is on its way
+                del fetches[future]
                 slot_of[spec.slug].release()  # the stuck fetch holds no data the sync will read
                 problem = DeadlineExceeded(
                     spec.slug,
@@ -214,20 +216,117 @@ def sync_providers(
                     f"deadline exceeded: the fetch did not return within {http.deadline_seconds:g} s "
                     f"(+{options.deadline_grace_seconds:g} s grace); the sync went on without it",
                 )
-                yield _announce(_finish(spec, started_at, None, problem, None, writer, options, run_id))
+                remaining -= 1
+                yield _announce(_finish(spec, started[spec.slug][1], None, problem, None, writer, options, run_id))
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        if writing is not None:
-            # Left with writes under way (the run was stopped, or its consumer went away): the queued ones never
-            # start, the running ones have their statement cancelled until they end, so each rolls back now
-            # (and logs why) instead of the stop waiting for it, on a lock perhaps.
-            writing.shutdown(wait=False, cancel_futures=True)
-            running = {future for future in writes if not future.done()}
-            while running:
-                writer.cancel_writes()
-                running = wait(running, timeout=0.5).not_done
-            writing.shutdown(wait=True)
+        fetching.shutdown(wait=False, cancel_futures=True)
+        # Left with writes under way (the run was stopped, or its consumer went away): the waiting ones never
+        # start, the running ones have their statement cancelled until they end, so each rolls back now
+        # (and logs why) instead of the stop waiting for it, on a lock perhaps.
+        running = lanes_queue.close()
+        while running:
+            writer.cancel_writes()
+            running = wait(running, timeout=0.5).not_done
+        lanes_queue.shutdown()
         gc.unfreeze()
+
+
+#: What `_obtain` hands to the write: when the provider's sync started, its fetch (or why there is none),
+#: and the stored snapshot the fetch was compared with.
+_Obtained = tuple[datetime, FetchResult | None, Exception | None, StoredSnapshot | None]
+
+
+class _WriteLanes:
+    """Fetched providers waiting for one of `lanes` write threads, the largest list first, and the outcomes
+    of their writes. Fed by the fetch threads (a fetch's done-callback), drained by `sync_providers`."""
+
+    def __init__(
+        self,
+        lanes: int,
+        write: Callable[[ProviderSpec, _Obtained], ProviderOutcome],
+        discard: Callable[[ProviderSpec, _Obtained], None],
+    ) -> None:
+        self._lanes, self._write, self._discard = lanes, write, discard
+        self._pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="write")
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[int, int, ProviderSpec, _Obtained]] = []  # a heap: (-bytes, arrival, ...)
+        self._running: set[Future[None]] = set()
+        self._given_up: set[str] = set()
+        self._closed = False
+        self._arrivals = 0
+        self._done: queue.SimpleQueue[ProviderOutcome | BaseException] = queue.SimpleQueue()
+
+    def fetched(self, spec: ProviderSpec, future: Future[_Obtained]) -> None:
+        """A fetch returned (the future's done-callback, in its fetch thread)."""
+        if future.cancelled():
+            return  # never started: it holds no slot and no data
+        obtained = future.result()  # `_obtain` returns its failures
+        with self._lock:
+            keep = not self._closed and spec.slug not in self._given_up
+            if keep:
+                fetched = obtained[1]
+                size = 0 if fetched is None or fetched.not_modified else fetched.bytes
+                heapq.heappush(self._waiting, (-size, self._arrivals, spec, obtained))
+                self._arrivals += 1
+        if not keep:
+            self._discard(spec, obtained)
+            return
+        self._start_writes()
+
+    def give_up(self, slug: str, future: Future[_Obtained]) -> bool:
+        """Stop waiting for `slug`'s fetch; False if it has returned meanwhile (its write then goes ahead)."""
+        with self._lock:
+            if future.done():
+                return False
+            self._given_up.add(slug)
+            return True
+
+    def outcomes(self, timeout: float) -> Iterator[ProviderOutcome]:
+        """The outcomes of the writes ended since the last call, waiting up to `timeout` for the first."""
+        try:
+            item = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            try:
+                item = self._done.get_nowait()
+            except queue.Empty:
+                return
+
+    def _start_writes(self) -> None:
+        with self._lock:
+            while not self._closed and self._waiting and len(self._running) < self._lanes:
+                _, _, spec, obtained = heapq.heappop(self._waiting)
+                future = self._pool.submit(self._run, spec, obtained)
+                self._running.add(future)
+                future.add_done_callback(self._ended)
+
+    def _run(self, spec: ProviderSpec, obtained: _Obtained) -> None:
+        try:
+            self._done.put(self._write(spec, obtained))
+        except BaseException as error:  # a database that is gone: the sync stops with it, as it would in-thread
+            self._done.put(error)
+
+    def _ended(self, future: Future[None]) -> None:
+        with self._lock:
+            self._running.discard(future)
+        self._start_writes()
+
+    def close(self) -> set[Future[None]]:
+        """Start no more writes; forget the waiting ones (their data is let go). Returns the running writes."""
+        with self._lock:
+            self._closed = True
+            waiting, self._waiting = self._waiting, []
+            running = set(self._running)
+        for _, _, spec, obtained in waiting:
+            self._discard(spec, obtained)
+        return running
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _announce(outcome: ProviderOutcome) -> ProviderOutcome:
@@ -261,7 +360,7 @@ def _obtain(
     options: SyncOptions,
     started: dict[str, tuple[float, datetime]],
     slot: _Slot,
-) -> tuple[datetime, FetchResult | None, Exception | None, StoredSnapshot | None]:
+) -> _Obtained:
     """Runs in a worker thread: everything up to, not including, the database write.
 
     Holds one of the sync's in-flight slots from before the fetch until the provider is written

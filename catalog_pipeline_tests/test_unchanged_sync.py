@@ -302,6 +302,81 @@ def test_a_sync_holds_at_most_max_providers_in_flight(replay_server, sqlite_url,
     assert state["most"] == 2, state
 
 
+def _recording_writes(monkeypatch: pytest.MonkeyPatch, before_write=None) -> list[tuple[str, float]]:  # noqa: ANN001
+    """Hooks the writer: each provider's write start (slug, monotonic time), in order."""
+    started: list[tuple[str, float]] = []
+    real_write = CatalogWriter.write_provider
+
+    def write_provider(self, spec, *args, **kwargs):  # noqa: ANN001, ANN202
+        started.append((spec.slug, time.monotonic()))
+        if before_write is not None:
+            before_write(spec.slug)
+        return real_write(self, spec, *args, **kwargs)
+
+    monkeypatch.setattr(CatalogWriter, "write_provider", write_provider)
+    return started
+
+
+def test_fetched_providers_are_written_while_the_consumer_of_the_outcomes_is_busy(
+    replay_server, sqlite_url, monkeypatch
+):
+    """The asset stores a log event per outcome (a database round trip each): meanwhile the other fetched
+    providers are written, rather than when the consumer next asks for an outcome."""
+    started = _recording_writes(monkeypatch)
+    slugs = ["groq", "cerebras", "xai", "anthropic"]
+    engine = create_catalog_engine(sqlite_url)
+    http = CatalogHttpEngine({}, replay_url=replay_server.url)
+    try:
+        outcomes = sync_providers(slugs, http, CatalogWriter(engine), SyncOptions())
+        first = next(outcomes)
+        busy_until = time.monotonic() + 1.5
+        time.sleep(1.5)  # the consumer is busy: it does not ask for the next outcome before this
+        rest = list(outcomes)
+    finally:
+        http.close()
+        engine.dispose()
+    assert sorted(o.provider for o in [first, *rest]) == sorted(slugs)
+    assert {o.status for o in [first, *rest]} == {"success"}
+    assert len(started) == len(slugs)
+    late = [slug for slug, at in started if at >= busy_until]
+    assert not late, f"written only after the consumer asked again: {late}"
+
+
+def test_of_the_providers_waiting_for_a_write_the_largest_list_goes_first(replay_server, sqlite_url, monkeypatch):
+    """SQLite has one write lane. The first provider fetched holds it until every other fetch has returned;
+    then the waiting ones are written largest first (by the replay catalogs' sizes), not in fetch order."""
+    slugs = ["anthropic", "cerebras", "groq", "together"]
+    fetched: list[str] = []
+    real_fetch = CatalogHttpEngine.fetch_pages
+
+    def fetch_pages(self, spec, previous=None):  # noqa: ANN001, ANN202
+        try:
+            return real_fetch(self, spec, previous)
+        finally:
+            fetched.append(spec.slug)
+
+    def hold_the_first_write(slug: str) -> None:
+        if len(started) == 1:
+            deadline = time.monotonic() + 30
+            while len(fetched) < len(slugs) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.2)  # the last fetch's result reaches the queue
+
+    monkeypatch.setattr(CatalogHttpEngine, "fetch_pages", fetch_pages)
+    started = _recording_writes(monkeypatch, hold_the_first_write)
+    engine = create_catalog_engine(sqlite_url)
+    http = CatalogHttpEngine({}, replay_url=replay_server.url)
+    try:
+        outcomes = list(sync_providers(slugs, http, CatalogWriter(engine), SyncOptions(concurrent_writes=1)))
+    finally:
+        http.close()
+        engine.dispose()
+    assert {o.status for o in outcomes} == {"success"}
+    order = [slug for slug, _ in started]
+    assert len(order) == len(slugs) and len(fetched) == len(slugs)
+    assert order[1:] == sorted(order[1:], key=expected_live_count, reverse=True), order
+
+
 def test_a_provider_answered_304_frees_its_slot_before_it_is_written(replay_server, sqlite_url, monkeypatch):
     """A provider whose every page answered 304 holds nothing, so it does not keep the next fetch waiting:
     with one in-flight slot, every provider's conditional requests are made while the first provider's
