@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.api_benchmark
+	$(BIN)/python -m benchmarks.readme
 
 # Mutation testing (mutmut, fast test subset): score per module and surviving mutants; see README "Contributing".
 mutation: install
