@@ -260,7 +260,11 @@ class _WriteLanes:
         """A fetch returned (the future's done-callback, in its fetch thread)."""
         if future.cancelled():
             return  # never started: it holds no slot and no data
-        obtained = future.result()  # `_obtain` returns its failures
+        try:
+            obtained = future.result()  # `_obtain` returns its failures; anything else stops the sync
+        except BaseException as error:
+            self._done.put(error)
+            return
         with self._lock:
             keep = not self._closed and spec.slug not in self._given_up
             if keep:

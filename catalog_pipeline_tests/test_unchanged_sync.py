@@ -342,6 +342,32 @@ def test_fetched_providers_are_written_while_the_consumer_of_the_outcomes_is_bus
     assert not late, f"written only after the consumer asked again: {late}"
 
 
+@pytest.mark.timeout(60)
+def test_an_error_outside_a_providers_own_failure_stops_the_sync_instead_of_hanging_it(
+    replay_server, sqlite_url, monkeypatch
+):
+    """A provider's failures come back as its outcome; anything the fetch step did not foresee (here raised
+    before any provider code runs) ends the sync with that error, as it would in a single thread."""
+    import catalog_pipeline.sync as sync_module
+
+    real_obtain = sync_module._obtain
+
+    def obtain(spec, *args):  # noqa: ANN001, ANN202
+        if spec.slug == "cerebras":
+            raise RuntimeError("the fetch step broke")
+        return real_obtain(spec, *args)
+
+    monkeypatch.setattr(sync_module, "_obtain", obtain)
+    engine = create_catalog_engine(sqlite_url)
+    http = CatalogHttpEngine({}, replay_url=replay_server.url)
+    try:
+        with pytest.raises(RuntimeError, match="the fetch step broke"):
+            list(sync_providers(["groq", "cerebras", "xai"], http, CatalogWriter(engine), SyncOptions()))
+    finally:
+        http.close()
+        engine.dispose()
+
+
 def test_of_the_providers_waiting_for_a_write_the_largest_list_goes_first(replay_server, sqlite_url, monkeypatch):
     """SQLite has one write lane. The first provider fetched holds it until every other fetch has returned;
     then the waiting ones are written largest first (by the replay catalogs' sizes), not in fetch order."""
