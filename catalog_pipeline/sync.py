@@ -250,7 +250,8 @@ class _WriteLanes:
         self._pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="write")
         self._lock = threading.Lock()
         self._waiting: list[tuple[int, int, ProviderSpec, _Obtained]] = []  # a heap: (-bytes, arrival, ...)
-        self._running: set[Future[None]] = set()
+        self._running: set[Future[None]] = set()  # every write started (a sync starts a few dozen)
+        self._busy = 0  # lanes taken
         self._given_up: set[str] = set()
         self._closed = False
         self._arrivals = 0
@@ -302,29 +303,29 @@ class _WriteLanes:
 
     def _start_writes(self) -> None:
         with self._lock:
-            while not self._closed and self._waiting and len(self._running) < self._lanes:
+            while not self._closed and self._waiting and self._busy < self._lanes:
                 _, _, spec, obtained = heapq.heappop(self._waiting)
-                future = self._pool.submit(self._run, spec, obtained)
-                self._running.add(future)
-                future.add_done_callback(self._ended)
+                self._busy += 1
+                self._running.add(self._pool.submit(self._run, spec, obtained))
 
     def _run(self, spec: ProviderSpec, obtained: _Obtained) -> None:
+        # No done-callback frees the lane: one added to a write that has already ended runs at once, in the
+        # thread adding it, which would take the lock it holds.
         try:
             self._done.put(self._write(spec, obtained))
         except BaseException as error:  # a database that is gone: the sync stops with it, as it would in-thread
             self._done.put(error)
-
-    def _ended(self, future: Future[None]) -> None:
-        with self._lock:
-            self._running.discard(future)
-        self._start_writes()
+        finally:
+            with self._lock:
+                self._busy -= 1
+            self._start_writes()
 
     def close(self) -> set[Future[None]]:
         """Start no more writes; forget the waiting ones (their data is let go). Returns the running writes."""
         with self._lock:
             self._closed = True
             waiting, self._waiting = self._waiting, []
-            running = set(self._running)
+            running = {future for future in self._running if not future.done()}
         for _, _, spec, obtained in waiting:
             self._discard(spec, obtained)
         return running

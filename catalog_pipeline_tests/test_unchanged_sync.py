@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from catalog_pipeline.defs.assets import MODELS, PROVIDER_CATALOG, UNEXPLAINED_GAP_CHECK
 from catalog_pipeline.http_engine import CatalogHttpEngine, FetchResult, PageValidator, PreviousFetch
 from catalog_pipeline.providers import normalize
-from catalog_pipeline.providers.registry import get_provider
+from catalog_pipeline.providers.registry import PROVIDER_SLUGS, get_provider
 from catalog_pipeline.replay.server import expected_live_count
 from catalog_pipeline.storage import schema
 from catalog_pipeline.storage.database import create_catalog_engine
@@ -363,6 +363,26 @@ def test_an_error_outside_a_providers_own_failure_stops_the_sync_instead_of_hang
     try:
         with pytest.raises(RuntimeError, match="the fetch step broke"):
             list(sync_providers(["groq", "cerebras", "xai"], http, CatalogWriter(engine), SyncOptions()))
+    finally:
+        http.close()
+        engine.dispose()
+
+
+@pytest.mark.timeout(120)
+def test_writes_that_end_at_once_neither_lose_an_outcome_nor_lock_up_the_sync(replay_server, sqlite_url, monkeypatch):
+    """Writes that take no time at all (here every provider fails before its fetch: an unconfigured key outside
+    replay mode) race the code that hands out the write lanes; 20 syncs of every provider must each end with
+    one outcome per provider. A lane freed by a callback on the write's future once deadlocked here (in CI
+    it held a test for its whole 300 s timeout)."""
+    http = CatalogHttpEngine({})  # no replay URL and no keys
+    slugs = [slug for slug in PROVIDER_SLUGS if http.missing_variables(get_provider(slug))]  # never fetched
+    assert len(slugs) >= 10
+    engine = create_catalog_engine(sqlite_url)
+    try:
+        for _ in range(20):
+            outcomes = list(sync_providers(slugs, http, CatalogWriter(engine), SyncOptions(skip_unconfigured=True)))
+            assert sorted(o.provider for o in outcomes) == sorted(slugs)
+            assert {o.status for o in outcomes} == {"skipped"}
     finally:
         http.close()
         engine.dispose()
