@@ -65,7 +65,13 @@ def _sync_section(database: str, section: dict[str, Any]) -> list[str]:
         f"rows/s. Rows written by the unchanged re-sync: {unchanged['total']}"
         + (f" (and {xmin} `models` rows with a new `xmin`)" if xmin is not None else "")
         + f". Catalog {section['catalog_bytes_per_model']:,} bytes per model; snapshots "
-        f"{section['snapshot_bytes']:,} bytes, at most {section['snapshots_max_per_provider']} per provider.",
+        f"{section['snapshot_bytes']:,} bytes, at most {section['snapshots_max_per_provider']} per provider."
+        + (
+            f" The catalog's migrations ran once before the syncs, as a deployment runs them before its code "
+            f"server starts (`catalog-pipeline db upgrade`, {section['schema_migration_seconds']:.2f} s as a process)."
+            if "schema_migration_seconds" in section
+            else ""
+        ),
     ]
     alone = section.get("first_sync_one_writer")
     if alone is not None:

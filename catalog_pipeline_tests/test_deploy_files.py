@@ -15,7 +15,11 @@ DEPLOY = PROJECT_ROOT / "deploy"
 def test_compose_runs_postgres_a_grpc_code_server_the_webserver_and_the_daemon():
     compose = yaml.safe_load((DEPLOY / "docker-compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "code", "webserver", "daemon"}
+    assert set(services) == {"postgres", "migrate", "code", "webserver", "daemon"}
+    # the catalog is migrated once per deploy, before the code server (and so any run) starts
+    assert services["migrate"]["command"] == ["catalog-pipeline", "db", "upgrade"]
+    assert services["code"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert services["migrate"]["environment"]["CATALOG_DATABASE_URL"] == services["code"]["environment"]["CATALOG_DATABASE_URL"]
     code = services["code"]["command"]
     assert code[:3] == ["dagster", "code-server", "start"] and "catalog_pipeline.definitions" in code
     assert code[code.index("-p") + 1] == "4000"
@@ -41,6 +45,11 @@ def test_helm_values_serve_the_code_location_and_launch_runs_as_kubernetes_jobs(
     values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
     [deployment] = values["dagster-user-deployments"]["deployments"]
     assert deployment["dagsterApiGrpcArgs"] == ["-m", "catalog_pipeline.definitions"]
+    # the catalog's migrations run before the code server, with the same settings (the secret)
+    [migrate] = deployment["initContainers"]
+    assert migrate["command"] == ["catalog-pipeline", "db", "upgrade"]
+    assert migrate["image"].startswith(deployment["image"]["repository"] + ":")
+    assert {"secretRef": {"name": deployment["envSecrets"][0]["name"]}} in migrate["envFrom"]
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     # launched runs get the deployment's env: materializations of all 32 partitions in one batch per asset
     batch_size = {item["name"]: item["value"] for item in deployment["env"]}["DAGSTER_EVENT_BATCH_SIZE"]

@@ -89,6 +89,10 @@ def test_the_daemon_ticks_the_sync_schedule_and_one_failing_provider_alerts_once
             PRICING_SYNC_PROVIDERS=f"{SYNCED},{FAILING}",
             SLACK_WEBHOOK_URL=slack.url + SLACK_PATH,
         )
+        # as the deployment does (deploy/docker-compose.yaml's `migrate`): the schema first, then the rest
+        migrated = run_cli(["db", "upgrade"], environment)
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        assert "catalog database at revision" in migrated.stdout and "(head " in migrated.stdout
         # every provider synced once, so the only news later is the one that breaks
         _STARTED[0] = time.monotonic()
         synced = run_cli(["sync"], environment)
