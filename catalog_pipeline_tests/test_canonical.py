@@ -123,6 +123,8 @@ def test_separators_and_case_never_make_two_models_one():
     assert canonical_slug("deepseek/deepseek_v3") == canonical_slug("deepseek-ai/DeepSeek-V3")
     assert canonical_slug("Qwen/Qwen2.5--72B-Instruct") == canonical_slug("qwen/qwen2.5-72b-instruct")
     assert canonical_slug("gpt-4o") != canonical_slug("gpt-4o-mini")
+    # a spaced dash ("Llama 3.1 - 70B", as display names are written) is one separator, not three
+    assert canonical_slug("Meta/Llama 3.1 - 70B Instruct") == "llama-3.1-70b-instruct"
 
 
 def test_a_slug_never_starts_or_ends_with_a_separator():

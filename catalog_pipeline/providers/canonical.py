@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import re
 
-# Suffixes that name a serving variant, not a different model.
-_VARIANT_SUFFIXES = re.compile(
-    r"(:(free|beta|extended|nitro|floor|online|thinking|exacto))+$"
-    r"|-(turbo|free|fp8|fp16|bf16|int4|int8|awq|gptq|fast|hf|tee|maas)$"
+# Suffixes that name a serving variant, not a different model: a separator and one word, so the one a name
+# can end with starts at its last `-` or `:`.
+_VARIANT_SUFFIXES = frozenset(
+    [f":{word}" for word in ("free", "beta", "extended", "nitro", "floor", "online", "thinking", "exacto")]
+    + [
+        f"-{word}"
+        for word in ("turbo", "free", "fp8", "fp16", "bf16", "int4", "int8", "awq", "gptq", "fast", "hf", "tee", "maas")
+    ]
 )
 # Groq names its Llama instruct deployments by speed tier.
 _SERVING_NAMES = re.compile(r"-(versatile|instant)$")
 _VERSION_P = re.compile(r"(?<=\d)p(?=\d)")  # Fireworks writes 3.1 as 3p1
 _SEPARATORS = re.compile(r"[\s_]+|-{2,}")
 _LLAMA_V = re.compile(r"^llama-?v(?=\d)")  # llama-v3 and llamav3 are llama-3
-_FAMILY_NUMBER = re.compile(r"^(llama|qwen|gemma|mistral|phi|mixtral|glm)(?=\d)")  # qwen2 is qwen-2
+_FAMILIES = ("llama", "qwen", "gemma", "mistral", "phi", "mixtral", "glm")
+_FAMILY_NUMBER = re.compile(rf"^({'|'.join(_FAMILIES)})(?=\d)")  # qwen2 is qwen-2
 
 
 def canonical_slug(model_id: str) -> str:
@@ -36,14 +41,20 @@ def canonical_slug(model_id: str) -> str:
     """
     text = model_id.strip().lower()
     name = _SEPARATORS.sub("-", text.rsplit("/", 1)[-1] or text)
-    stripped = 1
-    while stripped:  # `:free` off `-fp8:free`, then `-fp8`: one suffix at the end per pass
-        name, stripped = _VARIANT_SUFFIXES.subn("", name)
+    while True:  # `:free` off `-fp8:free`, then `-fp8`
+        cut = max(name.rfind("-"), name.rfind(":"))
+        if cut < 0 or name[cut:] not in _VARIANT_SUFFIXES:
+            break
+        name = name[:cut]
     name = name.removeprefix("meta-")
-    if name.startswith("llama"):
+    llama = name.startswith("llama")
+    if llama:
         name = _SERVING_NAMES.sub("-instruct", name)
     name = _VERSION_P.sub(".", name)
-    name = _LLAMA_V.sub("llama-", name)
-    name = _FAMILY_NUMBER.sub(r"\1-", name)
-    name = _SEPARATORS.sub("-", name).strip("-")
-    return name or text
+    if llama:
+        name = _LLAMA_V.sub("llama-", name)
+    if name.startswith(_FAMILIES):
+        name = _FAMILY_NUMBER.sub(r"\1-", name)
+    if "--" in name:  # the only separator run left: `a - b` became `a---b` above
+        name = _SEPARATORS.sub("-", name)
+    return name.strip("-") or text
