@@ -88,6 +88,18 @@ _CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
+def missing_variables(spec: ProviderSpec, environment: Mapping[str, str], replay_url: str | None) -> list[str]:
+    """Variables a live sync of `spec` (its first endpoint to try) still needs in `environment`; none when
+    `replay_url` serves every provider."""
+    if replay_url:
+        return []
+    try:
+        first = spec.endpoints(environment)[0]
+    except ValueError:
+        return []  # an invalid endpoint selector is reported by fetch, naming the variable
+    return [name for name in first.required_env if not environment.get(name)]
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """The TLS context of every client of the process: the trusted certificates httpx loads (certifi, or
@@ -353,13 +365,7 @@ class CatalogHttpEngine:
 
     def missing_variables(self, spec: ProviderSpec) -> list[str]:
         """Variables a live sync of `spec` (its first endpoint to try) still needs; none in replay mode."""
-        if self.replay_url:
-            return []
-        try:
-            first = spec.endpoints(self.environment)[0]
-        except ValueError:
-            return []  # an invalid endpoint selector is reported by fetch, naming the variable
-        return [name for name in first.required_env if not self.environment.get(name)]
+        return missing_variables(spec, self.environment, self.replay_url)
 
     def is_configured(self, spec: ProviderSpec) -> bool:
         return not self.missing_variables(spec)

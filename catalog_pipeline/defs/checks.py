@@ -77,13 +77,9 @@ def _models_freshness(
     provider_api: ProviderApiResource, catalog_database: CatalogDatabaseResource, sync_schedule: SyncScheduleResource
 ) -> dg.AssetCheckResult:
     """The evaluation of `models_freshness`: undecorated, so mutation testing reaches it."""
-    http = provider_api.http_engine()
-    try:
-        unconfigured = [
-            slug for slug in sync_schedule.selected_providers() if not http.is_configured(get_provider(slug))
-        ]
-    finally:
-        http.close()
+    unconfigured = [
+        slug for slug in sync_schedule.selected_providers() if provider_api.missing_variables(get_provider(slug))
+    ]
     checked = [slug for slug in sync_schedule.selected_providers() if slug not in unconfigured]
     stored = read_stored_state(catalog_database.engine)
     window_seconds = 2 * sync_schedule.interval_hours * 3600
@@ -159,27 +155,28 @@ def _models_valid_prices(catalog_database: CatalogDatabaseResource) -> dg.AssetC
         "amount_missing": sa.and_(pricing.c.amount.is_(None), pricing.c.state.in_([PriceState.KNOWN, PriceState.FREE])),
         "invalid_state": pricing.c.state.not_in(PRICE_STATES),
     }
-    found: dict[str, list] = {}
     with catalog_database.engine.connect() as connection:
         checked = connection.execute(
             sa.select(sa.func.count())
             .select_from(pricing.join(models, models.c.id == pricing.c.model_id))
             .where(models.c.is_active)
         ).scalar_one()
-        for name, condition in problems.items():
-            found[name] = connection.execute(
-                sa.select(
-                    providers.c.slug,
-                    models.c.provider_model_id,
-                    pricing.c.price_type,
-                    pricing.c.amount,
-                    pricing.c.state,
-                )
-                .join(models, models.c.id == pricing.c.model_id)
-                .join(providers, providers.c.id == models.c.provider_id)
-                .where(models.c.is_active, condition)
-                .order_by(providers.c.slug, models.c.provider_model_id, pricing.c.price_type)
-            ).all()
+        # one scan for every problem: a row carries a flag per problem it has
+        rows = connection.execute(
+            sa.select(
+                providers.c.slug,
+                models.c.provider_model_id,
+                pricing.c.price_type,
+                pricing.c.amount,
+                pricing.c.state,
+                *(condition.label(name) for name, condition in problems.items()),
+            )
+            .join(models, models.c.id == pricing.c.model_id)
+            .join(providers, providers.c.id == models.c.provider_id)
+            .where(models.c.is_active, sa.or_(*problems.values()))
+            .order_by(providers.c.slug, models.c.provider_model_id, pricing.c.price_type)
+        ).all()
+        found: dict[str, list] = {name: [row for row in rows if getattr(row, name)] for name in problems}
         negative_columns = connection.execute(
             sa.select(
                 providers.c.slug,
@@ -234,16 +231,20 @@ def _models_required_fields(catalog_database: CatalogDatabaseResource) -> dg.Ass
         "canonical_slug": blank(models.c.canonical_slug),
         "price_status": sa.or_(models.c.price_status.is_(None), models.c.price_status.not_in(PRICE_STATES)),
     }
-    found: dict[str, list] = {}
     with catalog_database.engine.connect() as connection:
         checked = connection.execute(sa.select(sa.func.count(models.c.id)).where(models.c.is_active)).scalar_one()
-        for field_name, condition in problems.items():
-            found[field_name] = connection.execute(
-                sa.select(providers.c.slug, models.c.id, models.c.provider_model_id)
-                .join(providers, providers.c.id == models.c.provider_id)
-                .where(models.c.is_active, condition)
-                .order_by(providers.c.slug, models.c.id)
-            ).all()
+        rows = connection.execute(  # one scan for every field: a row carries a flag per field it misses
+            sa.select(
+                providers.c.slug,
+                models.c.id,
+                models.c.provider_model_id,
+                *(condition.label(f"missing_{name}") for name, condition in problems.items()),
+            )
+            .join(providers, providers.c.id == models.c.provider_id)
+            .where(models.c.is_active, sa.or_(*problems.values()))
+            .order_by(providers.c.slug, models.c.id)
+        ).all()
+        found: dict[str, list] = {name: [row for row in rows if getattr(row, f"missing_{name}")] for name in problems}
     bad = [(field_name, row) for field_name, rows in found.items() for row in rows]
     return dg.AssetCheckResult(
         check_name=REQUIRED_FIELDS_CHECK,
@@ -295,15 +296,8 @@ def _gateway_parity(
     """The evaluation of `gateway_parity`: undecorated, so mutation testing reaches it."""
     if not catalog_gateway.configured:
         return dg.AssetCheckResult(passed=True, description="No gateway configured (CATALOG_GATEWAY_MODELS_URL).")
-    http = provider_api.http_engine()
-    try:
-        skipped = {
-            slug: f"not configured: set {', '.join(http.missing_variables(get_provider(slug)))}"
-            for slug in PROVIDER_SLUGS
-            if not http.is_configured(get_provider(slug))
-        }
-    finally:
-        http.close()
+    missing = {slug: provider_api.missing_variables(get_provider(slug)) for slug in PROVIDER_SLUGS}
+    skipped = {slug: f"not configured: set {', '.join(names)}" for slug, names in missing.items() if names}
     counts = catalog_gateway.fetch_counts([slug for slug in PROVIDER_SLUGS if slug not in skipped])
     report = build_report(
         PROVIDER_SLUGS,

@@ -9,7 +9,8 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Engine
 
-from catalog_pipeline.http_engine import DEFAULT_MAX_RESPONSE_MB, CatalogHttpEngine
+from catalog_pipeline.http_engine import DEFAULT_MAX_RESPONSE_MB, CatalogHttpEngine, missing_variables
+from catalog_pipeline.providers.spec import ProviderSpec
 from catalog_pipeline.reconciliation import ParityThresholds
 from catalog_pipeline.settings import (
     DEFAULT_CONCURRENT_WRITES,
@@ -43,6 +44,10 @@ class ProviderApiResource(dg.ConfigurableResource):
         description="Largest decompressed response from any provider, in MiB (CATALOG_MAX_RESPONSE_MB); "
         f"unset: the provider's own limit, else {DEFAULT_MAX_RESPONSE_MB}.",
     )
+
+    def missing_variables(self, spec: ProviderSpec) -> list[str]:
+        """Variables a live sync of `spec` still needs (none in replay mode), without building an HTTP client."""
+        return missing_variables(spec, os.environ, self.replay_url or None)
 
     def http_engine(self) -> CatalogHttpEngine:
         return CatalogHttpEngine(
