@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -357,5 +358,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNKNOWN
 
 
+def run() -> None:
+    """The `catalog-pipeline` console script: `main`, then the process exits.
+
+    Its work is done and committed by then, so the exit skips the interpreter's last garbage
+    collections: over the objects Dagster leaves behind they took 0.8-1 s of every command here, a
+    third of a trivial run's process. Objects are still released, files flushed and atexit handlers
+    run; only reference cycles are left to the end of the process."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
