@@ -19,7 +19,10 @@ def test_compose_runs_postgres_a_grpc_code_server_the_webserver_and_the_daemon()
     # the catalog is migrated once per deploy, before the code server (and so any run) starts
     assert services["migrate"]["command"] == ["catalog-pipeline", "db", "upgrade"]
     assert services["code"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
-    assert services["migrate"]["environment"]["CATALOG_DATABASE_URL"] == services["code"]["environment"]["CATALOG_DATABASE_URL"]
+    assert (
+        services["migrate"]["environment"]["CATALOG_DATABASE_URL"]
+        == services["code"]["environment"]["CATALOG_DATABASE_URL"]
+    )
     code = services["code"]["command"]
     assert code[:3] == ["dagster", "code-server", "start"] and "catalog_pipeline.definitions" in code
     assert code[code.index("-p") + 1] == "4000"
