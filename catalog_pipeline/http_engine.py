@@ -367,9 +367,6 @@ class CatalogHttpEngine:
         """Variables a live sync of `spec` (its first endpoint to try) still needs; none in replay mode."""
         return missing_variables(spec, self.environment, self.replay_url)
 
-    def is_configured(self, spec: ProviderSpec) -> bool:
-        return not self.missing_variables(spec)
-
     def response_limit_mb(self, spec: ProviderSpec) -> float:
         """The largest decompressed response accepted from `spec`: CATALOG_MAX_RESPONSE_MB, else the spec's, else the default."""
         if self.max_response_mb is not None:
